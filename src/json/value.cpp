@@ -1,0 +1,561 @@
+#include "json/value.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <cstdlib>
+#include <cstring>
+
+namespace er::json {
+
+// ---------------------------------------------------------------- objects
+
+bool key_less(std::string_view a, std::string_view b) {
+  const std::size_t n = std::min(a.size(), b.size());
+  std::size_t i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  if (i == n) return a.size() < b.size();
+  // Back up to the first byte of the differing code point (shared prefix).
+  std::size_t start = i;
+  while (start > 0 && (static_cast<unsigned char>(a[start]) & 0xC0) == 0x80) --start;
+  const auto la = static_cast<unsigned char>(a[start]);
+  const auto lb = static_cast<unsigned char>(b[start]);
+  // Astral characters (4-byte UTF-8) are surrogate pairs in UTF-16 and sort
+  // below U+E000..U+FFFF (3-byte sequences led by 0xEE/0xEF).
+  const bool a_astral = la >= 0xF0, b_astral = lb >= 0xF0;
+  const bool a_high_bmp = la == 0xEE || la == 0xEF, b_high_bmp = lb == 0xEE || lb == 0xEF;
+  if (a_astral && b_high_bmp) return true;
+  if (b_astral && a_high_bmp) return false;
+  return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
+}
+
+void normalize_members(Object& members) {
+  if (members.size() < 2) return;
+  bool sorted = true;
+  for (std::size_t i = 1; i < members.size(); ++i) {
+    if (!key_less(members[i - 1].key, members[i].key)) {
+      sorted = false;
+      break;
+    }
+  }
+  if (sorted) return;
+  std::stable_sort(members.begin(), members.end(),
+                   [](const Member& x, const Member& y) { return key_less(x.key, y.key); });
+  // Equal keys are adjacent in input order; keep the last of each run.
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (i + 1 < members.size() && members[i].key == members[i + 1].key) continue;
+    if (out != i) members[out] = std::move(members[i]);
+    ++out;
+  }
+  members.resize(out);
+}
+
+Value::Value(Object o) {
+  normalize_members(o);
+  v_ = std::move(o);
+}
+
+namespace {
+template <typename Obj>
+auto lower_bound_key(Obj& members, std::string_view key) {
+  return std::lower_bound(members.begin(), members.end(), key,
+                          [](const Member& m, std::string_view k) { return key_less(m.key, k); });
+}
+}  // namespace
+
+const Value* Value::find(std::string_view key) const {
+  if (!is_object()) return nullptr;
+  const auto& members = as_object();
+  auto it = lower_bound_key(members, key);
+  return it != members.end() && it->key == key ? &it->value : nullptr;
+}
+
+Value* Value::find(std::string_view key) {
+  return const_cast<Value*>(static_cast<const Value*>(this)->find(key));
+}
+
+void Value::set(std::string key, Value value) {
+  auto& members = as_object();
+  auto it = lower_bound_key(members, key);
+  if (it != members.end() && it->key == key) {
+    it->value = std::move(value);
+  } else {
+    members.insert(it, Member{std::move(key), std::move(value)});
+  }
+}
+
+bool Value::erase(std::string_view key) {
+  auto& members = as_object();
+  auto it = lower_bound_key(members, key);
+  if (it == members.end() || it->key != key) return false;
+  members.erase(it);
+  return true;
+}
+
+// ---------------------------------------------------------------- parser
+
+namespace {
+
+class Parser {
+ public:
+  Parser(std::string_view text, const Limits& limits) : p_(text.data()), end_(text.data() + text.size()), begin_(text.data()), limits_(limits) {}
+
+  Result<Value> run() {
+    skip_ws();
+    Value v;
+    if (!parse_value(v, 0)) return std::move(*error_);
+    skip_ws();
+    if (p_ != end_) return fail(Code::ER_BAD_JSON, "unexpected text after the JSON value");
+    return v;
+  }
+
+ private:
+  const char* p_;
+  const char* end_;
+  const char* begin_;
+  const Limits& limits_;
+  std::optional<Error> error_;
+
+  Error fail(Code code, const char* what) {
+    std::string msg = "invalid JSON at offset ";
+    if (code == Code::ER_TOO_DEEP) msg = "JSON nests deeper than the limit of " + std::to_string(limits_.max_depth) + " at offset ";
+    if (code == Code::ER_LONE_SURROGATE) msg = "string holds an unpaired UTF-16 surrogate at offset ";
+    msg += std::to_string(p_ - begin_);
+    if (code == Code::ER_BAD_JSON) {
+      msg += ": ";
+      msg += what;
+    }
+    return make_error(code, std::move(msg));
+  }
+  bool set_error(Code code, const char* what) {
+    if (!error_) error_ = fail(code, what);
+    return false;
+  }
+
+  void skip_ws() {
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+  bool literal(const char* word, std::size_t len) {
+    if (static_cast<std::size_t>(end_ - p_) < len || std::memcmp(p_, word, len) != 0) return set_error(Code::ER_BAD_JSON, "unexpected character");
+    p_ += len;
+    return true;
+  }
+
+  bool parse_value(Value& out, int depth) {
+    if (p_ == end_) return set_error(Code::ER_BAD_JSON, "unexpected end of input");
+    switch (*p_) {
+      case '{':
+        return parse_object(out, depth + 1);
+      case '[':
+        return parse_array(out, depth + 1);
+      case '"': {
+        std::string s;
+        if (!parse_string(s)) return false;
+        out = Value(std::move(s));
+        return true;
+      }
+      case 't':
+        if (!literal("true", 4)) return false;
+        out = Value(true);
+        return true;
+      case 'f':
+        if (!literal("false", 5)) return false;
+        out = Value(false);
+        return true;
+      case 'n':
+        if (!literal("null", 4)) return false;
+        out = Value(nullptr);
+        return true;
+      default:
+        return parse_number(out);
+    }
+  }
+
+  bool parse_object(Value& out, int depth) {
+    if (depth > limits_.max_depth) return set_error(Code::ER_TOO_DEEP, "");
+    ++p_;  // '{'
+    Object members;
+    skip_ws();
+    if (p_ != end_ && *p_ == '}') {
+      ++p_;
+      out = Value(std::move(members));
+      return true;
+    }
+    for (;;) {
+      skip_ws();
+      if (p_ == end_ || *p_ != '"') return set_error(Code::ER_BAD_JSON, "expected a string key");
+      Member m;
+      if (!parse_string(m.key)) return false;
+      skip_ws();
+      if (p_ == end_ || *p_ != ':') return set_error(Code::ER_BAD_JSON, "expected ':'");
+      ++p_;
+      skip_ws();
+      if (!parse_value(m.value, depth)) return false;
+      members.push_back(std::move(m));
+      skip_ws();
+      if (p_ == end_) return set_error(Code::ER_BAD_JSON, "unexpected end of input in object");
+      if (*p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (*p_ == '}') {
+        ++p_;
+        break;
+      }
+      return set_error(Code::ER_BAD_JSON, "expected ',' or '}'");
+    }
+    out = Value(std::move(members));  // sorts, last duplicate wins
+    return true;
+  }
+
+  bool parse_array(Value& out, int depth) {
+    if (depth > limits_.max_depth) return set_error(Code::ER_TOO_DEEP, "");
+    ++p_;  // '['
+    Array items;
+    skip_ws();
+    if (p_ != end_ && *p_ == ']') {
+      ++p_;
+      out = Value(std::move(items));
+      return true;
+    }
+    for (;;) {
+      skip_ws();
+      items.emplace_back();
+      if (!parse_value(items.back(), depth)) return false;
+      skip_ws();
+      if (p_ == end_) return set_error(Code::ER_BAD_JSON, "unexpected end of input in array");
+      if (*p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (*p_ == ']') {
+        ++p_;
+        break;
+      }
+      return set_error(Code::ER_BAD_JSON, "expected ',' or ']'");
+    }
+    out = Value(std::move(items));
+    return true;
+  }
+
+  static int hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+
+  bool read_hex4(unsigned& cu) {
+    if (end_ - p_ < 4) return set_error(Code::ER_BAD_JSON, "truncated \\u escape");
+    cu = 0;
+    for (int i = 0; i < 4; ++i) {
+      int h = hex(p_[i]);
+      if (h < 0) return set_error(Code::ER_BAD_JSON, "bad \\u escape");
+      cu = cu * 16 + static_cast<unsigned>(h);
+    }
+    p_ += 4;
+    return true;
+  }
+
+  static void append_utf8(std::string& s, unsigned cp) {
+    if (cp < 0x80) {
+      s += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      s += static_cast<char>(0xC0 | (cp >> 6));
+      s += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      s += static_cast<char>(0xE0 | (cp >> 12));
+      s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      s += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      s += static_cast<char>(0xF0 | (cp >> 18));
+      s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      s += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  // Validates one UTF-8 sequence starting at p_ (a byte >= 0x80).
+  bool utf8_sequence_length(std::size_t& len) {
+    const auto* u = reinterpret_cast<const unsigned char*>(p_);
+    const std::size_t avail = static_cast<std::size_t>(end_ - p_);
+    unsigned c = u[0];
+    unsigned cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return set_error(Code::ER_BAD_JSON, "invalid UTF-8");
+    }
+    if (avail < len) return set_error(Code::ER_BAD_JSON, "invalid UTF-8");
+    for (std::size_t i = 1; i < len; ++i) {
+      if ((u[i] & 0xC0) != 0x80) return set_error(Code::ER_BAD_JSON, "invalid UTF-8");
+      cp = (cp << 6) | (u[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return set_error(Code::ER_BAD_JSON, "invalid UTF-8 (overlong)");
+    if (cp >= 0xD800 && cp <= 0xDFFF) return set_error(Code::ER_LONE_SURROGATE, "");
+    return true;
+  }
+
+  bool parse_string(std::string& s) {
+    ++p_;  // opening quote
+    const char* run = p_;
+    for (;;) {
+      if (p_ == end_) return set_error(Code::ER_BAD_JSON, "unterminated string");
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        s.append(run, p_);
+        ++p_;
+        return true;
+      }
+      if (c < 0x20) return set_error(Code::ER_BAD_JSON, "control character in string");
+      if (c >= 0x80) {
+        std::size_t len = 0;
+        if (!utf8_sequence_length(len)) return false;
+        p_ += len;
+        continue;
+      }
+      if (c != '\\') {
+        ++p_;
+        continue;
+      }
+      s.append(run, p_);
+      ++p_;
+      if (p_ == end_) return set_error(Code::ER_BAD_JSON, "unterminated escape");
+      char e = *p_++;
+      switch (e) {
+        case '"': s += '"'; break;
+        case '\\': s += '\\'; break;
+        case '/': s += '/'; break;
+        case 'b': s += '\b'; break;
+        case 'f': s += '\f'; break;
+        case 'n': s += '\n'; break;
+        case 'r': s += '\r'; break;
+        case 't': s += '\t'; break;
+        case 'u': {
+          unsigned cu;
+          if (!read_hex4(cu)) return false;
+          if (cu >= 0xD800 && cu <= 0xDBFF) {
+            unsigned lo = 0;
+            if (end_ - p_ >= 6 && p_[0] == '\\' && p_[1] == 'u') {
+              p_ += 2;
+              if (!read_hex4(lo)) return false;
+              if (lo < 0xDC00 || lo > 0xDFFF) {
+                p_ -= 6;
+                return set_error(Code::ER_LONE_SURROGATE, "");
+              }
+              append_utf8(s, 0x10000 + ((cu - 0xD800) << 10) + (lo - 0xDC00));
+            } else {
+              return set_error(Code::ER_LONE_SURROGATE, "");
+            }
+          } else if (cu >= 0xDC00 && cu <= 0xDFFF) {
+            p_ -= 6;
+            return set_error(Code::ER_LONE_SURROGATE, "");
+          } else {
+            append_utf8(s, cu);
+          }
+          break;
+        }
+        default:
+          --p_;
+          return set_error(Code::ER_BAD_JSON, "bad escape");
+      }
+      run = p_;
+    }
+  }
+
+  bool parse_number(Value& out) {
+    const char* start = p_;
+    bool neg = false;
+    if (*p_ == '-') {
+      neg = true;
+      ++p_;
+    }
+    if (p_ == end_ || *p_ < '0' || *p_ > '9') return set_error(Code::ER_BAD_JSON, "unexpected character");
+    std::uint64_t mant = 0;
+    int digits = 0;
+    if (*p_ == '0') {
+      ++p_;
+      digits = 1;
+    } else {
+      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
+        if (digits < 19) mant = mant * 10 + static_cast<unsigned>(*p_ - '0');
+        ++digits;
+        ++p_;
+      }
+    }
+    bool simple = true;
+    if (p_ != end_ && *p_ == '.') {
+      simple = false;
+      ++p_;
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') return set_error(Code::ER_BAD_JSON, "digit expected after '.'");
+      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
+      simple = false;
+      ++p_;
+      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') return set_error(Code::ER_BAD_JSON, "digit expected in exponent");
+      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    }
+    if (simple && digits <= 15) {
+      // Exact in a double: skip strtod.
+      double d = static_cast<double>(mant);
+      out = Value(neg ? -d : d);
+      return true;
+    }
+    // strtod needs a terminated buffer; numbers are short.
+    std::string buf(start, p_);
+    out = Value(std::strtod(buf.c_str(), nullptr));
+    return true;
+  }
+};
+
+}  // namespace
+
+Result<Value> parse(std::string_view text, const Limits& limits) {
+  if (text.size() > limits.max_bytes) {
+    return make_error(Code::ER_TOO_LARGE, "JSON text of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
+                                              std::to_string(limits.max_bytes) + " bytes");
+  }
+  return Parser(text, limits).run();
+}
+
+// ---------------------------------------------------------------- writer
+
+void write_string(std::string_view s, std::string& out) {
+  static const char* const kHex = "0123456789abcdef";
+  out += '"';
+  const char* run = s.data();
+  const char* end = s.data() + s.size();
+  for (const char* p = run; p != end; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(run, p);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xF];
+    }
+    run = p + 1;
+  }
+  out.append(run, end);
+  out += '"';
+}
+
+void write(const Value& value, std::string& out) {
+  switch (value.type()) {
+    case Type::Null:
+      out += "null";
+      return;
+    case Type::Bool:
+      out += value.as_bool() ? "true" : "false";
+      return;
+    case Type::Number:
+      write_number(value.as_number(), out);
+      return;
+    case Type::String:
+      write_string(value.as_string(), out);
+      return;
+    case Type::Array: {
+      out += '[';
+      bool first = true;
+      for (const auto& item : value.as_array()) {
+        if (!first) out += ',';
+        first = false;
+        write(item, out);
+      }
+      out += ']';
+      return;
+    }
+    case Type::Object: {
+      out += '{';
+      bool first = true;
+      for (const auto& m : value.as_object()) {
+        if (!first) out += ',';
+        first = false;
+        write_string(m.key, out);
+        out += ':';
+        write(m.value, out);
+      }
+      out += '}';
+      return;
+    }
+  }
+}
+
+std::string to_string(const Value& value) {
+  std::string out;
+  write(value, out);
+  return out;
+}
+
+namespace {
+// Canonical JSON writes a non-finite number as null, so it compares as null.
+Type canonical_type(const Value& v) {
+  return v.is_number() && !std::isfinite(v.as_number()) ? Type::Null : v.type();
+}
+}  // namespace
+
+bool equal(const Value& a, const Value& b) {
+  const Type t = canonical_type(a);
+  if (t != canonical_type(b)) return false;
+  switch (t) {
+    case Type::Null:
+      return true;
+    case Type::Bool:
+      return a.as_bool() == b.as_bool();
+    case Type::Number:
+      return a.as_number() == b.as_number();  // 0 == -0, as both print "0"
+    case Type::String:
+      return a.as_string() == b.as_string();
+    case Type::Array: {
+      const auto& x = a.as_array();
+      const auto& y = b.as_array();
+      if (x.size() != y.size()) return false;
+      for (std::size_t i = 0; i < x.size(); ++i)
+        if (!equal(x[i], y[i])) return false;
+      return true;
+    }
+    case Type::Object: {
+      const auto& x = a.as_object();
+      const auto& y = b.as_object();
+      if (x.size() != y.size()) return false;
+      for (std::size_t i = 0; i < x.size(); ++i)
+        if (x[i].key != y[i].key || !equal(x[i].value, y[i].value)) return false;
+      return true;
+    }
+  }
+  return false;
+}
+
+int depth(const Value& value) {
+  int d = 0;
+  if (value.is_array()) {
+    for (const auto& item : value.as_array()) d = std::max(d, depth(item));
+    return d + 1;
+  }
+  if (value.is_object()) {
+    for (const auto& m : value.as_object()) d = std::max(d, depth(m.value));
+    return d + 1;
+  }
+  return 0;
+}
+
+}  // namespace er::json

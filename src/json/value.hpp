@@ -1,0 +1,109 @@
+// A small JSON document model built for the engine's hot path.
+//
+// Why not nlohmann::json here: a write parses two ~300-byte states, and in
+// WASM nlohmann's parser plus its std::map nodes cost ~4 us per state. This
+// model keeps object members in a sorted vector (UTF-16 key order, the order
+// JavaScript sorts in), so canonical JSON is a plain walk, lookup is a binary
+// search and structural equality needs no serialisation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace er::json {
+
+class Value;
+struct Member;
+using Array = std::vector<Value>;
+// Invariant: sorted by key_less, keys unique.
+using Object = std::vector<Member>;
+
+enum class Type : std::uint8_t { Null, Bool, Number, String, Array, Object };
+
+class Value {
+ public:
+  Value() : v_(nullptr) {}
+  Value(std::nullptr_t) : v_(nullptr) {}  // NOLINT
+  Value(bool b) : v_(b) {}  // NOLINT
+  Value(double n) : v_(n) {}  // NOLINT
+  Value(int n) : v_(static_cast<double>(n)) {}  // NOLINT
+  Value(std::int64_t n) : v_(static_cast<double>(n)) {}  // NOLINT
+  Value(std::string s) : v_(std::move(s)) {}  // NOLINT
+  Value(std::string_view s) : v_(std::string(s)) {}  // NOLINT
+  Value(const char* s) : v_(std::string(s)) {}  // NOLINT
+  Value(Array a) : v_(std::move(a)) {}  // NOLINT
+  Value(Object o);  // NOLINT: sorts and de-duplicates (last wins)
+
+  Type type() const { return static_cast<Type>(v_.index()); }
+  bool is_null() const { return type() == Type::Null; }
+  bool is_bool() const { return type() == Type::Bool; }
+  bool is_number() const { return type() == Type::Number; }
+  bool is_string() const { return type() == Type::String; }
+  bool is_array() const { return type() == Type::Array; }
+  bool is_object() const { return type() == Type::Object; }
+
+  bool as_bool() const { return std::get<bool>(v_); }
+  double as_number() const { return std::get<double>(v_); }
+  const std::string& as_string() const { return std::get<std::string>(v_); }
+  std::string& as_string() { return std::get<std::string>(v_); }
+  const Array& as_array() const { return std::get<Array>(v_); }
+  Array& as_array() { return std::get<Array>(v_); }
+  const Object& as_object() const { return std::get<Object>(v_); }
+  Object& as_object() { return std::get<Object>(v_); }
+
+  // Object access; find returns nullptr when absent or not an object.
+  const Value* find(std::string_view key) const;
+  Value* find(std::string_view key);
+  // Inserts or replaces, keeping the member order invariant.
+  void set(std::string key, Value value);
+  bool erase(std::string_view key);
+
+  static Value object() { return Value(Object{}); }
+  static Value array() { return Value(Array{}); }
+
+ private:
+  std::variant<std::nullptr_t, bool, double, std::string, Array, Object> v_;
+};
+
+struct Member {
+  std::string key;
+  Value value;
+};
+
+// Key order of JavaScript's default sort: UTF-16 code units, which differs
+// from UTF-8 byte order only between U+E000..U+FFFF and astral characters.
+bool key_less(std::string_view a, std::string_view b);
+
+// Sorts members by key_less and drops earlier duplicates (JSON.parse keeps
+// the last one).
+void normalize_members(Object& members);
+
+struct Limits {
+  std::size_t max_bytes = 16u << 20;  // 16 MiB of JSON text
+  int max_depth = 256;                // nested arrays/objects
+};
+
+// Parses strict JSON (RFC 8259). Errors: ER_TOO_LARGE, ER_TOO_DEEP,
+// ER_LONE_SURROGATE, ER_BAD_JSON (with the byte offset).
+Result<Value> parse(std::string_view text, const Limits& limits = {});
+
+// Canonical JSON: sorted keys, no whitespace, JavaScript number and string
+// formatting (what JSON.stringify prints for the same data).
+void write(const Value& value, std::string& out);
+std::string to_string(const Value& value);
+void write_number(double n, std::string& out);
+void write_string(std::string_view s, std::string& out);
+
+// Structural equality: true iff the canonical forms are equal.
+bool equal(const Value& a, const Value& b);
+
+// The nesting depth of a value built in memory (scalars are depth 0).
+int depth(const Value& value);
+
+}  // namespace er::json
