@@ -1,0 +1,660 @@
+// The JavaScript side of the engine: it moves data across the boundary and
+// awaits the host's callbacks. Validation, diffing, masking, transition rows,
+// event construction, routing and derivation all happen in the C++ core.
+import { EntityReactorError, ErrorCode, badArgument, fromCore } from "./errors.js";
+import { loadModule } from "./load.js";
+
+/** The actor of writes that name none. */
+export const SYSTEM_ACTOR = Object.freeze({ type: "system" });
+
+const NATIVE_MAPPER = 0xffffffff;
+const isFunction = (f) => typeof f === "function";
+const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function checkCore(text) {
+  if (text !== "") throw fromCore(JSON.parse(text).error);
+}
+
+function parseOut(text) {
+  const out = JSON.parse(text);
+  if (out.error) throw fromCore(out.error);
+  return out;
+}
+
+function stringify(value, what) {
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch (e) {
+    throw badArgument(`${what} cannot be serialised as JSON: ${e.message}`);
+  }
+  return text === undefined ? "null" : text;
+}
+
+function optionsJson(opts) {
+  if (opts === undefined || opts === null) return "";
+  if (!isObject(opts)) throw badArgument("opts must be an object with optional actor and runId", "opts");
+  if (opts.actor === undefined && opts.runId === undefined) return "";
+  return stringify({ actor: opts.actor ?? null, runId: opts.runId ?? null }, "opts");
+}
+
+function toDate(ms) {
+  return ms === null || ms === undefined ? null : new Date(ms);
+}
+
+function dateFromHost(value) {
+  if (value === null || value === undefined) return null;
+  const d = value instanceof Date ? value : new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+function rowToJs(row) {
+  return { ...row, transitionedAt: new Date(row.transitionedAt) };
+}
+
+function toJsonSchema(state, kind) {
+  if (isObject(state) && isObject(state._zod)) {
+    // zod 4: its own JSON-Schema export (SPEC §4).
+    if (isFunction(state.toJSONSchema)) return state.toJSONSchema();
+    const std = state["~standard"]?.jsonSchema;
+    if (std && isFunction(std.output)) return std.output({ target: "draft-2020-12" });
+    throw new EntityReactorError(
+      ErrorCode.ER_BAD_SCHEMA,
+      `defineEntity: kind "${kind}": this zod version has no JSON-Schema export; pass z.toJSONSchema(schema)`,
+    );
+  }
+  if (isObject(state)) return state;
+  const got = state === null ? "null" : Array.isArray(state) ? "an array" : typeof state;
+  throw new EntityReactorError(
+    ErrorCode.ER_BAD_SCHEMA,
+    `defineEntity: kind "${kind}": state must be a JSON Schema object or a zod object schema, received ${got}`,
+  );
+}
+
+function randomSeed() {
+  const words = new Uint32Array(8);
+  globalThis.crypto.getRandomValues(words);
+  return Array.from(words);
+}
+
+const finalizer =
+  typeof FinalizationRegistry === "function" ? new FinalizationRegistry((core) => core.delete()) : null;
+
+/**
+ * Creates an engine. Resolves once the WebAssembly module is ready (it is
+ * compiled once per process and shared by every engine).
+ */
+export async function createEngine(options = {}) {
+  if (!isObject(options)) throw badArgument("createEngine: options must be an object");
+  const { transitions, emit, bufferLimit, now, logger, wasm, retentionPerEntity } = options;
+  if (emit !== undefined && emit !== null && !isFunction(emit)) throw badArgument("createEngine: emit must be a function", "emit");
+  if (now !== undefined && !isFunction(now)) throw badArgument("createEngine: now must be a function returning epoch ms", "now");
+  if (bufferLimit !== undefined && !(Number.isInteger(bufferLimit) && bufferLimit >= 0))
+    throw badArgument("createEngine: bufferLimit must be a non-negative integer", "bufferLimit");
+  if (retentionPerEntity !== undefined && !(Number.isInteger(retentionPerEntity) && retentionPerEntity >= 0))
+    throw badArgument("createEngine: retentionPerEntity must be a non-negative integer", "retentionPerEntity");
+  if (transitions !== undefined && transitions !== null) {
+    for (const m of ["runInTransaction", "appendTransitions", "inStateSince", "transitionCount", "history"])
+      if (!isFunction(transitions[m])) throw badArgument(`createEngine: transitions.${m} must be a function`, `transitions.${m}`);
+  }
+  if (logger !== undefined && (!isObject(logger) || !isFunction(logger.warn) || !isFunction(logger.error)))
+    throw badArgument("createEngine: logger must have warn and error methods", "logger");
+  const module = await loadModule(wasm);
+  return new Engine(module, options);
+}
+
+class Engine {
+  #core;
+  #now;
+  #logger;
+  #store;
+  #emit = null;
+  #flushing = null;
+  #handles = new Map(); // kind -> { read, handle }
+  #handlers = new Map(); // subscription id -> handler
+  #fnKeys = new WeakMap(); // deriver/mapper function -> key
+  #keyFns = new Map(); // key -> function
+  #nextKey = 1;
+  #waiting = new Map(); // ticket -> resume()
+  #derived = new WeakMap(); // change event -> { triggers, payload }
+  #closed = false;
+  secrets;
+
+  constructor(module, options) {
+    this.#now = options.now ?? Date.now;
+    this.#logger = options.logger ?? console;
+    this.#store = options.transitions ?? null;
+    const config = {
+      bufferLimit: options.bufferLimit ?? 10000,
+      hostStore: this.#store !== null,
+      retention: options.retentionPerEntity ?? 0,
+      seed: randomSeed(),
+    };
+    this.#core = new module.Core(JSON.stringify(config), (message) => this.#logger.warn(message));
+    finalizer?.register(this, this.#core, this);
+    this.secrets = makeSecrets(() => this.#live());
+    if (isFunction(options.emit)) this.wire(options.emit);
+  }
+
+  #live() {
+    if (this.#closed) throw new EntityReactorError(ErrorCode.ER_CLOSED, "the engine is closed");
+    return this.#core;
+  }
+
+  #clock() {
+    const t = Number(this.#now());
+    if (!Number.isFinite(t)) throw badArgument("now() must return epoch milliseconds as a finite number");
+    return t;
+  }
+
+  // ------------------------------------------------------------- kinds
+
+  /** Declares an entity kind and returns its handle. */
+  defineEntity(definition) {
+    const core = this.#live();
+    if (!isObject(definition)) throw badArgument("defineEntity: expected { kind, state, read }");
+    const { kind, state, read, strict } = definition;
+    if (typeof kind !== "string")
+      throw new EntityReactorError(ErrorCode.ER_BAD_KIND, `defineEntity: kind must be a non-empty string, received ${typeof kind}`);
+    if (!isFunction(read)) throw badArgument(`defineEntity: kind "${kind}": read must be a function (ids) => { [id]: state }`, "read");
+    if (strict !== undefined && typeof strict !== "boolean") throw badArgument("defineEntity: strict must be a boolean", "strict");
+    const schema = toJsonSchema(state, kind);
+    checkCore(core.defineKind(kind, stringify(schema, `kind "${kind}" state schema`), strict === true));
+    const handle = new EntityHandle(this, kind, read);
+    this.#handles.set(kind, { read, handle });
+    return handle;
+  }
+
+  /** The kinds defined so far, sorted. */
+  kinds() {
+    return JSON.parse(this.#live().kinds());
+  }
+
+  declareNonReactiveState(declaration) {
+    if (!isObject(declaration)) throw badArgument("declareNonReactiveState: expected { table, reason, note }");
+    const { table, reason, note = "" } = declaration;
+    if (typeof table !== "string" || typeof reason !== "string" || typeof note !== "string")
+      throw badArgument("declareNonReactiveState: table, reason and note must be strings");
+    checkCore(this.#live().declareNonReactive(table, reason, note));
+  }
+
+  nonReactiveDeclarations() {
+    return JSON.parse(this.#live().nonReactive());
+  }
+
+  // ------------------------------------------------------------- writes
+
+  async #turn(ticket) {
+    if (ticket === 0) throw fromCore(JSON.parse(this.#core.takeError()).error);
+    if (ticket > 0) return ticket;
+    const t = -ticket;
+    await new Promise((resume) => this.#waiting.set(t, resume));
+    return t;
+  }
+
+  #wake(tickets) {
+    if (!tickets) return;
+    for (const t of tickets) {
+      const resume = this.#waiting.get(t);
+      this.#waiting.delete(t);
+      resume?.();
+    }
+  }
+
+  async #appendAndSettle(ticket, kind, groups, settle) {
+    const core = this.#core;
+    try {
+      await this.#store.runInTransaction(async (tx) => {
+        for (const [entityId, rows] of groups)
+          await this.#store.appendTransitions({ tx, kind, entityId, transitions: rows.map(rowToJs) });
+      });
+    } catch (cause) {
+      this.#wake(settleWoken(settle(ticket, false)));
+      throw new EntityReactorError(
+        ErrorCode.ER_STORE,
+        `transition store append failed for kind "${kind}": ${cause?.message ?? cause}; the host's write stands, no event was emitted`,
+        { cause },
+      );
+    }
+    return settle(ticket, true);
+  }
+
+  /** @internal the pipeline of SPEC §5 for one mutate/remove. */
+  async write(kind, read, args, remove) {
+    const core = this.#live();
+    const what = remove ? "remove" : "mutate";
+    if (!isObject(args)) throw badArgument(`${what}: expected { id, opts?, apply }`);
+    const { id, opts, apply } = args;
+    if (typeof id !== "string")
+      throw new EntityReactorError(ErrorCode.ER_BAD_ID, `${what}: kind "${kind}": id must be a non-empty string, received ${typeof id}`);
+    if (!isFunction(apply)) throw badArgument(`${what}: kind "${kind}" id "${id}": apply must be a function`, "apply");
+    const ticket = await this.#turn(core.begin(kind, id, optionsJson(opts)));
+    let open = true;
+    try {
+      const prev = await readOne(read, kind, id);
+      const prevText = prev === undefined ? "" : stringify(prev, `state of ${kind} "${id}"`);
+      checkCore(core.setPrev(ticket, prevText));
+      const next = await apply();
+      const nextText = remove ? "" : stringify(next, `state returned by apply for ${kind} "${id}"`);
+      let out = parseOut(core.commit(ticket, nextText, this.#clock()));
+      if (out.awaitingAppend) {
+        open = false;
+        const settled = await this.#appendAndSettle(ticket, kind, [[id, out.rows]], (t, ok) =>
+          parseOut(core.settle(t, ok)),
+        );
+        out = { ...out, ...settled, changed: true };
+      }
+      open = false;
+      this.#wake(out.woken);
+      if (out.changed) {
+        const event = makeEvent(kind, id, out, prevText, remove ? null : nextText);
+        this.#deliver(event, out);
+      }
+      if (remove) return undefined;
+      return out.state ?? next;
+    } finally {
+      if (open) this.#wake(JSON.parse(core.abort(ticket)));
+    }
+  }
+
+  /**
+   * Batch ingest (SPEC §9): many `{ id, next }` for one kind (next null =
+   * tombstone), one read, one crossing into the core, one transaction.
+   * Returns the change events, in entry order.
+   */
+  async ingest(kind, entries, opts = {}) {
+    const core = this.#live();
+    if (typeof kind !== "string") throw new EntityReactorError(ErrorCode.ER_BAD_KIND, "ingest: kind must be a string");
+    if (!Array.isArray(entries)) throw badArgument("ingest: entries must be an array of { id, next }");
+    if (!isObject(opts)) throw badArgument("ingest: opts must be an object", "opts");
+    const ids = new Array(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      if (!isObject(e) || typeof e.id !== "string")
+        throw new EntityReactorError(ErrorCode.ER_BAD_ID, `ingest: entry ${i}: expected { id: string, next }`, { path: `[${i}].id` });
+      ids[i] = e.id;
+    }
+    if (opts.apply !== undefined && !isFunction(opts.apply)) throw badArgument("ingest: opts.apply must be a function", "opts.apply");
+    if (entries.length === 0) {
+      if (!this.kinds().includes(kind)) throw new EntityReactorError(ErrorCode.ER_UNKNOWN_KIND, `ingest: unknown kind "${kind}"`);
+      return [];
+    }
+    const entry = this.#handles.get(kind);
+    const ticket = await this.#turn(core.beginBatch(kind, JSON.stringify(ids), optionsJson(opts)));
+    let open = true;
+    try {
+      const unique = [...new Set(ids)];
+      const found = (await entry.read(unique)) ?? {};
+      const prevs = {};
+      for (const id of unique) if (Object.hasOwn(found, id) && found[id] != null) prevs[id] = found[id];
+      const prevsText = stringify(prevs, `read result for ${kind}`);
+      if (opts.apply) await opts.apply();
+      const payload = entries.map((e) => ({ id: e.id, next: e.next ?? null }));
+      let outs = parseOut(core.commitBatch(ticket, prevsText, stringify(payload, "ingest entries"), this.#clock()));
+      if (outs.length && outs.some((o) => o.awaitingAppend)) {
+        open = false;
+        const groups = new Map();
+        for (const o of outs) for (const r of o.rows ?? []) (groups.get(r.entityId) ?? groups.set(r.entityId, []).get(r.entityId)).push(r);
+        const settled = await this.#appendAndSettle(ticket, kind, groups, (t, ok) => parseOut(core.settleBatch(t, ok)));
+        outs = outs.map((o, i) => ({ ...o, ...settled[i], changed: o.changed }));
+      }
+      open = false;
+      this.#wake(outs.at(-1)?.woken);
+      // Each entry's prev is the state before it: read, or an earlier entry.
+      const current = new Map(Object.entries(JSON.parse(prevsText)));
+      const changes = [];
+      for (let i = 0; i < outs.length; i++) {
+        const o = outs[i];
+        const { id, next } = payload[i];
+        const prev = current.get(id) ?? null;
+        const validated = o.state ?? next;
+        current.set(id, validated);
+        if (!o.changed) continue;
+        const event = makeEventFromObjects(kind, id, o, prev, validated);
+        this.#deliver(event, o);
+        changes.push(event);
+      }
+      return changes;
+    } finally {
+      if (open) this.#wake(JSON.parse(core.abort(ticket)));
+    }
+  }
+
+  #deliver(event, out) {
+    if (out.triggers) this.#derived.set(event, { triggers: out.triggers, payload: out.payload });
+    if (out.deliver && this.#emit) this.#safeEmit(event);
+    for (const id of out.subscribers ?? []) {
+      const sub = this.#handlers.get(id);
+      if (sub) runHandler(sub, event, this.#logger, 0);
+    }
+  }
+
+  #safeEmit(event) {
+    try {
+      const r = this.#emit(event);
+      if (r && isFunction(r.then)) r.then(undefined, (e) => this.#logger.error("entity-reactor: emit failed", e));
+    } catch (e) {
+      this.#logger.error("entity-reactor: emit failed", e);
+    }
+  }
+
+  // ------------------------------------------------------------- delivery
+
+  /** Wires the outbound emitter and flushes events buffered before it, in order. */
+  wire(emit) {
+    const core = this.#live();
+    if (!isFunction(emit)) throw badArgument("wire: emit must be a function", "emit");
+    this.#emit = emit;
+    core.beginWire();
+    // Drain synchronously: events committed during an emit call are appended
+    // to the same buffer and come out of this loop once, in order.
+    for (let text = core.takeBuffered(); text !== ""; text = core.takeBuffered()) this.#safeEmit(JSON.parse(text));
+  }
+
+  get isWired() {
+    return !this.#closed && this.#emit !== null && this.#core.isWired();
+  }
+
+  onEntityChanged(subscription) {
+    const core = this.#live();
+    if (!isObject(subscription)) throw badArgument("onEntityChanged: expected { kind, handler, delivery? }");
+    const { kind, handler, delivery = { mode: "broadcast" } } = subscription;
+    if (typeof kind !== "string") throw new EntityReactorError(ErrorCode.ER_BAD_KIND, "onEntityChanged: kind must be a non-empty string");
+    if (!isFunction(handler)) throw badArgument("onEntityChanged: handler must be a function", "handler");
+    if (!isObject(delivery) || (delivery.mode !== "broadcast" && delivery.mode !== "work-queue"))
+      throw badArgument('onEntityChanged: delivery.mode must be "broadcast" or "work-queue"', "delivery.mode");
+    const workQueue = delivery.mode === "work-queue";
+    const group = delivery.workerGroup;
+    if (workQueue && typeof group !== "string")
+      throw badArgument("onEntityChanged: work-queue delivery needs a non-empty workerGroup", "delivery.workerGroup");
+    const maxRetries = delivery.maxRetries ?? 0;
+    if (!Number.isInteger(maxRetries) || maxRetries < 0)
+      throw badArgument("onEntityChanged: maxRetries must be a non-negative integer", "delivery.maxRetries");
+    const id = core.subscribe(kind, workQueue, workQueue ? group : "", maxRetries);
+    if (id === 0) throw fromCore(JSON.parse(core.takeError()).error);
+    this.#handlers.set(id, { handler, maxRetries: workQueue ? maxRetries : 0, kind });
+    return async () => {
+      if (this.#handlers.delete(id) && !this.#closed) core.unsubscribe(id);
+    };
+  }
+
+  #keyOf(fn) {
+    let key = this.#fnKeys.get(fn);
+    if (key === undefined) {
+      key = this.#nextKey++;
+      this.#fnKeys.set(fn, key);
+      this.#keyFns.set(key, fn);
+    }
+    return key;
+  }
+
+  registerChangeDeriver(registration) {
+    const core = this.#live();
+    if (!isObject(registration)) throw badArgument("registerChangeDeriver: expected { kind, derive, toPayload? }");
+    const { kind, derive, toPayload } = registration;
+    if (typeof kind !== "string") throw new EntityReactorError(ErrorCode.ER_BAD_KIND, "registerChangeDeriver: kind must be a string");
+    if (!isFunction(derive)) throw badArgument("registerChangeDeriver: derive must be a function", "derive");
+    if (toPayload !== undefined && !isFunction(toPayload)) throw badArgument("registerChangeDeriver: toPayload must be a function", "toPayload");
+    checkCore(core.registerDeriver(kind, this.#keyOf(derive), toPayload ? this.#keyOf(toPayload) : 0));
+  }
+
+  /** @internal registers the native catalog derivers (entity-reactor/catalog). */
+  registerNativeCatalog() {
+    checkCore(this.#live().registerCatalog());
+  }
+
+  /** Trigger event ids for a change: the union of its kind's derivers. */
+  derive(change) {
+    const core = this.#live();
+    if (!isObject(change) || typeof change.kind !== "string") throw badArgument("derive: expected a change event");
+    const cached = this.#derived.get(change);
+    if (cached && core.allNative(change.kind)) return [...cached.triggers];
+    return JSON.parse(
+      core.derive(
+        stringify(change, "change"),
+        (key) => {
+          try {
+            const ids = this.#keyFns.get(key)(change);
+            return stringify(Array.isArray(ids) ? ids : [], "deriver result");
+          } catch (e) {
+            return `!deriver for kind "${change.kind}" threw: ${e?.message ?? e}`;
+          }
+        },
+        (message) => this.#logger.warn(`entity-reactor: ${message}`),
+      ),
+    );
+  }
+
+  /** The kind's payload for a change, or undefined when it has no mapper. */
+  payload(change) {
+    const core = this.#live();
+    if (!isObject(change) || typeof change.kind !== "string") throw badArgument("payload: expected a change event");
+    const key = core.mapperKey(change.kind);
+    if (key === 0) return undefined;
+    if (key === NATIVE_MAPPER) {
+      const cached = this.#derived.get(change);
+      if (cached?.payload !== undefined) return structuredClone(cached.payload);
+      return parseOut(core.nativePayload(stringify(change, "change")));
+    }
+    return this.#keyFns.get(key)(change);
+  }
+
+  // ------------------------------------------------------------- reads
+
+  /** @internal */
+  async readState(read, kind, id) {
+    return (await readOne(read, kind, id)) ?? null;
+  }
+
+  /** @internal */
+  async inStateSince(kind, read, id, field) {
+    const core = this.#live();
+    if (typeof id !== "string" || typeof field !== "string") throw badArgument("inStateSince(id, field): both must be strings");
+    const state = await readOne(read, kind, id);
+    if (state === undefined) return null;
+    const text = parseOut(core.fieldText(stringify(state, "state"), field));
+    if (this.#store)
+      return dateFromHost(await this.#store.inStateSince({ kind, entityId: id, field, currentValue: text }));
+    const ms = core.inStateSince(kind, id, field, text);
+    return ms < 0 ? null : new Date(ms);
+  }
+
+  /** @internal */
+  async transitionCount(kind, args) {
+    const core = this.#live();
+    if (!isObject(args)) throw badArgument("transitionCount: expected { id, field, windowMs }");
+    const { id, field, windowMs } = args;
+    if (typeof id !== "string" || typeof field !== "string") throw badArgument("transitionCount: id and field must be strings");
+    if (typeof windowMs !== "number" || !(windowMs >= 0)) throw badArgument("transitionCount: windowMs must be a non-negative number", "windowMs");
+    const now = this.#clock();
+    if (this.#store) return Number(await this.#store.transitionCount({ kind, entityId: id, field, windowMs, now: new Date(now) }));
+    return core.transitionCount(kind, id, field, windowMs, now);
+  }
+
+  /** @internal */
+  async history(kind, id, options = {}) {
+    const core = this.#live();
+    if (typeof id !== "string") throw badArgument("history: id must be a string");
+    const { field, limit } = options ?? {};
+    if (field !== undefined && typeof field !== "string") throw badArgument("history: field must be a string", "field");
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw badArgument("history: limit must be a non-negative integer", "limit");
+    if (this.#store) {
+      const rows = await this.#store.history({ kind, entityId: id, field, limit });
+      return rows.map((r) => ({ ...r, transitionedAt: dateFromHost(r.transitionedAt) }));
+    }
+    return JSON.parse(core.history(kind, id, field ?? "", limit ?? 0)).map(rowToJs);
+  }
+
+  /** @internal */
+  clockNow() {
+    return this.#clock();
+  }
+
+  /** Frees the native engine. Further calls throw ER_CLOSED. */
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    finalizer?.unregister(this);
+    this.#core.delete();
+    this.#handlers.clear();
+  }
+
+  [Symbol.dispose]() {
+    this.close();
+  }
+
+  /** @internal used by tests: tickets the core still tracks. */
+  get pendingWrites() {
+    return this.#live().pendingTickets();
+  }
+}
+
+export class EntityHandle {
+  #engine;
+  #read;
+  constructor(engine, kind, read) {
+    this.#engine = engine;
+    this.#read = read;
+    this.kind = kind;
+  }
+  mutate(args) {
+    return this.#engine.write(this.kind, this.#read, args, false);
+  }
+  remove(args) {
+    return this.#engine.write(this.kind, this.#read, args, true);
+  }
+  get(id) {
+    if (typeof id !== "string") return Promise.reject(badArgument("get(id): id must be a string"));
+    return this.#engine.readState(this.#read, this.kind, id);
+  }
+  async getMany(ids) {
+    if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string")) throw badArgument("getMany(ids): ids must be an array of strings");
+    const found = (await this.#read(ids)) ?? {};
+    const out = {};
+    for (const id of ids) if (Object.hasOwn(found, id) && found[id] != null) out[id] = found[id];
+    return out;
+  }
+  inStateSince(id, field) {
+    return this.#engine.inStateSince(this.kind, this.#read, id, field);
+  }
+  async inStateForMs(id, field) {
+    const since = await this.inStateSince(id, field);
+    return since === null ? 0 : Math.max(0, this.#engine.clockNow() - since.getTime());
+  }
+  transitionCount(args) {
+    return this.#engine.transitionCount(this.kind, args);
+  }
+  history(id, options) {
+    return this.#engine.history(this.kind, id, options);
+  }
+}
+
+async function readOne(read, kind, id) {
+  const found = await read([id]);
+  if (found === undefined || found === null) return undefined;
+  if (typeof found !== "object")
+    throw new EntityReactorError(ErrorCode.ER_BAD_ARGUMENT, `read for kind "${kind}" must return an object keyed by id, received ${typeof found}`);
+  // Own properties only: an id such as "__proto__" must not reach Object.prototype.
+  if (!Object.hasOwn(found, id)) return undefined;
+  const state = found[id];
+  return state === null ? undefined : state;
+}
+
+function makeEvent(kind, id, out, prevText, nextText) {
+  return {
+    kind,
+    id,
+    prev: out.prev !== undefined ? out.prev : prevText === "" ? null : JSON.parse(prevText),
+    next: out.next !== undefined ? out.next : nextText === null ? null : JSON.parse(nextText),
+    delta: out.delta,
+    changedFields: out.changedFields,
+    actor: out.actor,
+    occurredAt: out.occurredAt,
+    changeId: out.changeId,
+  };
+}
+
+function makeEventFromObjects(kind, id, out, prev, next) {
+  return {
+    kind,
+    id,
+    prev: out.prev !== undefined ? out.prev : prev === null ? null : structuredClone(prev),
+    next: out.next !== undefined ? out.next : next === null ? null : structuredClone(next),
+    delta: out.delta,
+    changedFields: out.changedFields,
+    actor: out.actor,
+    occurredAt: out.occurredAt,
+    changeId: out.changeId,
+  };
+}
+
+function settleWoken(out) {
+  return out.woken ?? out.at?.(-1)?.woken;
+}
+
+function runHandler(sub, event, logger, attempt) {
+  const fail = (e) => {
+    if (attempt < sub.maxRetries) {
+      runHandler(sub, event, logger, attempt + 1);
+      return;
+    }
+    logger.error(`entity-reactor: handler for kind "${sub.kind}" failed`, e);
+  };
+  try {
+    const r = sub.handler(event);
+    if (r && isFunction(r.then)) r.then(undefined, fail);
+  } catch (e) {
+    fail(e);
+  }
+}
+
+function makeSecrets(core) {
+  const runId = (id, what) => {
+    if (typeof id !== "string" || id === "") throw badArgument(`secrets.${what}: id must be a non-empty string`);
+    return id;
+  };
+  const deep = (id, value, forStep, what) => {
+    runId(id, what);
+    if (typeof value === "string") return forStep ? core().maskTextForStep(id, value) : core().maskText(id, value);
+    if (typeof value !== "object" || value === null) return value;
+    return parseOut(core().maskDeep(id, stringify(value, "value"), forStep));
+  };
+  return Object.freeze({
+    register(id, values) {
+      runId(id, "register");
+      if (!Array.isArray(values)) throw badArgument("secrets.register: values must be an array of strings");
+      core().registerSecrets(id, JSON.stringify(values.filter((v) => typeof v === "string" && v !== "")));
+    },
+    linkStep(stepId, id) {
+      core().linkStep(runId(stepId, "linkStep"), runId(id, "linkStep"));
+    },
+    maskText(id, text) {
+      runId(id, "maskText");
+      return typeof text === "string" ? core().maskText(id, text) : text;
+    },
+    maskTextForStep(stepId, text) {
+      runId(stepId, "maskTextForStep");
+      return typeof text === "string" ? core().maskTextForStep(stepId, text) : text;
+    },
+    maskDeep: (id, value) => deep(id, value, false, "maskDeep"),
+    maskDeepForStep: (stepId, value) => deep(stepId, value, true, "maskDeepForStep"),
+    drop(id) {
+      core().dropRun(runId(id, "drop"));
+    },
+  });
+}
+
+/** With no handle, just run apply; otherwise route through handle.mutate. */
+export async function withEntityWrite({ handle, id, opts, apply }) {
+  if (!handle) return apply();
+  return handle.mutate({ id, opts, apply });
+}
+
+/** With no handle, just run apply; otherwise route through handle.remove. */
+export async function withEntityRemove({ handle, id, opts, apply }) {
+  if (!handle) {
+    await apply();
+    return;
+  }
+  await handle.remove({ id, opts, apply });
+}

@@ -1,0 +1,11 @@
+// Entry for Cloudflare workerd and other workers that import .wasm files as
+// WebAssembly.Module: the packaged module is the default `wasm` source.
+import wasmModule from "../wasm/entity-reactor.wasm";
+import { createEngine as createEngineWith } from "./engine.js";
+
+export { SYSTEM_ACTOR, EntityHandle, withEntityWrite, withEntityRemove } from "./engine.js";
+export { EntityReactorError, ErrorCode } from "./errors.js";
+
+export function createEngine(options = {}) {
+  return createEngineWith({ wasm: wasmModule, ...options });
+}

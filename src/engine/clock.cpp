@@ -1,0 +1,97 @@
+#include "engine/clock.hpp"
+
+namespace er {
+
+namespace {
+// Howard Hinnant's civil_from_days.
+void civil_from_days(std::int64_t z, int& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const std::int64_t yy = static_cast<std::int64_t>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y = static_cast<int>(yy + (m <= 2));
+}
+
+void put(std::string& out, unsigned v, int width) {
+  char buf[8];
+  for (int i = width - 1; i >= 0; --i) {
+    buf[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  out.append(buf, static_cast<std::size_t>(width));
+}
+}  // namespace
+
+std::string iso8601(std::int64_t ms) {
+  std::int64_t days = ms / 86400000;
+  std::int64_t rem = ms % 86400000;
+  if (rem < 0) {
+    rem += 86400000;
+    --days;
+  }
+  int y;
+  unsigned mo, d;
+  civil_from_days(days, y, mo, d);
+  if (y < 0) y = 0;
+  if (y > 9999) y = 9999;
+  std::string out;
+  out.reserve(24);
+  put(out, static_cast<unsigned>(y), 4);
+  out += '-';
+  put(out, mo, 2);
+  out += '-';
+  put(out, d, 2);
+  out += 'T';
+  const auto r = static_cast<unsigned>(rem);
+  put(out, r / 3600000, 2);
+  out += ':';
+  put(out, r / 60000 % 60, 2);
+  out += ':';
+  put(out, r / 1000 % 60, 2);
+  out += '.';
+  put(out, r % 1000, 3);
+  out += 'Z';
+  return out;
+}
+
+UuidGenerator::UuidGenerator(const std::array<std::uint64_t, 4>& seed) : s_(seed) {
+  if ((s_[0] | s_[1] | s_[2] | s_[3]) == 0) s_[0] = 0x9E3779B97F4A7C15ull;  // all-zero state is a fixed point
+}
+
+std::uint64_t UuidGenerator::next_u64() {
+  auto rotl = [](std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); };
+  const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+  const std::uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = rotl(s_[3], 45);
+  return result;
+}
+
+std::string UuidGenerator::next() {
+  std::uint64_t hi = next_u64(), lo = next_u64();
+  hi = (hi & ~0xF000ull) | 0x4000ull;                              // version 4
+  lo = (lo & ~(0xC000000000000000ull)) | 0x8000000000000000ull;  // RFC 4122 variant
+  static const char* const kHex = "0123456789abcdef";
+  std::string out(36, '-');
+  int pos = 0;
+  auto emit = [&](std::uint64_t v, int nibbles) {
+    for (int i = nibbles - 1; i >= 0; --i) {
+      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
+      out[static_cast<std::size_t>(pos++)] = kHex[(v >> (i * 4)) & 0xF];
+    }
+  };
+  emit(hi, 16);
+  emit(lo, 16);
+  return out;
+}
+
+}  // namespace er

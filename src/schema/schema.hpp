@@ -1,0 +1,40 @@
+// A kind's state schema: the JSON-Schema subset of SPEC §4, compiled once per
+// kind, validating the way zod's parse does (unknown keys stripped unless
+// additionalProperties allows them, defaults filled in).
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "core/result.hpp"
+#include "json/value.hpp"
+
+namespace er::schema {
+
+struct Node;  // compiled schema node (schema.cpp)
+
+struct CompileOptions {
+  // true: unknown keys of objects without additionalProperties are an error
+  // instead of being stripped.
+  bool strict = false;
+};
+
+class Schema {
+ public:
+  // Compiles a JSON Schema whose root describes an object. Errors:
+  // ER_BAD_SCHEMA naming `kind` and what was received.
+  static Result<Schema> compile(const json::Value& schema, std::string_view kind,
+                                CompileOptions options = {});
+
+  // Validates `state` and normalises it in place (strip unknown keys, add
+  // defaults). Returns true when normalising changed `state`. On failure:
+  // ER_SCHEMA, message naming kind, id and the path of the first bad field,
+  // Error::path set to that path ("metadata.tags[2]"; "" for the root).
+  Result<bool> validate(json::Value& state, std::string_view kind, std::string_view id) const;
+
+ private:
+  std::shared_ptr<const Node> root_;
+  bool strict_ = false;
+};
+
+}  // namespace er::schema

@@ -1,0 +1,100 @@
+// Run-secret masking (SPEC §7): secrets resolved for a run are replaced by
+// "****" wherever they occur. Aho-Corasick keeps the cost of masking linear
+// in the text, whatever the number of secrets.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "json/value.hpp"
+
+namespace er::secrets {
+
+inline constexpr std::string_view kMask = "****";
+
+// Multi-pattern matcher over bytes (UTF-8). Overlapping or nested matches
+// are merged, so the longest match wins and no pattern survives in part.
+class Matcher {
+ public:
+  explicit Matcher(const std::vector<std::string>& patterns);
+  bool empty() const;
+  // Appends `text` to `out` with every match replaced by kMask. Returns true
+  // when at least one match was masked.
+  bool mask(std::string_view text, std::string& out) const;
+  // True when `text` contains any pattern.
+  bool contains_any(std::string_view text) const;
+
+ private:
+  // Layout, encoding and sizing rationale: see secret_registry.cpp.
+  // Calls on_match(begin, end) for the longest match ending at each end
+  // offset, in increasing `end` order, until it returns false.
+  template <typename OnMatch>
+  void scan(std::string_view text, OnMatch&& on_match) const;
+  // Transition of state `state` (an id, not encoded) on `byte`, encoded
+  // like dense_.
+  std::uint32_t next_by_id(std::uint32_t state, unsigned char byte) const;
+
+  std::uint32_t state_count_ = 0;   // 0: no patterns
+  std::uint32_t classes_ = 1;       // byte classes = entries per dense row
+  std::uint32_t dense_states_ = 0;  // states [0, dense_states_) have a dense row
+  std::uint32_t escape_ = 0;        // dense_states_ * classes_
+  std::array<std::uint8_t, 256> byte_class_{};
+  // Targets: a dense state that ends no pattern as its row offset (< escape_),
+  // any other state s as escape_ + s.
+  std::vector<std::uint32_t> dense_;
+  std::vector<std::uint32_t> edge_begin_;   // sparse state s: edges [edge_begin_[s - dense_states_], next)
+  std::vector<std::uint8_t> edge_byte_;     // sorted per state
+  std::vector<std::uint32_t> edge_target_;  // encoded like dense_
+  std::vector<std::uint32_t> fail_;         // failure link per state
+  std::vector<std::uint32_t> longest_;      // longest pattern ending at a state (0: none)
+};
+
+class SecretRegistry {
+ public:
+  // Registers secret values for a run; empty strings are ignored, repeated
+  // values count once. Registering more values for a run adds to them.
+  void register_values(std::string_view run_id, const std::vector<std::string>& values);
+  void link_step(std::string_view step_id, std::string_view run_id);
+  // Forgets a run's secrets and every step linked to it.
+  void drop(std::string_view run_id);
+
+  bool has_run(std::string_view run_id) const;
+  // Unknown runs/steps mask nothing (return the input unchanged).
+  std::string mask_text(std::string_view run_id, std::string_view text) const;
+  std::string mask_text_for_step(std::string_view step_id, std::string_view text) const;
+  // Masks every string in `value` (object keys too: a secret must never
+  // reach an event, and a key would carry it). Numbers, booleans and nulls
+  // stay. Returns true when anything changed.
+  bool mask_deep(std::string_view run_id, json::Value& value) const;
+  bool mask_deep_for_step(std::string_view step_id, json::Value& value) const;
+
+  // The matcher for a run, or nullptr when the run has no secrets.
+  const Matcher* matcher(std::string_view run_id) const;
+
+ private:
+  struct Run;
+  // Transparent hashing: lookups by string_view allocate nothing.
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  const Run* find_run(std::string_view run_id) const;
+  const Run* find_step_run(std::string_view step_id) const;
+
+  std::unordered_map<std::string, std::shared_ptr<Run>, KeyHash, std::equal_to<>> runs_;
+  std::unordered_map<std::string, std::string, KeyHash, std::equal_to<>> step_to_run_;
+};
+
+// Masks every string and key in `value` with `matcher`; true when changed.
+bool mask_value(const Matcher& matcher, json::Value& value);
+
+}  // namespace er::secrets
