@@ -8,6 +8,8 @@ import { loadModule } from "./load.js";
 export const SYSTEM_ACTOR = Object.freeze({ type: "system" });
 
 const NATIVE_MAPPER = 0xffffffff;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 const isFunction = (f) => typeof f === "function";
 const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
 
@@ -105,6 +107,8 @@ export async function createEngine(options = {}) {
 
 class Engine {
   #core;
+  #module;
+  #header;
   #now;
   #logger;
   #store;
@@ -130,7 +134,9 @@ class Engine {
       retention: options.retentionPerEntity ?? 0,
       seed: randomSeed(),
     };
+    this.#module = module;
     this.#core = new module.Core(JSON.stringify(config), (message) => this.#logger.warn(message));
+    this.#header = this.#core.headerAddress() >>> 2;
     finalizer?.register(this, this.#core, this);
     this.secrets = makeSecrets(() => this.#live());
     if (isFunction(options.emit)) this.wire(options.emit);
@@ -139,6 +145,31 @@ class Engine {
   #live() {
     if (this.#closed) throw new EntityReactorError(ErrorCode.ER_CLOSED, "the engine is closed");
     return this.#core;
+  }
+
+  // Encodes strings back to back into the core's input buffer; returns their
+  // byte lengths. (Hot path: Embind's std::string conversion is per byte.)
+  #put(...texts) {
+    let capacity = 0;
+    for (const t of texts) capacity += t.length * 3;
+    const ptr = this.#core.inBuffer(capacity); // may grow memory: read HEAPU8 after
+    const heap = this.#module.HEAPU8;
+    const lengths = new Array(texts.length);
+    let offset = ptr;
+    for (let i = 0; i < texts.length; i++) {
+      const t = texts[i];
+      const written = t.length === 0 ? 0 : encoder.encodeInto(t, heap.subarray(offset, offset + t.length * 3)).written;
+      lengths[i] = written;
+      offset += written;
+    }
+    return lengths;
+  }
+
+  // The core's last result (address and length in its header).
+  #take(length) {
+    if (length === 0) return "";
+    const ptr = this.#module.HEAPU32[this.#header];
+    return decoder.decode(this.#module.HEAPU8.subarray(ptr, ptr + length));
   }
 
   #clock() {
@@ -228,15 +259,17 @@ class Engine {
     if (typeof id !== "string")
       throw new EntityReactorError(ErrorCode.ER_BAD_ID, `${what}: kind "${kind}": id must be a non-empty string, received ${typeof id}`);
     if (!isFunction(apply)) throw badArgument(`${what}: kind "${kind}" id "${id}": apply must be a function`, "apply");
-    const ticket = await this.#turn(core.begin(kind, id, optionsJson(opts)));
+    const [kindLen, idLen, optsLen] = this.#put(kind, id, optionsJson(opts));
+    const ticket = await this.#turn(core.beginRaw(kindLen, idLen, optsLen));
     let open = true;
     try {
       const prev = await readOne(read, kind, id);
       const prevText = prev === undefined ? "" : stringify(prev, `state of ${kind} "${id}"`);
-      checkCore(core.setPrev(ticket, prevText));
+      checkCore(this.#take(core.setPrevRaw(ticket, this.#put(prevText)[0])));
       const next = await apply();
       const nextText = remove ? "" : stringify(next, `state returned by apply for ${kind} "${id}"`);
-      let out = parseOut(core.commit(ticket, nextText, this.#clock()));
+      const now = this.#clock();
+      let out = parseOut(this.#take(core.commitRaw(ticket, this.#put(nextText)[0], now)));
       if (out.awaitingAppend) {
         open = false;
         const settled = await this.#appendAndSettle(ticket, kind, [[id, out.rows]], (t, ok) =>
@@ -560,12 +593,29 @@ async function readOne(read, kind, id) {
   return state === null ? undefined : state;
 }
 
+// prev/next are parsed from the texts JS already holds only when a consumer
+// reads them (most handlers look at delta and changedFields). They are own
+// enumerable accessors, so JSON.stringify, spread and structuredClone see them.
 function makeEvent(kind, id, out, prevText, nextText) {
+  let prev = out.prev;
+  let next = out.next;
   return {
     kind,
     id,
-    prev: out.prev !== undefined ? out.prev : prevText === "" ? null : JSON.parse(prevText),
-    next: out.next !== undefined ? out.next : nextText === null ? null : JSON.parse(nextText),
+    get prev() {
+      if (prev === undefined) prev = prevText === "" ? null : JSON.parse(prevText);
+      return prev;
+    },
+    set prev(value) {
+      prev = value;
+    },
+    get next() {
+      if (next === undefined) next = nextText === null ? null : JSON.parse(nextText);
+      return next;
+    },
+    set next(value) {
+      next = value;
+    },
     delta: out.delta,
     changedFields: out.changedFields,
     actor: out.actor,

@@ -380,39 +380,59 @@ class Parser {
       ++p_;
     }
     if (p_ == end_ || *p_ < '0' || *p_ > '9') return set_error(Code::ER_BAD_JSON, "unexpected character");
+    // Significant digits (up to 19) and the decimal exponent they carry.
     std::uint64_t mant = 0;
-    int digits = 0;
+    int sig = 0;       // significant digits seen (leading zeros excluded)
+    int dropped = 0;   // integer digits beyond 19 (scale the exponent)
+    int exp10 = 0;
+    auto digit = [&](char c, bool fraction) {
+      if (sig == 0 && c == '0') {
+        if (fraction) --exp10;
+        return;
+      }
+      if (sig < 19) {
+        mant = mant * 10 + static_cast<unsigned>(c - '0');
+        ++sig;
+        if (fraction) --exp10;
+      } else {
+        sig = 20;  // too many digits for the fast path
+        if (!fraction) ++dropped;
+      }
+    };
     if (*p_ == '0') {
       ++p_;
-      digits = 1;
     } else {
-      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
-        if (digits < 19) mant = mant * 10 + static_cast<unsigned>(*p_ - '0');
-        ++digits;
-        ++p_;
-      }
+      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') digit(*p_++, false);
     }
-    bool simple = true;
     if (p_ != end_ && *p_ == '.') {
-      simple = false;
       ++p_;
       if (p_ == end_ || *p_ < '0' || *p_ > '9') return set_error(Code::ER_BAD_JSON, "digit expected after '.'");
-      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') digit(*p_++, true);
     }
     if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
-      simple = false;
       ++p_;
-      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      bool eneg = false;
+      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) eneg = *p_++ == '-';
       if (p_ == end_ || *p_ < '0' || *p_ > '9') return set_error(Code::ER_BAD_JSON, "digit expected in exponent");
-      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+      int e = 0;
+      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
+        if (e < 100000) e = e * 10 + (*p_ - '0');
+        ++p_;
+      }
+      exp10 += eneg ? -e : e;
     }
-    if (simple && digits <= 15) {
-      // Exact in a double: skip strtod.
+    exp10 += dropped;
+    // Clinger's fast path: <= 15 digits and |exp10| <= 22 are exact in a
+    // double with one multiplication or division. (musl's strtod works in
+    // long double, which WASM emulates in software: ~10x slower.)
+    static const double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    if (sig <= 15 && exp10 >= -22 && exp10 <= 22) {
       double d = static_cast<double>(mant);
+      d = exp10 < 0 ? d / kPow10[-exp10] : d * kPow10[exp10];
       out = Value(neg ? -d : d);
       return true;
     }
-    // strtod needs a terminated buffer; numbers are short.
     std::string buf(start, p_);
     out = Value(std::strtod(buf.c_str(), nullptr));
     return true;

@@ -42,12 +42,12 @@ class Matcher {
   std::uint32_t next_by_id(std::uint32_t state, unsigned char byte) const;
 
   std::uint32_t state_count_ = 0;   // 0: no patterns
-  std::uint32_t classes_ = 1;       // byte classes = entries per dense row
+  std::uint32_t row_bytes_ = 0;     // byte classes x sizeof(std::uint32_t)
   std::uint32_t dense_states_ = 0;  // states [0, dense_states_) have a dense row
-  std::uint32_t escape_ = 0;        // dense_states_ * classes_
-  std::array<std::uint8_t, 256> byte_class_{};
-  // Targets: a dense state that ends no pattern as its row offset (< escape_),
-  // any other state s as escape_ + s.
+  std::uint32_t escape_ = 0;        // dense_states_ * row_bytes_
+  std::array<std::uint16_t, 256> class_offset_{};  // byte class x sizeof(std::uint32_t)
+  // Targets: a dense state that ends no pattern as the byte offset of its
+  // row (< escape_), any other state s as escape_ + s.
   std::vector<std::uint32_t> dense_;
   std::vector<std::uint32_t> edge_begin_;   // sparse state s: edges [edge_begin_[s - dense_states_], next)
   std::vector<std::uint8_t> edge_byte_;     // sorted per state

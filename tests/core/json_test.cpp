@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "json/value.hpp"
@@ -135,4 +137,37 @@ TEST(JsonValue, SetEraseKeepOrder) {
   EXPECT_FALSE(v.erase("zz"));
   EXPECT_EQ(json::to_string(v), R"({"a":4,"c":3})");
   EXPECT_EQ(json::depth(parse_ok(R"({"a":[[1]]})")), 3);
+}
+
+TEST(JsonParse, NumbersAgreeWithStrtod) {
+  // The fast path must give the correctly rounded double, as strtod does.
+  std::uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto next = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  char buf[64];
+  for (int i = 0; i < 20000; ++i) {
+    const int kind = i % 4;
+    if (kind == 0) {
+      double d;
+      std::uint64_t bits = next();
+      std::memcpy(&d, &bits, sizeof d);
+      if (!std::isfinite(d)) continue;
+      std::snprintf(buf, sizeof buf, "%.17g", d);
+    } else if (kind == 1) {
+      std::snprintf(buf, sizeof buf, "%llu.%llu", static_cast<unsigned long long>(next() % 100000),
+                    static_cast<unsigned long long>(next() % 1000000));
+    } else if (kind == 2) {
+      std::snprintf(buf, sizeof buf, "%llue%d", static_cast<unsigned long long>(next() % 1000000000000000ull),
+                    static_cast<int>(next() % 60) - 30);
+    } else {
+      std::snprintf(buf, sizeof buf, "-0.%06llu", static_cast<unsigned long long>(next() % 1000000));
+    }
+    auto v = json::parse(buf);
+    ASSERT_TRUE(v.ok()) << buf;
+    EXPECT_EQ(v->as_number(), std::strtod(buf, nullptr)) << buf;
+  }
 }
