@@ -16,3 +16,4 @@ for f in entity-reactor.wasm entity-reactor.mjs; do
   gz=$(gzip -9c "$root/js/wasm/$f" | wc -c)
   printf 'size %-22s %8d bytes raw %8d bytes gzip\n' "$f" "$raw" "$gz"
 done
+node "$root/scripts/gen-catalog.mjs"

@@ -4,9 +4,12 @@
 // the worker imports, see ./workerd.js).
 import createEntityReactorModule from "../wasm/entity-reactor.mjs";
 
-const defaultWasmUrl = new URL("../wasm/entity-reactor.wasm", import.meta.url);
+// Resolved on first use, not at import: workerd gives modules no
+// import.meta.url (its entry, ./workerd.js, always passes the imported module).
+const defaultWasmUrl = () => new URL("../wasm/entity-reactor.wasm", import.meta.url);
 const cache = new WeakMap();
 let defaultModule;
+let lastLoaded = null;
 
 function isNode() {
   return typeof process !== "undefined" && process.versions != null && process.versions.node != null;
@@ -32,7 +35,7 @@ async function compile(source) {
 
 async function instantiate(source) {
   const wasmModule = await compile(source);
-  return createEntityReactorModule({
+  lastLoaded = await createEntityReactorModule({
     // Hand the compiled module to Emscripten instead of letting it fetch.
     instantiateWasm(imports, receive) {
       WebAssembly.instantiate(wasmModule, imports).then((instance) => receive(instance, wasmModule));
@@ -40,12 +43,19 @@ async function instantiate(source) {
     },
     locateFile: (path) => path,
   });
+  return lastLoaded;
+}
+
+/** The most recently loaded module, or null: for synchronous helpers
+ * (entity-reactor/catalog) that run after an engine exists. */
+export function loadedModule() {
+  return lastLoaded;
 }
 
 /** The Emscripten module for `source` (default: the packaged .wasm), cached. */
 export function loadModule(source) {
   if (source === undefined) {
-    defaultModule ??= instantiate(defaultWasmUrl).catch((e) => {
+    defaultModule ??= instantiate(defaultWasmUrl()).catch((e) => {
       defaultModule = undefined;
       throw e;
     });

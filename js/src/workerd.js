@@ -7,5 +7,7 @@ export { SYSTEM_ACTOR, EntityHandle, withEntityWrite, withEntityRemove } from ".
 export { EntityReactorError, ErrorCode } from "./errors.js";
 
 export function createEngine(options = {}) {
-  return createEngineWith({ wasm: wasmModule, ...options });
+  // `wasm: undefined` must not override the packaged module: workerd has no
+  // import.meta.url to find the .wasm by.
+  return createEngineWith({ ...options, wasm: options?.wasm ?? wasmModule });
 }

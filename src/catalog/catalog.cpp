@@ -152,21 +152,25 @@ std::string constants_json() {
   out += ",\"groupStateSchema\":";
   json::write(group_state_schema(), out);
   out += R"(,"triggers":[)"
-         R"({"id":"created","event":"catalog.created","displayName":"System created",)"
-         R"("description":"A catalog system was created.",)"
+         R"({"id":"created","event":"catalog.created","displayName":"System Created",)"
+         R"("description":"Fires when a new system is added to the catalog",)"
          R"("payloadSchema":{"type":"object","properties":{"systemId":{"type":"string"},"systemName":{"type":"string"}},"required":["systemId","systemName"]}},)"
-         R"({"id":"updated","event":"catalog.updated","displayName":"System updated",)"
-         R"("description":"A catalog system's name, description or metadata changed.",)"
+         R"({"id":"updated","event":"catalog.updated","displayName":"System Updated",)"
+         R"("description":"Fires when a system's name, description, or metadata changes",)"
          R"("payloadSchema":{"type":"object","properties":{"systemId":{"type":"string"},"systemName":{"type":"string"},)"
          R"("changedFields":{"type":"array","items":{"type":"string","enum":["name","description","metadata"]}}},"required":["systemId","systemName","changedFields"]}},)"
-         R"({"id":"deleted","event":"catalog.deleted","displayName":"System deleted",)"
-         R"("description":"A catalog system was deleted.",)"
+         R"({"id":"deleted","event":"catalog.deleted","displayName":"System Deleted",)"
+         R"("description":"Fires when a system is removed from the catalog",)"
          R"("payloadSchema":{"type":"object","properties":{"systemId":{"type":"string"},"systemName":{"type":"string"}},"required":["systemId"]}}],)"
-         R"("actions":{"updateMetadata":{"id":"update_metadata","qualifiedId":"catalog.update_metadata","displayName":"Update system metadata",)"
-         R"("description":"Merge (shallow, default) or replace a catalog system's metadata.",)"
+         R"("actions":{"updateMetadata":{"id":"update_metadata","qualifiedId":"catalog.update_metadata","displayName":"Update System Metadata",)"
+         R"("description":"Set or merge metadata keys on a system (shallow merge by default, or replace).","produces":"system_record",)"
          R"("configSchema":{"type":"object","properties":{"systemId":{"type":"string","minLength":1},)"
          R"("strategy":{"type":"string","enum":["merge","replace"],"default":"merge"},)"
-         R"("metadata":{"type":"object","propertyNames":{"type":"string"},"additionalProperties":{}}},"required":["systemId","metadata"]}}}})";
+         R"("metadata":{"type":"object","propertyNames":{"type":"string"},"additionalProperties":{}}},"required":["systemId","metadata"]}}},)"
+         R"("artifactTypes":{"systemRecord":{"id":"system_record","displayName":"System Record",)"
+         R"("description":"Snapshot of a system after an automation-driven change",)"
+         R"("schema":{"type":"object","properties":{"systemId":{"type":"string"},"systemName":{"type":"string"},)"
+         R"("metadata":{"type":"object","propertyNames":{"type":"string"},"additionalProperties":{}}},"required":["systemId","systemName","metadata"]}}}})";
   return out;
 }
 

@@ -655,3 +655,31 @@ describe("lifecycle", () => {
     }
   });
 });
+
+describe("zod states", () => {
+  test("a zod 4 object schema is converted with zod's own JSON-Schema export", async () => {
+    const { z } = await import("zod");
+    const { engine } = await setup();
+    const table = new Table();
+    const events = [];
+    engine.onEntityChanged({ kind: "zsys", handler: (e) => events.push(e) });
+    const h = engine.defineEntity({
+      kind: "zsys",
+      state: z.object({
+        name: z.string().min(1),
+        description: z.string().nullable(),
+        tier: z.int().default(2),
+        tags: z.array(z.enum(["a", "b"])).optional(),
+        metadata: z.record(z.string(), z.unknown()),
+      }),
+      read: table.read,
+    });
+    const out = await h.mutate({ id: "a", apply: table.put("a", { name: "x", description: null, metadata: { k: [1] }, extra: true }) });
+    assert.deepEqual(out, { description: null, metadata: { k: [1] }, name: "x", tier: 2 }, "stripped like zod's parse, default filled");
+    assert.deepEqual(events[0].changedFields, ["metadata", "name", "tier"]);
+    const e = await rejectsWith(h.mutate({ id: "a", apply: table.put("a", { name: "x", description: null, metadata: {}, tags: ["c"] }) }), ErrorCode.ER_SCHEMA);
+    assert.equal(e.path, "tags[0]");
+    await rejectsWith(h.mutate({ id: "a", apply: table.put("a", { name: "", description: null, metadata: {} }) }), ErrorCode.ER_SCHEMA, /name/);
+    await rejectsWith(() => engine.defineEntity({ kind: "zstr", state: z.string(), read: table.read }), ErrorCode.ER_BAD_SCHEMA, /zstr/);
+  });
+});
