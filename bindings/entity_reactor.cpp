@@ -4,6 +4,8 @@
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
+#include <malloc.h>
+
 #include <string>
 
 #include "catalog/catalog.hpp"
@@ -342,6 +344,9 @@ std::string errorCodes() {
   return out;
 }
 
+// Bytes allocated on the WASM heap right now: the leak tests watch it.
+double heapInUse() { return static_cast<double>(mallinfo().uordblks); }
+
 std::string catalogConstants() { return er::catalog::constants_json(); }
 std::string catalogCall(const std::string& fn, const std::string& arg_json) {
   return er::catalog::call(fn, arg_json);
@@ -393,6 +398,7 @@ EMSCRIPTEN_BINDINGS(entity_reactor) {
       .function("maskDeep", &Core::maskDeep)
       .function("pendingTickets", &Core::pendingTickets);
   emscripten::function("errorCodes", &errorCodes);
+  emscripten::function("heapInUse", &heapInUse);
   emscripten::function("catalogConstants", &catalogConstants);
   emscripten::function("catalogCall", &catalogCall);
 }
