@@ -5,6 +5,7 @@
 #include <optional>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 
 namespace er::json {
 
@@ -39,8 +40,20 @@ void normalize_members(Object& members) {
     }
   }
   if (sorted) return;
-  std::stable_sort(members.begin(), members.end(),
-                   [](const Member& x, const Member& y) { return key_less(x.key, y.key); });
+  if (members.size() <= 16) {
+    // Insertion sort: stable, in place, no temporary buffer (stable_sort
+    // allocates one per call, and most objects are small).
+    for (std::size_t i = 1; i < members.size(); ++i) {
+      if (!key_less(members[i].key, members[i - 1].key)) continue;
+      Member m = std::move(members[i]);
+      std::size_t j = i;
+      for (; j > 0 && key_less(m.key, members[j - 1].key); --j) members[j] = std::move(members[j - 1]);
+      members[j] = std::move(m);
+    }
+  } else {
+    std::stable_sort(members.begin(), members.end(),
+                     [](const Member& x, const Member& y) { return key_less(x.key, y.key); });
+  }
   // Equal keys are adjacent in input order; keep the last of each run.
   std::size_t out = 0;
   for (std::size_t i = 0; i < members.size(); ++i) {
@@ -101,6 +114,12 @@ class Parser {
  public:
   Parser(std::string_view text, const Limits& limits) : p_(text.data()), end_(text.data() + text.size()), begin_(text.data()), limits_(limits) {}
 
+  // An error leaves partial containers on the shared stacks: drop them.
+  ~Parser() {
+    member_stack_.resize(member_base_);
+    item_stack_.resize(item_base_);
+  }
+
   Result<Value> run() {
     skip_ws();
     Value v;
@@ -116,6 +135,22 @@ class Parser {
   const char* begin_;
   const Limits& limits_;
   std::optional<Error> error_;
+  // Members and items collect on these stacks while a container is open and
+  // move into an exactly sized vector when it closes: one allocation per
+  // container instead of a growth series. The stacks outlive the parser so
+  // their capacity is reused by every parse.
+  static Object& member_stack() {
+    thread_local Object stack;
+    return stack;
+  }
+  static Array& item_stack() {
+    thread_local Array stack;
+    return stack;
+  }
+  Object& member_stack_ = member_stack();
+  Array& item_stack_ = item_stack();
+  const std::size_t member_base_ = member_stack_.size();
+  const std::size_t item_base_ = item_stack_.size();
 
   Error fail(Code code, const char* what) {
     std::string msg = "invalid JSON at offset ";
@@ -176,24 +211,25 @@ class Parser {
   bool parse_object(Value& out, int depth) {
     if (depth > limits_.max_depth) return set_error(Code::ER_TOO_DEEP, "");
     ++p_;  // '{'
-    Object members;
+    const std::size_t base = member_stack_.size();
     skip_ws();
     if (p_ != end_ && *p_ == '}') {
       ++p_;
-      out = Value(std::move(members));
+      out = Value(Object{});
       return true;
     }
     for (;;) {
       skip_ws();
       if (p_ == end_ || *p_ != '"') return set_error(Code::ER_BAD_JSON, "expected a string key");
-      Member m;
-      if (!parse_string(m.key)) return false;
+      member_stack_.emplace_back();
+      if (!parse_string(member_stack_.back().key)) return false;
       skip_ws();
       if (p_ == end_ || *p_ != ':') return set_error(Code::ER_BAD_JSON, "expected ':'");
       ++p_;
       skip_ws();
-      if (!parse_value(m.value, depth)) return false;
-      members.push_back(std::move(m));
+      Value v;
+      if (!parse_value(v, depth)) return false;
+      member_stack_[member_stack_.size() - 1].value = std::move(v);  // the stack may have grown
       skip_ws();
       if (p_ == end_) return set_error(Code::ER_BAD_JSON, "unexpected end of input in object");
       if (*p_ == ',') {
@@ -206,6 +242,10 @@ class Parser {
       }
       return set_error(Code::ER_BAD_JSON, "expected ',' or '}'");
     }
+    Object members;
+    members.reserve(member_stack_.size() - base);
+    for (std::size_t i = base; i < member_stack_.size(); ++i) members.push_back(std::move(member_stack_[i]));
+    member_stack_.resize(base);
     out = Value(std::move(members));  // sorts, last duplicate wins
     return true;
   }
@@ -213,17 +253,18 @@ class Parser {
   bool parse_array(Value& out, int depth) {
     if (depth > limits_.max_depth) return set_error(Code::ER_TOO_DEEP, "");
     ++p_;  // '['
-    Array items;
+    const std::size_t base = item_stack_.size();
     skip_ws();
     if (p_ != end_ && *p_ == ']') {
       ++p_;
-      out = Value(std::move(items));
+      out = Value(Array{});
       return true;
     }
     for (;;) {
       skip_ws();
-      items.emplace_back();
-      if (!parse_value(items.back(), depth)) return false;
+      Value v;
+      if (!parse_value(v, depth)) return false;
+      item_stack_.push_back(std::move(v));
       skip_ws();
       if (p_ == end_) return set_error(Code::ER_BAD_JSON, "unexpected end of input in array");
       if (*p_ == ',') {
@@ -236,6 +277,9 @@ class Parser {
       }
       return set_error(Code::ER_BAD_JSON, "expected ',' or ']'");
     }
+    Array items(std::make_move_iterator(item_stack_.begin() + static_cast<std::ptrdiff_t>(base)),
+                std::make_move_iterator(item_stack_.end()));
+    item_stack_.resize(base);
     out = Value(std::move(items));
     return true;
   }

@@ -28,17 +28,24 @@ enum class Type : std::uint8_t { Null, Bool, Number, String, Array, Object };
 
 class Value {
  public:
-  Value() : v_(nullptr) {}
-  Value(std::nullptr_t) : v_(nullptr) {}  // NOLINT
-  Value(bool b) : v_(b) {}  // NOLINT
-  Value(double n) : v_(n) {}  // NOLINT
-  Value(int n) : v_(static_cast<double>(n)) {}  // NOLINT
-  Value(std::int64_t n) : v_(static_cast<double>(n)) {}  // NOLINT
-  Value(std::string s) : v_(std::move(s)) {}  // NOLINT
-  Value(std::string_view s) : v_(std::string(s)) {}  // NOLINT
-  Value(const char* s) : v_(std::string(s)) {}  // NOLINT
-  Value(Array a) : v_(std::move(a)) {}  // NOLINT
+  // Constructors are defined below, once Member is complete (clang with
+  // libstdc++ instantiates the variant's destructor at the definition).
+  Value();
+  Value(std::nullptr_t);      // NOLINT
+  Value(bool b);              // NOLINT
+  Value(double n);            // NOLINT
+  Value(int n);               // NOLINT
+  Value(std::int64_t n);      // NOLINT
+  Value(std::string s);       // NOLINT
+  Value(std::string_view s);  // NOLINT
+  Value(const char* s);       // NOLINT
+  Value(Array a);             // NOLINT
   Value(Object o);  // NOLINT: sorts and de-duplicates (last wins)
+  Value(const Value&);
+  Value(Value&&) noexcept;
+  Value& operator=(const Value&);
+  Value& operator=(Value&&) noexcept;
+  ~Value();
 
   Type type() const { return static_cast<Type>(v_.index()); }
   bool is_null() const { return type() == Type::Null; }
@@ -64,8 +71,8 @@ class Value {
   void set(std::string key, Value value);
   bool erase(std::string_view key);
 
-  static Value object() { return Value(Object{}); }
-  static Value array() { return Value(Array{}); }
+  static Value object();
+  static Value array();
 
  private:
   std::variant<std::nullptr_t, bool, double, std::string, Array, Object> v_;
@@ -75,6 +82,24 @@ struct Member {
   std::string key;
   Value value;
 };
+
+inline Value::Value() : v_(nullptr) {}
+inline Value::Value(std::nullptr_t) : v_(nullptr) {}
+inline Value::Value(bool b) : v_(b) {}
+inline Value::Value(double n) : v_(n) {}
+inline Value::Value(int n) : v_(static_cast<double>(n)) {}
+inline Value::Value(std::int64_t n) : v_(static_cast<double>(n)) {}
+inline Value::Value(std::string s) : v_(std::move(s)) {}
+inline Value::Value(std::string_view s) : v_(std::string(s)) {}
+inline Value::Value(const char* s) : v_(std::string(s)) {}
+inline Value::Value(Array a) : v_(std::move(a)) {}
+inline Value::Value(const Value&) = default;
+inline Value::Value(Value&&) noexcept = default;
+inline Value& Value::operator=(const Value&) = default;
+inline Value& Value::operator=(Value&&) noexcept = default;
+inline Value::~Value() = default;
+inline Value Value::object() { return Value(Object{}); }
+inline Value Value::array() { return Value(Array{}); }
 
 // Key order of JavaScript's default sort: UTF-16 code units, which differs
 // from UTF-8 byte order only between U+E000..U+FFFF and astral characters.
