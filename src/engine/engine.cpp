@@ -33,6 +33,7 @@ bool blank(std::string_view s) {
 Engine::Engine(EngineOptions options)
     : options_(std::move(options)),
       store_(options_.retention_per_entity),
+      state_cache_(options_.state_cache_entries),
       emitter_(options_.buffer_limit, options_.warn),
       uuids_(options_.seed) {}
 
@@ -110,8 +111,9 @@ Result<std::uint32_t> Engine::begin(std::string_view kind, std::string_view id, 
   auto it = kinds_.find(kind);
   if (it == kinds_.end()) return make_error(Code::ER_UNKNOWN_KIND, "unknown kind " + quoted(kind));
   if (id.empty()) return make_error(Code::ER_BAD_ID, "kind " + quoted(kind) + ": id must be a non-empty string");
-  const std::uint32_t t = sequencer_.enqueue({WriteSequencer::key(kind, id)});
   Pending p;
+  p.key = WriteSequencer::key(kind, id);
+  const std::uint32_t t = sequencer_.enqueue({p.key});
   p.kind = it->second.get();
   p.id = id;
   p.opts = std::move(opts);
@@ -150,6 +152,11 @@ Result<void> Engine::set_prev(std::uint32_t ticket, std::string_view prev_json) 
   if (it == pending_.end() || !sequencer_.ready(ticket) || it->second.has_prev_set) return bad_ticket(ticket);
   Pending& p = it->second;
   if (!prev_json.empty()) {
+    if (auto cached = state_cache_.take(p.key, prev_json)) {
+      p.prev = std::move(*cached);  // validated and unchanged when it was committed
+      p.has_prev_set = true;
+      return Ok{};
+    }
     auto prev = parse_state(prev_json, *p.kind, p.id, "state returned by read");
     if (!prev.ok()) return prev.take_error();
     // Normalise prev like next (strip unknown keys, fill defaults) so a key
@@ -173,10 +180,22 @@ Result<CommitOutcome> Engine::commit(std::uint32_t ticket, std::string_view next
   if (next_json.empty()) return commit(ticket, std::nullopt);
   auto next = parse_state(next_json, *it->second.kind, it->second.id, "state returned by apply");
   if (!next.ok()) return next.take_error();
-  return commit(ticket, std::move(next.value()));
+  return commit(ticket, std::move(next.value()), next_json);
 }
 
-Result<CommitOutcome> Engine::commit(std::uint32_t ticket, std::optional<json::Value> next) {
+void Engine::remember(const Pending& p, const CommitOutcome& outcome, std::string_view source_text) {
+  const Change& c = outcome.change;
+  // Only the host's own text, validated unchanged and unmasked, may stand in
+  // for a later read of the same text.
+  if (!c.next || source_text.empty() || outcome.masked_next || outcome.normalized) {
+    state_cache_.erase(p.key);
+    return;
+  }
+  state_cache_.put(p.key, source_text, *c.next);
+}
+
+Result<CommitOutcome> Engine::commit(std::uint32_t ticket, std::optional<json::Value> next,
+                                     std::string_view source_text) {
   auto it = pending_.find(ticket);
   if (it == pending_.end() || !it->second.has_prev_set || it->second.outcome) return bad_ticket(ticket);
   Pending& p = it->second;
@@ -204,6 +223,7 @@ Result<CommitOutcome> Engine::commit(std::uint32_t ticket, std::optional<json::V
     if (!appended.ok()) return appended.take_error();
   }
   if (outcome->changed) publish(outcome.value());
+  remember(p, outcome.value(), source_text);
   outcome->woken = sequencer_.finish(ticket);
   pending_.erase(ticket);
   return outcome;

@@ -29,6 +29,7 @@
 #include "engine/clock.hpp"
 #include "engine/delivery.hpp"
 #include "engine/sequencer.hpp"
+#include "engine/state_cache.hpp"
 #include "json/value.hpp"
 #include "schema/schema.hpp"
 #include "secrets/secret_registry.hpp"
@@ -43,6 +44,9 @@ struct EngineOptions {
   std::function<void(const std::string&)> warn;
   bool host_store = false;  // true: rows go to the host, settle() publishes
   std::size_t retention_per_entity = 0;
+  // Entities whose last committed state is kept to skip re-parsing it as the
+  // next write's prev (0 disables the cache).
+  std::size_t state_cache_entries = 4096;
   json::Limits limits;
 };
 
@@ -101,7 +105,10 @@ class Engine {
   Result<void> set_prev(std::uint32_t ticket, std::string_view prev_json);
   // next_json: "" for a removal (tombstone). On error the ticket is finished.
   Result<CommitOutcome> commit(std::uint32_t ticket, std::string_view next_json);
-  Result<CommitOutcome> commit(std::uint32_t ticket, std::optional<json::Value> next);
+  // source_text: the JSON `next` was parsed from, if any (lets the next
+  // write's identical prev skip parsing).
+  Result<CommitOutcome> commit(std::uint32_t ticket, std::optional<json::Value> next,
+                               std::string_view source_text = {});
   // Host store only: the append succeeded (publish) or failed (drop).
   Result<CommitOutcome> settle(std::uint32_t ticket, bool appended);
   // apply threw, or the host gave up: finish without any effect.
@@ -155,6 +162,7 @@ class Engine {
   struct Pending {
     const Kind* kind = nullptr;
     std::string id;
+    std::string key;  // WriteSequencer::key(kind, id)
     MutationOptions opts;
     bool has_prev_set = false;
     bool prev_normalized = false;
@@ -170,6 +178,7 @@ class Engine {
                                       std::optional<json::Value> prev, std::optional<json::Value> next,
                                       std::int64_t now);
   void publish(CommitOutcome& outcome);
+  void remember(const Pending& p, const CommitOutcome& outcome, std::string_view source_text);
   Error fail_ticket(std::uint32_t ticket, Error error);
 
   EngineOptions options_;
@@ -178,6 +187,7 @@ class Engine {
   WriteSequencer sequencer_;
   std::unordered_map<std::uint32_t, Pending> pending_;
   MemoryTransitionStore store_;
+  StateCache state_cache_;
   EventBuffer emitter_;
   Subscriptions subscriptions_;
   DeriverRegistry derivers_;

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -31,7 +30,9 @@ class WriteSequencer {
     std::size_t waiting_on = 0;  // lines where it is not first
   };
   std::unordered_map<std::uint32_t, Ticket> tickets_;
-  std::unordered_map<std::string, std::deque<std::uint32_t>> lines_;
+  // Lines are short (usually one ticket): a vector, not a deque (libc++'s
+  // deque allocates a 4 KB block per line, i.e. per write).
+  std::unordered_map<std::string, std::vector<std::uint32_t>> lines_;
   std::uint32_t next_ = 1;
 };
 

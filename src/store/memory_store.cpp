@@ -15,8 +15,10 @@ Result<void> MemoryTransitionStore::append(std::vector<TransitionRow> rows) {
     if (r.kind.empty() || r.entity_id.empty() || r.field.empty())
       return make_error(Code::ER_STORE, "transition row needs a kind, an entity id and a field");
   }
+  Entity* last = nullptr;  // rows of one append usually share their entity
   for (auto& r : rows) {
-    auto& e = entities_[WriteSequencer::key(r.kind, r.entity_id)];
+    if (!last || last->id != r.entity_id || last->kind != r.kind) last = &entities_[WriteSequencer::key(r.kind, r.entity_id)];
+    Entity& e = *last;
     if (e.kind.empty()) {
       e.kind = r.kind;
       e.id = r.entity_id;

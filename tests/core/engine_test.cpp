@@ -617,3 +617,43 @@ TEST(EnginePipeline, PrevIsNormalisedByTheSchemaSoStrippedKeysNeverDiff) {
   EXPECT_FALSE(raw->normalized_prev);
   EXPECT_EQ(raw->change.changed_fields, (std::vector<std::string>{"metadata", "name"}));
 }
+
+TEST(EngineStateCache, AnIdenticalPrevTextReusesTheCommittedStateAndAnythingElseParses) {
+  StateCache cache(2);
+  cache.put("k1", "{\"a\":1}", J("{\"a\":1}"));
+  EXPECT_FALSE(cache.take("k1", "{\"a\": 1}").has_value());  // not byte-identical: parse as usual
+  EXPECT_FALSE(cache.take("k1", "{\"a\":1}").has_value());   // a miss dropped the entry
+  cache.put("k1", "{\"a\":1}", J("{\"a\":1}"));
+  auto hit = cache.take("k1", "{\"a\":1}");
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(S(*hit), "{\"a\":1}");
+  cache.put("a", "1", J("1"));
+  cache.put("b", "2", J("2"));
+  cache.put("c", "3", J("3"));
+  EXPECT_EQ(cache.size(), 2u);  // bounded
+}
+
+TEST(EngineStateCache, WritesThroughTheCacheDiffExactlyAsWithout) {
+  Harness cached;
+  EngineOptions o;
+  std::int64_t clock = 0;
+  o.now = [&] { return clock; };
+  o.state_cache_entries = 0;
+  Engine plain(o);
+  ASSERT_TRUE(plain.define_kind("sys", std::string_view(kSystemSchema)).ok());
+  const char* states[] = {kAda, R"({"name":"b","description":null,"metadata":{"tier":1}})", kAda2,
+                          R"({"name":"b","description":"x","metadata":{}})", R"({"name":"b","description":"x","metadata":{},"junk":1})",
+                          R"({"name":"c","description":"x","metadata":{}})"};
+  std::string prev;
+  for (const char* next : states) {
+    auto a = cached.write("s1", prev, next);
+    auto t = plain.begin("sys", "s1", "");
+    ASSERT_TRUE(plain.set_prev(*t, prev).ok());
+    auto b = plain.commit(*t, std::string_view(next));
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->change.changed_fields, b->change.changed_fields) << next;
+    EXPECT_EQ(S(a->change.delta), S(b->change.delta));
+    EXPECT_EQ(a->normalized_prev, b->normalized_prev) << next;
+    prev = next;
+  }
+}
