@@ -19,3 +19,7 @@ bash scripts/build-wasm.sh
 echo "== JS tests"
 npm ci --prefix tests --no-audit --no-fund >/dev/null
 node --test --test-concurrency=1 tests/js/ tests/workerd/
+
+echo "== browser tests"
+bash scripts/setup.sh chromium
+node --test --test-concurrency=1 tests/browser/
