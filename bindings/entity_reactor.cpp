@@ -68,7 +68,14 @@ class Core {
   // its inputs straight into in_ (TextEncoder.encodeInto) and decodes the
   // result from out_, whose address and length it reads from header_.
   double inBuffer(double capacity) {
-    in_.resize(static_cast<std::size_t>(capacity));
+    // Grow only: shrinking and re-growing would zero-fill on every call.
+    const auto want = static_cast<std::size_t>(capacity);
+    if (in_.size() < want) {
+      in_.resize(want);
+    } else if (in_.size() > (4u << 20) && want * 4 < in_.size()) {
+      in_.resize(want);  // give back the memory of one huge state
+      in_.shrink_to_fit();
+    }
     return static_cast<double>(reinterpret_cast<std::uintptr_t>(in_.data()));
   }
   double headerAddress() const { return static_cast<double>(reinterpret_cast<std::uintptr_t>(header_)); }

@@ -135,7 +135,11 @@ class Engine {
       seed: randomSeed(),
     };
     this.#module = module;
-    this.#core = new module.Core(JSON.stringify(config), (message) => this.#logger.warn(message));
+    // The callback must not capture `this`: the native side holds it, and a
+    // reference back to the engine would keep the FinalizationRegistry from
+    // ever freeing an engine the user dropped without close().
+    const logger = this.#logger;
+    this.#core = new module.Core(JSON.stringify(config), (message) => logger.warn(message));
     this.#header = this.#core.headerAddress() >>> 2;
     finalizer?.register(this, this.#core, this);
     this.secrets = makeSecrets(() => this.#live());
