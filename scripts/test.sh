@@ -23,3 +23,8 @@ node --test --test-concurrency=1 tests/js/ tests/workerd/
 echo "== browser tests"
 bash scripts/setup.sh chromium
 node --test --test-concurrency=1 tests/browser/
+
+echo "== Node server tests (SQLite, PostgreSQL)"
+bash scripts/setup.sh postgresql
+npm ci --prefix examples/automation-server --no-audit --no-fund >/dev/null
+node --test --test-concurrency=1 tests/node/
