@@ -110,6 +110,18 @@ bool Value::erase(std::string_view key) {
 
 namespace {
 
+// Bytes a JSON string copies as they are: printable ASCII other than '"' and
+// '\\'. Scanning runs of them with one table lookup per byte keeps the
+// common case (ASCII keys and values) a tight loop, in the parser and the
+// writer alike.
+struct PlainBytes {
+  bool plain[256] = {};
+  constexpr PlainBytes() {
+    for (int c = 0x20; c < 0x80; ++c) plain[c] = c != '"' && c != '\\';
+  }
+};
+constexpr PlainBytes kPlain;
+
 class Parser {
  public:
   Parser(std::string_view text, const Limits& limits) : p_(text.data()), end_(text.data() + text.size()), begin_(text.data()), limits_(limits) {}
@@ -353,6 +365,7 @@ class Parser {
     ++p_;  // opening quote
     const char* run = p_;
     for (;;) {
+      while (p_ != end_ && kPlain.plain[static_cast<unsigned char>(*p_)]) ++p_;
       if (p_ == end_) return set_error(Code::ER_BAD_JSON, "unterminated string");
       const auto c = static_cast<unsigned char>(*p_);
       if (c == '"') {
@@ -498,12 +511,15 @@ Result<Value> parse(std::string_view text, const Limits& limits) {
 void write_string(std::string_view s, std::string& out) {
   static const char* const kHex = "0123456789abcdef";
   out += '"';
-  const char* run = s.data();
-  const char* end = s.data() + s.size();
-  for (const char* p = run; p != end; ++p) {
-    const auto c = static_cast<unsigned char>(*p);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+  const char* p = s.data();
+  const char* end = p + s.size();
+  while (p != end) {
+    const char* run = p;
+    // Printable ASCII and all UTF-8 bytes (>= 0x80) are copied as they are.
+    while (p != end && (kPlain.plain[static_cast<unsigned char>(*p)] || static_cast<unsigned char>(*p) >= 0x80)) ++p;
     out.append(run, p);
+    if (p == end) break;
+    const auto c = static_cast<unsigned char>(*p++);
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -512,14 +528,12 @@ void write_string(std::string_view s, std::string& out) {
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
-      default:
-        out += "\\u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 0xF];
+      default: {
+        const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        out.append(esc, 6);
+      }
     }
-    run = p + 1;
   }
-  out.append(run, end);
   out += '"';
 }
 
