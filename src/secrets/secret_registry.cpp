@@ -1,49 +1,59 @@
 // Run-secret masking (SPEC §7).
 //
 // The matcher is an Aho-Corasick automaton over bytes, so UTF-8 secrets need
-// no special care and the cost per text byte does not depend on how many
+// no special care and the work per text byte does not depend on how many
 // secrets a run has.
 //
 // Layout. States are numbered in BFS order, so a state's failure link always
 // has a smaller id and the children of a state have consecutive ids.
 //   * Byte classes: every byte that occurs in some pattern gets its own class,
 //     all other bytes share class 0 (which always leads back to the root).
-//     Secrets are mostly ASCII letters and digits, so a row has ~60-70
-//     entries instead of 256.
-//   * The first `dense_states_` states (the shallow ones: the root and
-//     usually every state of depth 1 and 2) have a full DFA row per class,
-//     failure links folded in: one load per byte.
-//   * Deeper states keep only their trie edges (sorted bytes) plus the
+//     Secrets are mostly ASCII letters, digits and a few symbols, so a row
+//     has ~60-70 entries instead of 256.
+//   * The first dense_states_ states (at least every state of depth <= 2)
+//     have a full DFA row, failure links folded in.
+//   * Deeper states keep only their trie edges (sorted bytes) and the
 //     failure link; a miss follows failure links until an edge or a dense
-//     state answers. Failure links only lose depth, so this is amortised
-//     O(1) per byte, and ordinary text (which rarely gets deep into a
-//     secret) stays in the dense rows.
-//   * Every target carries kMatchBit when a pattern ends there, so the scan
-//     loop needs no second load to learn whether something matched;
-//     longest_[s] (the longest pattern on s's dictionary-suffix chain) is
-//     read only on a match.
+//     row answers. Failure links only lose depth, so this is amortised O(1)
+//     per byte, and text that holds no secret rarely gets past depth 2.
+//   * A target is encoded so that the common case costs one compare: a
+//     dense state that ends no pattern is the byte offset of its row
+//     (< escape_); every other state s (a match, or sparse) is escape_ + s.
+//     Offsets are pre-scaled so the dependency chain per byte is one add and
+//     one load. longest_[s], the longest pattern on s's dictionary-suffix
+//     chain, is read only after an escape.
+//   * Scanning cuts texts of 64+ bytes into 2 or 4 segments scanned by
+//     interleaved streams, then stitches them (see scan()): one stream is
+//     bound by load latency, four overlap.
 //
 // Why not a full DFA: 1,000 secrets of ~20 bytes make ~19,000 states; a
-// 256-wide table of uint32 would be ~19 MB and even a class-compressed one
-// (~63 classes) ~4.8 MB, which is a lot of WASM heap for a per-run object.
-// Capping the dense part at kDenseBudgetBytes keeps the matcher at about
-// 0.6 MB with the same speed on realistic text (measured natively, see the
-// report in tests/core/secrets_test.cpp's benchmark notes).
+// 256-wide uint32 table would be ~19 MB and even the class-compressed one
+// ~5.2 MB, a lot of WASM heap per run. Measured natively with 1,000 random
+// base64 secrets of 12-28 bytes on ~370-byte JSON texts (4 streams): dense
+// rows for depth <= 2 only (256 KiB; 574 KB in all) scan at ~1.1 ns/byte,
+// the full 5.2 MB table at about the same speed, a 64 KiB budget ~2.5x
+// slower. So: depth <= 2 dense, the rest sparse.
 #include "secrets/secret_registry.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <type_traits>
 #include <utility>
 
 namespace er::secrets {
 namespace {
 
-// Upper bound of the dense rows, in bytes. 1,000 random alphanumeric
-// secrets have ~900 states of depth <= 2 with 63 classes, i.e. ~230 KB.
+// Size of the dense rows: they always hold the states of depth <= 2 (for
+// 1,000 random base64 secrets ~960 states x 68 classes x 4 B = 256 KiB),
+// more up to kDenseBudgetBytes when there is room, and never more than
+// kDenseMaxBytes (which only many secrets over a wide byte alphabet reach).
 constexpr std::size_t kDenseBudgetBytes = 256u * 1024u;
+constexpr std::size_t kDenseMaxBytes = 2u * 1024u * 1024u;
 
-// Texts this long are scanned as two interleaved halves (see scan).
-constexpr std::size_t kSplitMin = 64;
-// How far past the middle the first half's scan may run to meet the second.
+// Texts of at least 2 (4) segments this long are scanned as 2 (4)
+// interleaved streams (see Matcher::scan).
+constexpr std::size_t kMinSegment = 32;
+// How far into a segment the true state may run to meet the segment's stream.
 constexpr std::size_t kSyncWindow = 64;
 
 struct Interval {
@@ -133,8 +143,19 @@ Matcher::Matcher(const std::vector<std::string>& patterns) {
     for (std::uint32_t i = child_begin[v]; i < child_begin[v + 1]; ++i) order.push_back(children[i]);
   }
 
-  dense_states_ = static_cast<std::uint32_t>(std::clamp<std::size_t>(kDenseBudgetBytes / row_bytes_, 1, n));
-  escape_ = dense_states_ * row_bytes_;
+  // Dense rows: the first states in BFS order, at least every state of
+  // depth <= 2 (where text that holds no secret spends nearly all its
+  // bytes, so speed does not drop as secrets are added), at least what fits
+  // kDenseBudgetBytes, at most what fits kDenseMaxBytes.
+  std::size_t shallow = 1 + child_begin[1];  // the root and depth 1
+  for (std::uint32_t i = 0; i < child_begin[1]; ++i) {
+    const std::uint32_t v = children[i];
+    shallow += child_begin[v + 1] - child_begin[v];
+  }
+  const std::size_t rows = std::min(std::max(shallow, kDenseBudgetBytes / row_bytes_), kDenseMaxBytes / row_bytes_);
+  dense_states_ = static_cast<std::uint32_t>(std::clamp<std::size_t>(rows, 1, n));
+  // A power of two, so that "all streams below escape_" is (a | b | ...) < escape_.
+  escape_ = std::bit_ceil(dense_states_ * row_bytes_);
   dense_.assign(static_cast<std::size_t>(dense_states_) * classes, 0);
   edge_begin_.reserve(n - dense_states_ + 1);
   edge_byte_.reserve(n - dense_states_);
@@ -246,77 +267,207 @@ void Matcher::scan(std::string_view text, OnMatch&& on_match) const {
     return state < escape ? 0 : longest[state - escape];
   };
 
-  std::uint32_t a = 0;
-  std::size_t i = 0;
-  if (n < kSplitMin) {
-    while (i < n) {
-      if (a < escape) {
-        do {
-          a = entry_at(dense, a + class_offset[p[i++]]);
-        } while (a < escape && i < n);
-      } else {
-        a = step(a, p[i++]);
+  // The text is cut into S segments, each scanned from the root by its own
+  // stream; the streams advance together so that their dependent load
+  // chains overlap (one chain is bound by load latency). Then, segment by
+  // segment, the true state (carried from the start of the text) runs into
+  // the next segment until it equals that segment's stream state after the
+  // same byte: from there on the stream's states and matches are the true
+  // ones. Before that point the true state reports the matches itself (a
+  // stream cannot see matches that start before its segment). Streams keep
+  // their states for their first kSyncWindow bytes; if the true state has
+  // not met the stream by then (a long partial match across the cut), it
+  // scans that whole segment itself and the stream's results are dropped.
+  auto run_streams = [&]<std::size_t S>() {
+    const std::size_t seg = n / S;
+    const std::size_t window = std::min(kSyncWindow, seg);
+    std::array<std::uint32_t, S> st{};
+    std::array<std::array<std::uint32_t, kSyncWindow>, S> seen;  // seen[k][j]: after byte k*seg+j
+    std::array<std::vector<Interval>, S> found;  // streams 1..: allocate only on a match
+    std::size_t i = 0;
+    // Calls f(k) for every stream k as a compile-time constant, so that
+    // st[] lives in registers (a loop over k keeps it in memory).
+    auto each = [&](auto&& f) {
+      [&]<std::size_t... K>(std::index_sequence<K...>) {
+        (f(std::integral_constant<std::size_t, K>{}), ...);
+      }(std::make_index_sequence<S>{});
+    };
+    auto all_fast = [&]() {
+      std::uint32_t any = 0;
+      each([&](auto k) { any |= st[k]; });
+      return any < escape;  // escape is a power of two
+    };
+    // Advances every stream to byte `stop` of its segment; false: stop.
+    auto run = [&](std::size_t stop, auto record) -> bool {
+      while (i < stop) {
+        if (all_fast()) {
+          do {
+            each([&](auto k) {
+              st[k] = entry_at(dense, st[k] + class_offset[p[k * seg + i]]);
+              if constexpr (decltype(record)::value) seen[k][i] = st[k];
+            });
+            ++i;
+          } while (all_fast() && i < stop);
+        } else {
+          each([&](auto k) {
+            st[k] = step(st[k], p[k * seg + i]);
+            if constexpr (decltype(record)::value) seen[k][i] = st[k];
+          });
+          ++i;
+        }
+        if (const std::uint32_t len = match_length(st[0]); len != 0 && !on_match(i - len, i)) return false;
+        each([&](auto k) {
+          if constexpr (k != 0) {
+            if (const std::uint32_t len = match_length(st[k]); len != 0) {
+              found[k].push_back(Interval{k * seg + i - len, k * seg + i});
+            }
+          }
+        });
       }
-      const std::uint32_t len = match_length(a);
-      if (len != 0 && !on_match(i - len, i)) return;
-    }
-    return;
-  }
-
-  // Two streams: A scans [0, mid) from the root and B scans [mid, n) from
-  // the root, interleaved so that their dependent load chains overlap (about
-  // 1.7x faster natively). Then A goes on into B's half until its state
-  // equals B's state after the same byte; from there on B's states and
-  // matches are the true ones. A reports the matches ending before that
-  // point (B cannot see matches that start before mid). B's states are kept
-  // for its first kSyncWindow bytes; if A has not met B by then (a long
-  // partial match across mid), A scans the rest alone.
-  const std::size_t mid = n / 2;
-  std::array<std::uint32_t, kSyncWindow + 1> b_states;  // [kSyncWindow]: overflow slot
-  std::vector<Interval> b_matches;                       // allocates only when B matches
-  std::uint32_t b = 0;
-  while (i < mid) {
-    if (a < escape && b < escape) {
-      do {
-        const std::uint32_t ta = entry_at(dense, a + class_offset[p[i]]);
-        const std::uint32_t tb = entry_at(dense, b + class_offset[p[mid + i]]);
-        b_states[std::min(i, kSyncWindow)] = tb;
-        a = ta;
-        b = tb;
-        ++i;
-      } while (std::max(a, b) < escape && i < mid);
-    } else {
-      a = step(a, p[i]);
-      b = step(b, p[mid + i]);
-      b_states[std::min(i, kSyncWindow)] = b;
-      ++i;
-    }
-    if (const std::uint32_t len = match_length(a); len != 0 && !on_match(i - len, i)) return;
-    if (const std::uint32_t len = match_length(b); len != 0) {
-      b_matches.push_back(Interval{mid + i - len, mid + i});
-    }
-  }
-  if (2 * mid < n) {  // odd n: B has one byte more
-    b = step(b, p[n - 1]);
-    if (const std::uint32_t len = match_length(b); len != 0) b_matches.push_back(Interval{n - len, n});
-  }
-
-  const std::size_t window = std::min(kSyncWindow, mid);
-  for (std::size_t k = 0; k < window; ++k) {
-    a = step(a, p[mid + k]);
-    const std::size_t end = mid + k + 1;
-    if (const std::uint32_t len = match_length(a); len != 0 && !on_match(end - len, end)) return;
-    if (a == b_states[k]) {
-      for (const Interval& m : b_matches) {
-        if (m.end > end && !on_match(m.begin, m.end)) return;
+      return true;
+    };
+    if (!run(window, std::true_type{}) || !run(seg, std::false_type{})) return;
+    for (std::size_t q = S * seg; q < n; ++q) {  // the last segment's extra bytes
+      st[S - 1] = step(st[S - 1], p[q]);
+      if (const std::uint32_t len = match_length(st[S - 1]); len != 0) {
+        found[S - 1].push_back(Interval{q + 1 - len, q + 1});
       }
-      return;
     }
+
+    std::uint32_t state = st[0];  // the true state at the start of segment k
+    for (std::size_t k = 1; k < S; ++k) {
+      const std::size_t begin = k * seg;
+      const std::size_t end = k + 1 < S ? begin + seg : n;
+      std::size_t q = begin;
+      bool met = false;
+      while (q < begin + window && !met) {
+        state = step(state, p[q]);
+        ++q;
+        if (const std::uint32_t len = match_length(state); len != 0 && !on_match(q - len, q)) return;
+        met = state == seen[k][q - 1 - begin];
+      }
+      if (met) {
+        for (const Interval& m : found[k]) {
+          if (m.end > q && !on_match(m.begin, m.end)) return;
+        }
+        state = st[k];
+        continue;
+      }
+      for (; q < end; ++q) {
+        state = step(state, p[q]);
+        if (const std::uint32_t len = match_length(state); len != 0 && !on_match(q + 1 - len, q + 1)) return;
+      }
+    }
+  };
+
+  if (n >= 4 * kMinSegment) {
+    run_streams.template operator()<4>();
+  } else if (n >= 2 * kMinSegment) {
+    run_streams.template operator()<2>();
+  } else {
+    run_streams.template operator()<1>();
   }
-  for (i = mid + window; i < n; ++i) {
-    a = step(a, p[i]);
-    if (const std::uint32_t len = match_length(a); len != 0 && !on_match(i + 1 - len, i + 1)) return;
+}
+
+bool Matcher::contains_any_of(const std::string_view* texts, std::size_t count) const {
+  if (state_count_ == 0) return false;
+  const std::uint32_t* dense = dense_.data();
+  const std::uint16_t* class_offset = class_offset_.data();
+  const std::uint32_t* longest = longest_.data();
+  const std::uint32_t escape = escape_;
+  auto step = [&](std::uint32_t state, unsigned char byte) -> std::uint32_t {
+    if (state < escape) return entry_at(dense, state + class_offset[byte]);
+    return next_by_id(state - escape, byte);
+  };
+  auto match_length = [&](std::uint32_t state) -> std::uint32_t {
+    return state < escape ? 0 : longest[state - escape];
+  };
+
+  // Up to four lanes, each scanning one text from the root; a lane that
+  // finishes its text takes the next one. Like scan()'s streams, the point
+  // is to overlap the lanes' dependent load chains.
+  constexpr std::size_t kLanes = 4;
+  std::array<const unsigned char*, kLanes> at{};
+  std::array<std::size_t, kLanes> left{};
+  std::array<std::uint32_t, kLanes> st{};
+  std::size_t next = 0;
+  auto take_text = [&](std::size_t k) {
+    while (next < count) {
+      const std::string_view t = texts[next++];
+      if (!t.empty()) {
+        at[k] = reinterpret_cast<const unsigned char*>(t.data());
+        left[k] = t.size();
+        st[k] = 0;
+        return true;
+      }
+    }
+    left[k] = 0;
+    return false;
+  };
+  // Runs lanes [0, L) while all of them have text; 1: found a match,
+  // 0: some lane ran dry and no text is left for it.
+  auto run_lanes = [&]<std::size_t L>() -> bool {
+    auto each = [](auto&& f) {
+      [&]<std::size_t... K>(std::index_sequence<K...>) {
+        (f(std::integral_constant<std::size_t, K>{}), ...);
+      }(std::make_index_sequence<L>{});
+    };
+    auto all_fast = [&]() {
+      std::uint32_t any = 0;
+      each([&](auto k) { any |= st[k]; });
+      return any < escape;  // escape is a power of two
+    };
+    for (;;) {
+      std::size_t run = left[0];
+      each([&](auto k) { run = std::min(run, left[k]); });
+      std::size_t j = 0;
+      while (j < run) {
+        if (all_fast()) {
+          do {
+            each([&](auto k) { st[k] = entry_at(dense, st[k] + class_offset[at[k][j]]); });
+            ++j;
+          } while (all_fast() && j < run);
+        } else {
+          each([&](auto k) { st[k] = step(st[k], at[k][j]); });
+          ++j;
+        }
+        bool found = false;
+        each([&](auto k) { found = found || match_length(st[k]) != 0; });
+        if (found) return true;
+      }
+      bool dry = false;
+      each([&](auto k) {
+        at[k] += run;
+        left[k] -= run;
+        if (left[k] == 0 && !take_text(k)) dry = true;
+      });
+      if (dry) return false;
+    }
+  };
+
+  std::size_t busy = 0;
+  while (busy < kLanes && take_text(busy)) ++busy;
+  while (busy > 0) {
+    bool found = false;
+    switch (busy) {
+      case 4: found = run_lanes.template operator()<4>(); break;
+      case 3: found = run_lanes.template operator()<3>(); break;
+      case 2: found = run_lanes.template operator()<2>(); break;
+      default: found = run_lanes.template operator()<1>(); break;
+    }
+    if (found) return true;
+    // Texts are exhausted: move the lanes still busy to the front.
+    std::size_t kept = 0;
+    for (std::size_t k = 0; k < busy; ++k) {
+      if (left[k] == 0) continue;
+      at[kept] = at[k];
+      left[kept] = left[k];
+      st[kept] = st[k];
+      ++kept;
+    }
+    busy = kept;
   }
+  return false;
 }
 
 bool Matcher::empty() const { return state_count_ == 0; }
@@ -372,15 +523,14 @@ bool mask_string(const Matcher& matcher, std::string& s) {
   return true;
 }
 
-}  // namespace
-
-bool mask_value(const Matcher& matcher, json::Value& value) {
+// Masks in place; the caller has seen that something matches.
+bool mask_in_place(const Matcher& matcher, json::Value& value) {
   switch (value.type()) {
     case json::Type::String:
       return mask_string(matcher, value.as_string());
     case json::Type::Array: {
       bool changed = false;
-      for (json::Value& item : value.as_array()) changed = mask_value(matcher, item) || changed;
+      for (json::Value& item : value.as_array()) changed = mask_in_place(matcher, item) || changed;
       return changed;
     }
     case json::Type::Object: {
@@ -389,13 +539,12 @@ bool mask_value(const Matcher& matcher, json::Value& value) {
       bool key_changed = false;
       for (json::Member& m : members) {
         if (mask_string(matcher, m.key)) key_changed = true;
-        changed = mask_value(matcher, m.value) || changed;
+        changed = mask_in_place(matcher, m.value) || changed;
       }
       // A masked key may now sort elsewhere or collide with another key
-      // ("a-SECRET" and "a-OTHER" both become "a-****"): restore the object
-      // invariant. On a collision normalize_members keeps one member (the
-      // last, as JSON.parse would); losing a value there is acceptable, the
-      // alternative being a secret in an event.
+      // ("k-ALPHA" and "k-BRAVO" both become "k-****"): restore the object
+      // invariant. On a collision normalize_members keeps the later member
+      // (as JSON.parse would); losing a value beats leaking a secret.
       if (key_changed) json::normalize_members(members);
       return changed || key_changed;
     }
@@ -405,6 +554,66 @@ bool mask_value(const Matcher& matcher, json::Value& value) {
       return false;
   }
   return false;
+}
+
+// Collects the strings and keys of a value into a fixed buffer (no
+// allocation) and hands them to `check` (true: a pattern was found) in
+// batches.
+template <typename Check>
+class StringBatch {
+ public:
+  explicit StringBatch(Check check) : check_(std::move(check)) {}
+  // True as soon as a checked string or key holds a pattern.
+  bool any_match(const json::Value& value) {
+    switch (value.type()) {
+      case json::Type::String:
+        return add(value.as_string());
+      case json::Type::Array:
+        for (const json::Value& item : value.as_array()) {
+          if (any_match(item)) return true;
+        }
+        return false;
+      case json::Type::Object:
+        for (const json::Member& m : value.as_object()) {
+          if (add(m.key) || any_match(m.value)) return true;
+        }
+        return false;
+      case json::Type::Null:
+      case json::Type::Bool:
+      case json::Type::Number:
+        return false;
+    }
+    return false;
+  }
+  // Checks what is still buffered.
+  bool flush() {
+    const std::size_t n = size_;
+    size_ = 0;
+    return n != 0 && check_(views_.data(), n);
+  }
+
+ private:
+  bool add(std::string_view s) {
+    views_[size_++] = s;
+    return size_ == views_.size() && flush();
+  }
+
+  Check check_;
+  std::array<std::string_view, 32> views_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace
+
+bool mask_value(const Matcher& matcher, json::Value& value) {
+  if (matcher.empty()) return false;
+  // Values rarely hold a secret: a read-only check first, with many short
+  // strings scanned side by side; only then the masking walk.
+  StringBatch batch([&matcher](const std::string_view* texts, std::size_t count) {
+    return matcher.contains_any_of(texts, count);
+  });
+  if (!batch.any_match(value) && !batch.flush()) return false;
+  return mask_in_place(matcher, value);
 }
 
 // -------------------------------------------------------- SecretRegistry

@@ -20,18 +20,32 @@ namespace er::secrets {
 inline constexpr std::string_view kMask = "****";
 
 // Multi-pattern matcher over bytes (UTF-8). Overlapping or nested matches
-// are merged, so the longest match wins and no pattern survives in part.
+// are merged, so the longest match wins and no pattern survives in part
+// ("abc" and "bcd" on "abcd" give "****"); matches that only touch are
+// masked one by one ("abc" and "def" on "abcdef" give "********").
+// Empty patterns are ignored, repeated ones count once. Immutable once
+// built: the const methods may run on any thread.
+//
+// A pattern that contains '*' may still show in the output when kMask next
+// to it completes it (patterns "**", or "a*" with "b" on "ab" -> "a****");
+// real secrets are not made of asterisks.
 class Matcher {
  public:
   explicit Matcher(const std::vector<std::string>& patterns);
   bool empty() const;
   // Appends `text` to `out` with every match replaced by kMask. Returns true
-  // when at least one match was masked.
+  // when at least one match was masked. Without a match, `text` is appended
+  // as is and nothing else is allocated.
   bool mask(std::string_view text, std::string& out) const;
   // True when `text` contains any pattern.
   bool contains_any(std::string_view text) const;
 
  private:
+  friend bool mask_value(const Matcher& matcher, json::Value& value);
+
+  // True when any of texts[0, count) contains a pattern; scans four texts
+  // at a time (mask_value's check over many short strings).
+  bool contains_any_of(const std::string_view* texts, std::size_t count) const;
   // Layout, encoding and sizing rationale: see secret_registry.cpp.
   // Calls on_match(begin, end) for the longest match ending at each end
   // offset, in increasing `end` order, until it returns false.
@@ -44,7 +58,7 @@ class Matcher {
   std::uint32_t state_count_ = 0;   // 0: no patterns
   std::uint32_t row_bytes_ = 0;     // byte classes x sizeof(std::uint32_t)
   std::uint32_t dense_states_ = 0;  // states [0, dense_states_) have a dense row
-  std::uint32_t escape_ = 0;        // dense_states_ * row_bytes_
+  std::uint32_t escape_ = 0;        // >= dense_states_ * row_bytes_, a power of two
   std::array<std::uint16_t, 256> class_offset_{};  // byte class x sizeof(std::uint32_t)
   // Targets: a dense state that ends no pattern as the byte offset of its
   // row (< escape_), any other state s as escape_ + s.
@@ -75,7 +89,8 @@ class SecretRegistry {
   bool mask_deep(std::string_view run_id, json::Value& value) const;
   bool mask_deep_for_step(std::string_view step_id, json::Value& value) const;
 
-  // The matcher for a run, or nullptr when the run has no secrets.
+  // The matcher for a run, or nullptr when the run has no secrets. Valid
+  // until the run's next register_values (that adds a value) or drop.
   const Matcher* matcher(std::string_view run_id) const;
 
  private:
@@ -95,6 +110,10 @@ class SecretRegistry {
 };
 
 // Masks every string and key in `value` with `matcher`; true when changed.
+// Only strings that change are reallocated. An object whose keys changed is
+// re-sorted; when two keys mask to the same text ("k-ALPHA", "k-BRAVO" ->
+// "k-****") one member is kept (the later one, as json::normalize_members
+// does): losing a value beats leaking a secret.
 bool mask_value(const Matcher& matcher, json::Value& value);
 
 }  // namespace er::secrets

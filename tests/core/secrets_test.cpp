@@ -256,6 +256,91 @@ TEST(MatcherPropertyTest, RandomUtf8Secrets) {
   check_against_oracle(secrets, "abxy\xc3\xa4\xf0\x9f", 4343, 200, 200);
 }
 
+// Long texts are scanned as 2 or 4 interleaved segments that are stitched
+// back together; these cover matches across the cuts, long partial matches
+// that keep the stitching from converging, and every length around the
+// thresholds.
+TEST(MatcherStreamsTest, EveryLengthAndCutPosition) {
+  const std::vector<std::string> secrets = {"abcab", "bca", "cc", "abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcac"};
+  std::mt19937 rng(5);
+  Matcher m(secrets);
+  for (std::size_t n = 0; n <= 300; ++n) {
+    for (int rep = 0; rep < 8; ++rep) {
+      // Mostly "abc" repeats (long partial matches), with random noise.
+      std::string text;
+      std::uniform_int_distribution<int> noise(0, 30);
+      while (text.size() < n) {
+        const int r = noise(rng);
+        text += r == 0 ? 'c' : r == 1 ? 'x' : "abc"[text.size() % 3];
+      }
+      std::string out;
+      const bool changed = m.mask(text, out);
+      ASSERT_EQ(out, naive_mask(secrets, text)) << "n=" << n << " text=" << text;
+      ASSERT_EQ(changed, out != text);
+      ASSERT_EQ(m.contains_any(text), changed) << text;
+    }
+  }
+}
+
+TEST(MatcherStreamsTest, MatchStraddlingEachCut) {
+  const std::string secret = "0123456789abcdef";
+  Matcher m({secret});
+  for (std::size_t n : {64u, 100u, 128u, 129u, 300u, 301u, 302u, 303u, 1000u}) {
+    for (std::size_t pos = 0; pos + secret.size() <= n; ++pos) {
+      std::string text(n, '.');
+      text.replace(pos, secret.size(), secret);
+      std::string expected = text;
+      expected.replace(pos, secret.size(), kMask);
+      std::string out;
+      ASSERT_TRUE(m.mask(text, out)) << "n=" << n << " pos=" << pos;
+      ASSERT_EQ(out, expected) << "n=" << n << " pos=" << pos;
+      ASSERT_TRUE(m.contains_any(text)) << "n=" << n << " pos=" << pos;
+    }
+  }
+}
+
+TEST(MatcherStreamsTest, LongPartialMatchAcrossCuts) {
+  // The true state stays deep in "aaaa..." across every cut while each
+  // segment's stream restarts at the root: they never meet inside the sync
+  // window and the true state must scan the segments itself.
+  const std::string secret = std::string(400, 'a') + "b";
+  Matcher m({secret, "aab"});
+  const std::string plain(1000, 'a');
+  std::string out;
+  EXPECT_FALSE(m.mask(plain, out));
+  EXPECT_EQ(out, plain);
+  EXPECT_FALSE(m.contains_any(plain));
+
+  const std::string hit = std::string(600, 'a') + "b" + std::string(300, 'a');
+  out.clear();
+  EXPECT_TRUE(m.mask(hit, out));
+  EXPECT_EQ(out, std::string(200, 'a') + "****" + std::string(300, 'a'));
+  EXPECT_EQ(out, naive_mask({secret, "aab"}, hit));
+
+  // Only the short secret fits: the long one needs 400 'a's.
+  const std::string short_hit = std::string(300, 'a') + "b";
+  out.clear();
+  EXPECT_TRUE(m.mask(short_hit, out));
+  EXPECT_EQ(out, std::string(298, 'a') + "****");
+}
+
+TEST(MatcherStreamsTest, MatchesInEverySegment) {
+  Matcher m({"KEY", "KEYS"});
+  std::string text;
+  std::string expected;
+  for (int i = 0; i < 40; ++i) {
+    text += i % 2 == 0 ? "..KEY..." : "..KEYS..";
+    expected += i % 2 == 0 ? "..****..." : "..****..";
+    if (i % 3 == 0) {
+      text += "K";
+      expected += "K";
+    }
+  }
+  std::string out;
+  EXPECT_TRUE(m.mask(text, out));
+  EXPECT_EQ(out, expected);
+}
+
 // ------------------------------------------------------- mask_value
 
 TEST(SecretMaskValueTest, MasksStringsAndKeysLeavesScalars) {
@@ -289,6 +374,17 @@ TEST(SecretMaskValueTest, UnchangedValueReportsFalse) {
   EXPECT_EQ(text.as_string(), "****");
 }
 
+TEST(SecretMaskValueTest, UnchangedStringsKeepTheirBuffers) {
+  json::Value v = json::Value::array();
+  v.as_array().push_back(std::string(100, 'x'));
+  v.as_array().push_back(std::string(100, 'y') + "SECRET");
+  const char* untouched = v.as_array()[0].as_string().data();
+  Matcher m({"SECRET"});
+  EXPECT_TRUE(mask_value(m, v));
+  EXPECT_EQ(v.as_array()[0].as_string().data(), untouched);
+  EXPECT_EQ(v.as_array()[1].as_string(), std::string(100, 'y') + "****");
+}
+
 TEST(SecretMaskValueTest, MaskedKeysKeepObjectOrder) {
   // "zzSECRET" becomes "zz****", which sorts before "zzz": the object must
   // be re-sorted so lookups and canonical JSON stay right.
@@ -314,9 +410,107 @@ TEST(SecretMaskValueTest, CollidingMaskedKeysKeepOneMember) {
   EXPECT_TRUE(mask_value(m, v));
   ASSERT_EQ(v.as_object().size(), 1u);
   EXPECT_EQ(v.as_object()[0].key, "k-****");
+  EXPECT_EQ(v.as_object()[0].value.as_string(), "second");  // the later member
   const std::string text = json::to_string(v);
   EXPECT_EQ(text.find("ALPHA"), std::string::npos);
   EXPECT_EQ(text.find("BRAVO"), std::string::npos);
+}
+
+// Reference for mask_value: every string and key through naive_mask, objects
+// rebuilt (sorted, later duplicate wins) by json::Value(Object).
+json::Value naive_mask_value(const std::vector<std::string>& secrets, const json::Value& v) {
+  switch (v.type()) {
+    case json::Type::String:
+      return json::Value(naive_mask(secrets, v.as_string()));
+    case json::Type::Array: {
+      json::Array items;
+      for (const json::Value& item : v.as_array()) items.push_back(naive_mask_value(secrets, item));
+      return json::Value(std::move(items));
+    }
+    case json::Type::Object: {
+      json::Object members;
+      for (const json::Member& m : v.as_object()) {
+        members.push_back(json::Member{naive_mask(secrets, m.key), naive_mask_value(secrets, m.value)});
+      }
+      return json::Value(std::move(members));
+    }
+    default:
+      return v;
+  }
+}
+
+json::Value random_value(std::mt19937& rng, const std::vector<std::string>& secrets, int depth) {
+  std::uniform_int_distribution<int> kind(0, depth > 0 ? 9 : 5);
+  std::uniform_int_distribution<int> len(0, 40);
+  switch (kind(rng)) {
+    case 0:
+      return json::Value(nullptr);
+    case 1:
+      return json::Value(static_cast<double>(rng() % 1000));
+    case 2:
+      return json::Value(rng() % 2 == 0);
+    case 3:
+    case 4:
+    case 5: {
+      const std::size_t n = static_cast<std::size_t>(len(rng));
+      return json::Value(n == 0 ? std::string() : random_text(rng, secrets, "abcxyz", n));
+    }
+    case 6:
+    case 7: {
+      json::Array items;
+      for (int i = static_cast<int>(rng() % 12); i > 0; --i) items.push_back(random_value(rng, secrets, depth - 1));
+      return json::Value(std::move(items));
+    }
+    default: {
+      json::Object members;
+      for (int i = static_cast<int>(rng() % 12); i > 0; --i) {
+        members.push_back(json::Member{random_text(rng, secrets, "abcxyz", 1 + rng() % 12),
+                                       random_value(rng, secrets, depth - 1)});
+      }
+      return json::Value(std::move(members));
+    }
+  }
+}
+
+TEST(SecretMaskValueTest, RandomValuesAgainstOracle) {
+  // Many strings per value: the check runs them four at a time in batches
+  // of 32, so this covers lanes refilling, running dry and batch flushes.
+  for (std::uint32_t seed = 0; seed < 40; ++seed) {
+    std::mt19937 rng(seed);
+    std::vector<std::string> secrets;
+    for (int i = 0; i < 6; ++i) secrets.push_back(random_string(rng, "abcxyz", 3, 7));
+    Matcher m(secrets);
+    for (int t = 0; t < 20; ++t) {
+      json::Value v = random_value(rng, secrets, 4);
+      const std::string before = json::to_string(v);
+      const std::string expected = json::to_string(naive_mask_value(secrets, v));
+      const bool changed = mask_value(m, v);
+      ASSERT_EQ(json::to_string(v), expected) << "seed " << seed << ": " << before;
+      ASSERT_EQ(changed, expected != before) << before;
+    }
+  }
+}
+
+TEST(SecretMaskValueTest, OneSecretAmongManyStrings) {
+  // The secret sits in each position in turn among 100 strings of varied
+  // lengths (so it lands in every lane, early, late and in a lane that
+  // finishes alone).
+  Matcher m({"SECRET"});
+  for (std::size_t where = 0; where < 100; ++where) {
+    json::Value v = json::Value::array();
+    for (std::size_t i = 0; i < 100; ++i) {
+      std::string s(i % 7 == 0 ? 90 : i % 5, 'x');
+      if (i == where) s += "SECRET";
+      v.as_array().push_back(s);
+    }
+    ASSERT_TRUE(mask_value(m, v)) << where;
+    const std::string text = json::to_string(v);
+    ASSERT_EQ(text.find("SECRET"), std::string::npos) << where;
+    ASSERT_NE(text.find("****"), std::string::npos) << where;
+  }
+  json::Value clean = json::Value::array();
+  for (std::size_t i = 0; i < 100; ++i) clean.as_array().push_back(std::string(i % 9, 'S'));
+  EXPECT_FALSE(mask_value(m, clean));
 }
 
 // ----------------------------------------------------- SecretRegistry
