@@ -13,6 +13,32 @@ const decoder = new TextDecoder();
 const isFunction = (f) => typeof f === "function";
 const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
 
+// Lone UTF-16 surrogates cannot cross into the core intact (UTF-8 has no
+// encoding for them: TextEncoder turns them into U+FFFD, Embind into another
+// character), so two different ids could name one entity. Ids, kinds and
+// fields holding one are rejected; masked texts keep them (maskPieces).
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, "g");
+const wellFormed = (s) => (typeof s.isWellFormed === "function" ? s.isWellFormed() : !LONE_SURROGATE.test(s));
+
+function checkText(value, what, path) {
+  if (!wellFormed(value))
+    throw new EntityReactorError(ErrorCode.ER_LONE_SURROGATE, `${what} holds an unpaired UTF-16 surrogate`, { path });
+  return value;
+}
+
+// Masks the well-formed runs of `text` and keeps its lone surrogates as they are.
+function maskPieces(text, mask) {
+  if (wellFormed(text)) return mask(text);
+  let out = "";
+  let last = 0;
+  for (const m of text.matchAll(LONE_SURROGATES)) {
+    out += mask(text.slice(last, m.index)) + m[0];
+    last = m.index + 1;
+  }
+  return out + mask(text.slice(last));
+}
+
 function checkCore(text) {
   if (text !== "") throw fromCore(JSON.parse(text).error);
 }
@@ -37,6 +63,12 @@ function optionsJson(opts) {
   if (opts === undefined || opts === null) return "";
   if (!isObject(opts)) throw badArgument("opts must be an object with optional actor and runId", "opts");
   if (opts.actor === undefined && opts.runId === undefined) return "";
+  // Checked here as well: JSON would turn NaN into null, i.e. "no run", and
+  // a write meant for a run would go unmasked.
+  if (opts.runId != null && (typeof opts.runId !== "string" || opts.runId === ""))
+    throw badArgument(`opts.runId must be a non-empty string, received ${typeof opts.runId}`, "opts.runId");
+  if (opts.actor != null && !isObject(opts.actor))
+    throw badArgument(`opts.actor must be an object with a non-empty string type, received ${typeof opts.actor}`, "opts.actor");
   return stringify({ actor: opts.actor ?? null, runId: opts.runId ?? null }, "opts");
 }
 
@@ -101,7 +133,15 @@ export async function createEngine(options = {}) {
   }
   if (logger !== undefined && (!isObject(logger) || !isFunction(logger.warn) || !isFunction(logger.error)))
     throw badArgument("createEngine: logger must have warn and error methods", "logger");
-  const module = await loadModule(wasm);
+  let module;
+  try {
+    module = await loadModule(wasm);
+  } catch (e) {
+    // A wasm option of the wrong type or bytes that are not the module.
+    if (wasm !== undefined && (e instanceof TypeError || e instanceof WebAssembly.CompileError || e instanceof WebAssembly.LinkError))
+      throw new EntityReactorError(ErrorCode.ER_BAD_ARGUMENT, `createEngine: wasm: ${e.message}`, { path: "wasm", cause: e });
+    throw e;
+  }
   return new Engine(module, options);
 }
 
@@ -191,6 +231,7 @@ class Engine {
     const { kind, state, read, strict } = definition;
     if (typeof kind !== "string")
       throw new EntityReactorError(ErrorCode.ER_BAD_KIND, `defineEntity: kind must be a non-empty string, received ${typeof kind}`);
+    checkText(kind, "defineEntity: kind", "kind");
     if (!isFunction(read)) throw badArgument(`defineEntity: kind "${kind}": read must be a function (ids) => { [id]: state }`, "read");
     if (strict !== undefined && typeof strict !== "boolean") throw badArgument("defineEntity: strict must be a boolean", "strict");
     const schema = toJsonSchema(state, kind);
@@ -266,6 +307,7 @@ class Engine {
     const { id, opts, apply } = args;
     if (typeof id !== "string")
       throw new EntityReactorError(ErrorCode.ER_BAD_ID, `${what}: kind "${kind}": id must be a non-empty string, received ${typeof id}`);
+    checkText(id, `${what}: kind "${kind}": id`, "id");
     if (!isFunction(apply)) throw badArgument(`${what}: kind "${kind}" id "${id}": apply must be a function`, "apply");
     const [kindLen, idLen, optsLen] = this.#put(kind, id, optionsJson(opts));
     let ticket = this.#check(core.beginRaw(kindLen, idLen, optsLen));
@@ -307,6 +349,7 @@ class Engine {
   async ingest(kind, entries, opts = {}) {
     const core = this.#live();
     if (typeof kind !== "string") throw new EntityReactorError(ErrorCode.ER_BAD_KIND, "ingest: kind must be a string");
+    checkText(kind, "ingest: kind", "kind");
     if (!Array.isArray(entries)) throw badArgument("ingest: entries must be an array of { id, next }");
     if (!isObject(opts)) throw badArgument("ingest: opts must be an object", "opts");
     const ids = new Array(entries.length);
@@ -314,7 +357,7 @@ class Engine {
       const e = entries[i];
       if (!isObject(e) || typeof e.id !== "string")
         throw new EntityReactorError(ErrorCode.ER_BAD_ID, `ingest: entry ${i}: expected { id: string, next }`, { path: `[${i}].id` });
-      ids[i] = e.id;
+      ids[i] = checkText(e.id, `ingest: entry ${i}: id`, `[${i}].id`);
     }
     if (opts.apply !== undefined && !isFunction(opts.apply)) throw badArgument("ingest: opts.apply must be a function", "opts.apply");
     if (entries.length === 0) {
@@ -458,6 +501,12 @@ class Engine {
         (key) => {
           try {
             const ids = this.#keyFns.get(key)(change);
+            if (ids !== null && typeof ids === "object" && isFunction(ids.then)) {
+              // Derivers are synchronous; a promise is skipped like a throw,
+              // and its rejection must not go unhandled (it would end Node).
+              Promise.resolve(ids).catch(() => {});
+              return `!deriver for kind "${change.kind}" returned a promise (derivers must be synchronous); skipped`;
+            }
             return stringify(Array.isArray(ids) ? ids : [], "deriver result");
           } catch (e) {
             return `!deriver for kind "${change.kind}" threw: ${e?.message ?? e}`;
@@ -493,6 +542,8 @@ class Engine {
   async inStateSince(kind, read, id, field) {
     const core = this.#live();
     if (typeof id !== "string" || typeof field !== "string") throw badArgument("inStateSince(id, field): both must be strings");
+    checkText(id, "inStateSince: id", "id");
+    checkText(field, "inStateSince: field", "field");
     const state = await readOne(read, kind, id);
     if (state === undefined) return null;
     const text = parseOut(core.fieldText(stringify(state, "state"), field));
@@ -508,6 +559,8 @@ class Engine {
     if (!isObject(args)) throw badArgument("transitionCount: expected { id, field, windowMs }");
     const { id, field, windowMs } = args;
     if (typeof id !== "string" || typeof field !== "string") throw badArgument("transitionCount: id and field must be strings");
+    checkText(id, "transitionCount: id", "id");
+    checkText(field, "transitionCount: field", "field");
     if (typeof windowMs !== "number" || !(windowMs >= 0)) throw badArgument("transitionCount: windowMs must be a non-negative number", "windowMs");
     const now = this.#clock();
     if (this.#store) return Number(await this.#store.transitionCount({ kind, entityId: id, field, windowMs, now: new Date(now) }));
@@ -518,12 +571,20 @@ class Engine {
   async history(kind, id, options = {}) {
     const core = this.#live();
     if (typeof id !== "string") throw badArgument("history: id must be a string");
+    checkText(id, "history: id", "id");
+    if (options !== undefined && options !== null && !isObject(options)) throw badArgument("history: options must be an object { field?, limit? }");
     const { field, limit } = options ?? {};
     if (field !== undefined && typeof field !== "string") throw badArgument("history: field must be a string", "field");
+    if (field !== undefined) checkText(field, "history: field", "field");
     if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw badArgument("history: limit must be a non-negative integer", "limit");
     if (this.#store) {
       const rows = await this.#store.history({ kind, entityId: id, field, limit });
       return rows.map((r) => ({ ...r, transitionedAt: dateFromHost(r.transitionedAt) }));
+    }
+    if (field === "") {
+      // "" is a field name like any other (the core reads "" as "all fields").
+      const rows = JSON.parse(core.history(kind, id, "", 0)).filter((r) => r.field === "");
+      return (limit ? rows.slice(0, limit) : rows).map(rowToJs);
     }
     return JSON.parse(core.history(kind, id, field ?? "", limit ?? 0)).map(rowToJs);
   }
@@ -671,11 +732,11 @@ function runHandler(sub, event, logger, attempt) {
 function makeSecrets(core) {
   const runId = (id, what) => {
     if (typeof id !== "string" || id === "") throw badArgument(`secrets.${what}: id must be a non-empty string`);
-    return id;
+    return checkText(id, `secrets.${what}: id`, "id");
   };
   const deep = (id, value, forStep, what) => {
     runId(id, what);
-    if (typeof value === "string") return forStep ? core().maskTextForStep(id, value) : core().maskText(id, value);
+    if (typeof value === "string") return maskPieces(value, (t) => (forStep ? core().maskTextForStep(id, t) : core().maskText(id, t)));
     if (typeof value !== "object" || value === null) return value;
     return parseOut(core().maskDeep(id, stringify(value, "value"), forStep));
   };
@@ -683,18 +744,23 @@ function makeSecrets(core) {
     register(id, values) {
       runId(id, "register");
       if (!Array.isArray(values)) throw badArgument("secrets.register: values must be an array of strings");
-      core().registerSecrets(id, JSON.stringify(values.filter((v) => typeof v === "string" && v !== "")));
+      // A value with a lone surrogate would make the whole list unreadable
+      // for the core (and drop every secret in it): its well-formed pieces
+      // are registered instead, so no part of it survives masking.
+      const strings = values.filter((v) => typeof v === "string" && v !== "");
+      const clean = strings.flatMap((v) => (wellFormed(v) ? [v] : v.split(LONE_SURROGATES).filter((p) => p !== "")));
+      core().registerSecrets(id, JSON.stringify(clean));
     },
     linkStep(stepId, id) {
       core().linkStep(runId(stepId, "linkStep"), runId(id, "linkStep"));
     },
     maskText(id, text) {
       runId(id, "maskText");
-      return typeof text === "string" ? core().maskText(id, text) : text;
+      return typeof text === "string" ? maskPieces(text, (t) => core().maskText(id, t)) : text;
     },
     maskTextForStep(stepId, text) {
       runId(stepId, "maskTextForStep");
-      return typeof text === "string" ? core().maskTextForStep(stepId, text) : text;
+      return typeof text === "string" ? maskPieces(text, (t) => core().maskTextForStep(stepId, t)) : text;
     },
     maskDeep: (id, value) => deep(id, value, false, "maskDeep"),
     maskDeepForStep: (stepId, value) => deep(stepId, value, true, "maskDeepForStep"),
@@ -705,16 +771,27 @@ function makeSecrets(core) {
 }
 
 /** With no handle, just run apply; otherwise route through handle.mutate. */
-export async function withEntityWrite({ handle, id, opts, apply }) {
+export async function withEntityWrite(args) {
+  const { handle, id, opts, apply } = helperArgs(args, "withEntityWrite");
   if (!handle) return apply();
   return handle.mutate({ id, opts, apply });
 }
 
 /** With no handle, just run apply; otherwise route through handle.remove. */
-export async function withEntityRemove({ handle, id, opts, apply }) {
+export async function withEntityRemove(args) {
+  const { handle, id, opts, apply } = helperArgs(args, "withEntityRemove");
   if (!handle) {
     await apply();
     return;
   }
   await handle.remove({ id, opts, apply });
+}
+
+function helperArgs(args, what) {
+  if (!isObject(args)) throw badArgument(`${what}: expected { handle?, id, opts?, apply }`);
+  if (!isFunction(args.apply)) throw badArgument(`${what}: apply must be a function`, "apply");
+  const method = what === "withEntityWrite" ? "mutate" : "remove";
+  if (args.handle && !isFunction(args.handle[method]))
+    throw badArgument(`${what}: handle must be an entity handle (from defineEntity) or absent`, "handle");
+  return args;
 }

@@ -324,6 +324,7 @@ Result<std::vector<CommitOutcome>> Engine::commit_batch(std::uint32_t ticket, co
   std::size_t row_count = 0;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     auto& e = entries[i];
+    bool first_prev_normalized = false;
     auto cur = current.find(e.id);
     if (cur == current.end()) {
       const json::Value* prev = prevs.find(e.id);
@@ -331,7 +332,17 @@ Result<std::vector<CommitOutcome>> Engine::commit_batch(std::uint32_t ticket, co
         return make_error(Code::ER_NOT_OBJECT, "ingest: kind " + quoted(p.kind->name) + " id " + quoted(e.id) +
                                                    ": state returned by read must be an object, received " +
                                                    describe(*prev));
-      cur = current.emplace(e.id, prev ? std::optional<json::Value>(*prev) : std::nullopt).first;
+      // Normalise a read prev like set_prev does, so a key the schema drops
+      // never shows up as a change (stored data that no longer validates
+      // is compared as it is).
+      std::optional<json::Value> start;
+      if (prev) {
+        start = *prev;
+        auto changed = p.kind->schema.validate(*start, p.kind->name, e.id);
+        if (!changed.ok()) start = *prev;
+        else first_prev_normalized = *changed;
+      }
+      cur = current.emplace(e.id, std::move(start)).first;
     }
     std::optional<json::Value> normalized;
     if (e.next) {
@@ -352,6 +363,7 @@ Result<std::vector<CommitOutcome>> Engine::commit_batch(std::uint32_t ticket, co
     auto outcome = build_outcome(*p.kind, e.id, p.opts, cur->second, std::move(e.next), now);
     if (!outcome.ok()) return outcome.take_error();
     outcome->normalized = std::move(normalized);
+    outcome->normalized_prev = first_prev_normalized;  // JS then takes prev from the outcome
     cur->second = std::move(after);
     row_count += outcome->rows.size();
     outcomes.push_back(std::move(outcome.value()));

@@ -637,20 +637,29 @@ bool check(const Node& n, json::Value& v, Ctx& c) {
     default:
       break;
   }
-  for (const Node* part : n.all_of) {
-    const bool dry = c.dry;
-    c.dry = true;
-    const bool ok = check(*part, v, c);
-    c.dry = dry;
-    if (!ok) return false;
-  }
+  auto all_of_holds = [&] {
+    for (const Node* part : n.all_of) {
+      const bool dry = c.dry;
+      c.dry = true;
+      const bool ok = check(*part, v, c);
+      c.dry = dry;
+      if (!ok) return false;
+    }
+    return true;
+  };
+  if (!all_of_holds()) return false;
   if (n.ref) {
     if (++c.depth > 2 * kMaxDepth) return fail(c, [] { return std::string("nests too deep"); });
     const bool ok = check(*n.ref, v, c);
     --c.depth;
     if (!ok) return false;
   }
-  if (!n.branches.empty() || !n.disc_key.empty()) return check_branches(n, v, c);
+  if (!n.branches.empty() || !n.disc_key.empty()) {
+    if (!check_branches(n, v, c)) return false;
+  }
+  // $ref and branches may have normalised v (defaults added, keys kept or
+  // stripped): allOf must hold for the state validation hands back too.
+  if (!c.dry && !n.all_of.empty() && (n.ref || !n.branches.empty() || !n.disc_key.empty())) return all_of_holds();
   return true;
 }
 

@@ -12,8 +12,9 @@ const MemoryTransitionStore::Entity* MemoryTransitionStore::find(std::string_vie
 Result<void> MemoryTransitionStore::append(std::vector<TransitionRow> rows) {
   // Nothing here can fail half-way: validate first, then push.
   for (const auto& r : rows) {
-    if (r.kind.empty() || r.entity_id.empty() || r.field.empty())
-      return make_error(Code::ER_STORE, "transition row needs a kind, an entity id and a field");
+    // An empty field name is data: "" is a valid top-level key of a state.
+    if (r.kind.empty() || r.entity_id.empty())
+      return make_error(Code::ER_STORE, "transition row needs a kind and an entity id");
   }
   Entity* last = nullptr;  // rows of one append usually share their entity
   for (auto& r : rows) {

@@ -640,7 +640,7 @@ describe("lifecycle", () => {
     await rejectsWith(createEngine({ bufferLimit: -1 }), ErrorCode.ER_BAD_ARGUMENT, /bufferLimit/);
     await rejectsWith(createEngine({ transitions: { runInTransaction() {} } }), ErrorCode.ER_BAD_ARGUMENT, /appendTransitions/);
     await rejectsWith(createEngine("x"), ErrorCode.ER_BAD_ARGUMENT);
-    await assert.rejects(createEngine({ wasm: 42 }), TypeError);
+    await rejectsWith(createEngine({ wasm: 42 }), ErrorCode.ER_BAD_ARGUMENT, /wasm must be/);
   });
 
   test("createEngine accepts a WebAssembly.Module or bytes", async () => {
