@@ -6,10 +6,10 @@
 // runs as the `postgres` system user (the temp directory is chowned to it).
 import { execFileSync, spawn } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort, installedBinary } from "../support/services.mjs";
 import pg from "pg";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -25,25 +25,7 @@ function findBin() {
 }
 
 function postgresBin() {
-  let bin = findBin();
-  if (!bin) {
-    execFileSync("bash", [path.join(root, "scripts/setup.sh"), "postgresql"], { stdio: "inherit", timeout: 600_000 });
-    bin = findBin();
-  }
-  if (!bin) throw new Error("PostgreSQL is not installed: run `bash scripts/setup.sh postgresql`");
-  return bin;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+  return installedBinary(findBin, "postgresql", "PostgreSQL");
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

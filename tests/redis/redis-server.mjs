@@ -7,9 +7,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { freePort, installedBinary } from "../support/services.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const deadline = (ms) => new Promise((r) => setTimeout(r, ms, null).unref());
 
@@ -21,25 +20,7 @@ function redisBin() {
       return null;
     }
   };
-  let bin = find();
-  if (!bin) {
-    execFileSync("bash", [path.join(root, "scripts/setup.sh"), "redis"], { stdio: "inherit", timeout: 600_000 });
-    bin = find();
-  }
-  if (!bin) throw new Error("redis-server is not installed: run `bash scripts/setup.sh redis`");
-  return bin;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+  return installedBinary(find, "redis", "redis-server");
 }
 
 function ping(port) {
