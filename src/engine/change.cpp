@@ -80,16 +80,8 @@ std::vector<TransitionRow> transition_rows(const Change& change) {
   return rows;
 }
 
-void write_change(const Change& c, std::string& out) {
-  out += "{\"kind\":";
-  json::write_string(c.kind, out);
-  out += ",\"id\":";
-  json::write_string(c.id, out);
-  out += ",\"prev\":";
-  if (c.prev) json::write(*c.prev, out); else out += "null";
-  out += ",\"next\":";
-  if (c.next) json::write(*c.next, out); else out += "null";
-  out += ",\"delta\":";
+void write_change_body(const Change& c, std::string& out) {
+  out += "\"delta\":";
   json::write(c.delta, out);
   out += ",\"changedFields\":[";
   for (std::size_t i = 0; i < c.changed_fields.size(); ++i) {
@@ -102,6 +94,19 @@ void write_change(const Change& c, std::string& out) {
   json::write_string(c.occurred_at, out);
   out += ",\"changeId\":";
   json::write_string(c.change_id, out);
+}
+
+void write_change(const Change& c, std::string& out) {
+  out += "{\"kind\":";
+  json::write_string(c.kind, out);
+  out += ",\"id\":";
+  json::write_string(c.id, out);
+  out += ",\"prev\":";
+  if (c.prev) json::write(*c.prev, out); else out += "null";
+  out += ",\"next\":";
+  if (c.next) json::write(*c.next, out); else out += "null";
+  out += ',';
+  write_change_body(c, out);
   out += '}';
 }
 

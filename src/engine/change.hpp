@@ -40,6 +40,9 @@ std::vector<TransitionRow> transition_rows(const Change& change);
 
 // The whole event as JSON: {kind,id,prev,next,delta,changedFields,actor,occurredAt,changeId}.
 void write_change(const Change& change, std::string& out);
+// The members every written change carries, without braces:
+// "delta":..,"changedFields":[..],"actor":..,"occurredAt":..,"changeId":..
+void write_change_body(const Change& change, std::string& out);
 
 // The system actor, {"type":"system"}.
 const json::Value& system_actor();

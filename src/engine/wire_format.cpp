@@ -60,18 +60,10 @@ void write_outcome(const CommitOutcome& o, bool awaiting_append, std::string& ou
       out += ",\"next\":";
       json::write(*c.next, out);
     }
-    out += ",\"changedFields\":";
-    write_strings(c.changed_fields, out);
-    out += ",\"delta\":";
-    json::write(c.delta, out);
-    out += ",\"actor\":";
-    json::write(c.actor, out);
-    out += ",\"occurredAt\":";
-    json::write_string(c.occurred_at, out);
+    out += ',';
+    write_change_body(c, out);
     out += ",\"transitionedAt\":";
     out += std::to_string(c.occurred_at_ms);
-    out += ",\"changeId\":";
-    json::write_string(c.change_id, out);
     if (awaiting_append) {
       out += ",\"awaitingAppend\":true,\"rows\":";
       write_rows(o.rows, out);
