@@ -165,10 +165,17 @@ class Core {
   // entries: [{"id":..,"next":{..}|null}, ...]; prevs: {id: state}
   std::string commitBatch(double ticket, const std::string& prevs_json, const std::string& entries_json, double now) {
     now_ = now;
-    auto prevs = er::json::parse(prevs_json);
+    // The batch texts wrap every state ({"id": state} and [{"id","next": state}]):
+    // the depth limit is the one of a state, as in mutate, and a batch may be
+    // larger than one state.
+    er::json::Limits prev_limits;
+    prev_limits.max_bytes = std::max<std::size_t>(prev_limits.max_bytes, prevs_json.size());
+    prev_limits.max_depth += 1;
+    auto prevs = er::json::parse(prevs_json, prev_limits);
     if (!prevs.ok()) return error_json(prevs.error());
     er::json::Limits limits;
     limits.max_bytes = std::max<std::size_t>(limits.max_bytes, entries_json.size());
+    limits.max_depth += 2;
     auto entries = er::json::parse(entries_json, limits);
     if (!entries.ok()) return error_json(entries.error());
     std::vector<er::Engine::IngestEntry> list;

@@ -296,6 +296,16 @@ test("bad-input matrix: a typed error with a stable code, or data; the engine ke
       table.rows.delete("legacy");
     }
   }, data((changes) => assert.deepEqual(changes, [], "the stripped key is not a change (as in mutate)")));
+  row("ingest of 255-deep nesting is data, as in mutate", () => engine.ingest("loose", [{ id: "deep-ingest", next: deep(255) }]), data((changes) => assert.equal(changes.length, 1)));
+  row("ingest of 256-deep nesting", () => engine.ingest("loose", [{ id: "deep-ingest2", next: deep(256) }]), ErrorCode.ER_TOO_DEEP);
+  row("ingest over a 255-deep read state is data", async () => {
+    loose.rows.set("deep-prev", deep(255));
+    try {
+      return await engine.ingest("loose", [{ id: "deep-prev", next: { a: 1 } }]);
+    } finally {
+      loose.rows.delete("deep-prev");
+    }
+  }, data((changes) => assert.deepEqual(changes[0].changedFields, ["a", "x"])));
   // A batch may be larger than one state's 16 MiB limit, so a 20 MB state in
   // a batch is data; a later mutate then meets it as prev: ER_TOO_LARGE.
   row("ingest a 20 MB state is data", () => engine.ingest("loose", [{ id: "big", next: { blob: "y".repeat(20 * 1024 * 1024) } }]),
