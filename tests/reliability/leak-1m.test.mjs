@@ -8,21 +8,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createEngine } from "../../js/src/index.js";
 import { loadedModule } from "../../js/src/load.js";
+import { systemSchema as schema } from "../js/helpers.mjs";
 
 const TOTAL = Number(process.env.LEAK_WRITES ?? 1_000_000);
 const SAMPLE = Math.max(1, Math.floor(TOTAL / 10));
 const IDS = 100;
-
-const schema = {
-  type: "object",
-  properties: {
-    name: { type: "string", minLength: 1 },
-    description: { type: ["string", "null"] },
-    metadata: { type: "object", propertyNames: { type: "string" }, additionalProperties: {} },
-  },
-  required: ["name", "description", "metadata"],
-  additionalProperties: false,
-};
 
 test(`${TOTAL.toLocaleString("en-US")} mutates keep the WASM heap and the JS heap flat`, { timeout: 20 * 60_000 }, async () => {
   assert.equal(typeof global.gc, "function", "run node with --expose-gc");
