@@ -247,25 +247,37 @@ std::uint32_t Matcher::next_by_id(std::uint32_t state, unsigned char byte) const
   return entry_at(dense_.data(), state * row_bytes_ + class_offset_[byte]);
 }
 
+// The scanning loops' view of the tables: pointers hoisted out of the
+// members so the hot loops reload nothing. States are encoded like dense_
+// entries; below `escape` (a dense state that ends no pattern) a step is one
+// dependent load.
+struct Matcher::Walk {
+  explicit Walk(const Matcher& matcher)
+      : m(matcher),
+        dense(matcher.dense_.data()),
+        class_offset(matcher.class_offset_.data()),
+        longest(matcher.longest_.data()),
+        escape(matcher.escape_) {}
+  std::uint32_t step(std::uint32_t state, unsigned char byte) const {
+    if (state < escape) return entry_at(dense, state + class_offset[byte]);
+    return m.next_by_id(state - escape, byte);
+  }
+  // The longest pattern ending in `state`, 0 when none.
+  std::uint32_t match_length(std::uint32_t state) const { return state < escape ? 0 : longest[state - escape]; }
+
+  const Matcher& m;
+  const std::uint32_t* dense;
+  const std::uint16_t* class_offset;
+  const std::uint32_t* longest;
+  std::uint32_t escape;
+};
+
 template <typename OnMatch>
 void Matcher::scan(std::string_view text, OnMatch&& on_match) const {
   if (state_count_ == 0) return;
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t n = text.size();
-  const std::uint32_t* dense = dense_.data();
-  const std::uint16_t* class_offset = class_offset_.data();
-  const std::uint32_t* longest = longest_.data();
-  const std::uint32_t escape = escape_;
-  // States are encoded like dense_ entries. Below `escape` (a dense state
-  // that ends no pattern) a step is one dependent load.
-  auto step = [&](std::uint32_t state, unsigned char byte) -> std::uint32_t {
-    if (state < escape) return entry_at(dense, state + class_offset[byte]);
-    return next_by_id(state - escape, byte);
-  };
-  // The longest pattern ending in `state`, 0 when none.
-  auto match_length = [&](std::uint32_t state) -> std::uint32_t {
-    return state < escape ? 0 : longest[state - escape];
-  };
+  const Walk walk(*this);
 
   // The text is cut into S segments, each scanned from the root by its own
   // stream; the streams advance together so that their dependent load
@@ -295,7 +307,7 @@ void Matcher::scan(std::string_view text, OnMatch&& on_match) const {
     auto all_fast = [&]() {
       std::uint32_t any = 0;
       each([&](auto k) { any |= st[k]; });
-      return any < escape;  // escape is a power of two
+      return any < walk.escape;  // escape is a power of two
     };
     // Advances every stream to byte `stop` of its segment; false: stop.
     auto run = [&](std::size_t stop, auto record) -> bool {
@@ -303,22 +315,22 @@ void Matcher::scan(std::string_view text, OnMatch&& on_match) const {
         if (all_fast()) {
           do {
             each([&](auto k) {
-              st[k] = entry_at(dense, st[k] + class_offset[p[k * seg + i]]);
+              st[k] = entry_at(walk.dense, st[k] + walk.class_offset[p[k * seg + i]]);
               if constexpr (decltype(record)::value) seen[k][i] = st[k];
             });
             ++i;
           } while (all_fast() && i < stop);
         } else {
           each([&](auto k) {
-            st[k] = step(st[k], p[k * seg + i]);
+            st[k] = walk.step(st[k], p[k * seg + i]);
             if constexpr (decltype(record)::value) seen[k][i] = st[k];
           });
           ++i;
         }
-        if (const std::uint32_t len = match_length(st[0]); len != 0 && !on_match(i - len, i)) return false;
+        if (const std::uint32_t len = walk.match_length(st[0]); len != 0 && !on_match(i - len, i)) return false;
         each([&](auto k) {
           if constexpr (k != 0) {
-            if (const std::uint32_t len = match_length(st[k]); len != 0) {
+            if (const std::uint32_t len = walk.match_length(st[k]); len != 0) {
               found[k].push_back(Interval{k * seg + i - len, k * seg + i});
             }
           }
@@ -328,8 +340,8 @@ void Matcher::scan(std::string_view text, OnMatch&& on_match) const {
     };
     if (!run(window, std::true_type{}) || !run(seg, std::false_type{})) return;
     for (std::size_t q = S * seg; q < n; ++q) {  // the last segment's extra bytes
-      st[S - 1] = step(st[S - 1], p[q]);
-      if (const std::uint32_t len = match_length(st[S - 1]); len != 0) {
+      st[S - 1] = walk.step(st[S - 1], p[q]);
+      if (const std::uint32_t len = walk.match_length(st[S - 1]); len != 0) {
         found[S - 1].push_back(Interval{q + 1 - len, q + 1});
       }
     }
@@ -341,9 +353,9 @@ void Matcher::scan(std::string_view text, OnMatch&& on_match) const {
       std::size_t q = begin;
       bool met = false;
       while (q < begin + window && !met) {
-        state = step(state, p[q]);
+        state = walk.step(state, p[q]);
         ++q;
-        if (const std::uint32_t len = match_length(state); len != 0 && !on_match(q - len, q)) return;
+        if (const std::uint32_t len = walk.match_length(state); len != 0 && !on_match(q - len, q)) return;
         met = state == seen[k][q - 1 - begin];
       }
       if (met) {
@@ -354,8 +366,8 @@ void Matcher::scan(std::string_view text, OnMatch&& on_match) const {
         continue;
       }
       for (; q < end; ++q) {
-        state = step(state, p[q]);
-        if (const std::uint32_t len = match_length(state); len != 0 && !on_match(q + 1 - len, q + 1)) return;
+        state = walk.step(state, p[q]);
+        if (const std::uint32_t len = walk.match_length(state); len != 0 && !on_match(q + 1 - len, q + 1)) return;
       }
     }
   };
@@ -371,17 +383,7 @@ void Matcher::scan(std::string_view text, OnMatch&& on_match) const {
 
 bool Matcher::contains_any_of(const std::string_view* texts, std::size_t count) const {
   if (state_count_ == 0) return false;
-  const std::uint32_t* dense = dense_.data();
-  const std::uint16_t* class_offset = class_offset_.data();
-  const std::uint32_t* longest = longest_.data();
-  const std::uint32_t escape = escape_;
-  auto step = [&](std::uint32_t state, unsigned char byte) -> std::uint32_t {
-    if (state < escape) return entry_at(dense, state + class_offset[byte]);
-    return next_by_id(state - escape, byte);
-  };
-  auto match_length = [&](std::uint32_t state) -> std::uint32_t {
-    return state < escape ? 0 : longest[state - escape];
-  };
+  const Walk walk(*this);
 
   // Up to four lanes, each scanning one text from the root; a lane that
   // finishes its text takes the next one. Like scan()'s streams, the point
@@ -415,7 +417,7 @@ bool Matcher::contains_any_of(const std::string_view* texts, std::size_t count) 
     auto all_fast = [&]() {
       std::uint32_t any = 0;
       each([&](auto k) { any |= st[k]; });
-      return any < escape;  // escape is a power of two
+      return any < walk.escape;  // escape is a power of two
     };
     for (;;) {
       std::size_t run = left[0];
@@ -424,15 +426,15 @@ bool Matcher::contains_any_of(const std::string_view* texts, std::size_t count) 
       while (j < run) {
         if (all_fast()) {
           do {
-            each([&](auto k) { st[k] = entry_at(dense, st[k] + class_offset[at[k][j]]); });
+            each([&](auto k) { st[k] = entry_at(walk.dense, st[k] + walk.class_offset[at[k][j]]); });
             ++j;
           } while (all_fast() && j < run);
         } else {
-          each([&](auto k) { st[k] = step(st[k], at[k][j]); });
+          each([&](auto k) { st[k] = walk.step(st[k], at[k][j]); });
           ++j;
         }
         bool found = false;
-        each([&](auto k) { found = found || match_length(st[k]) != 0; });
+        each([&](auto k) { found = found || walk.match_length(st[k]) != 0; });
         if (found) return true;
       }
       bool dry = false;

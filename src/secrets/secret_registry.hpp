@@ -54,6 +54,7 @@ class Matcher {
   // Transition of state `state` (an id, not encoded) on `byte`, encoded
   // like dense_.
   std::uint32_t next_by_id(std::uint32_t state, unsigned char byte) const;
+  struct Walk;  // the scanning loops' view of the tables (secret_registry.cpp)
 
   std::uint32_t state_count_ = 0;   // 0: no patterns
   std::uint32_t row_bytes_ = 0;     // byte classes x sizeof(std::uint32_t)
