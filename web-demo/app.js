@@ -119,7 +119,7 @@ async function start() {
   channel.onmessage = ({ data }) => {
     if (data?.type !== "entity-changed" || data.from === tabId) return;
     showChange(data.event, data.from);
-    refresh();
+    track(refresh());
   };
 
   wireForms();
@@ -298,7 +298,7 @@ function renderList(kind, rows, list) {
         { class: selected?.id === row.id ? "selected" : "", dataset: { id: row.id, testid: `${kind}-item` } },
         h(
           "button",
-          { type: "button", class: "entity", onclick: () => select({ kind, id: row.id }) },
+          { type: "button", class: "entity", onclick: () => track(select({ kind, id: row.id })) },
           h("span", { class: "entity-name" }, row.name),
           kind === "system" && row.description ? h("span", { class: "entity-desc" }, row.description) : null,
           h("span", { class: "entity-meta" }, h("code", {}, row.id), ` · ${plural(Object.keys(row.metadata ?? {}).length, "metadata key")}`),
@@ -447,15 +447,30 @@ function busy(form, on) {
   for (const b of form.querySelectorAll("button")) b.disabled = on;
 }
 
-async function guarded(form, msg, work) {
+// Work in flight (a write and the re-render after it, a refresh after another
+// tab's change) keeps aria-busy on <body>, so assistive tech and the browser
+// tests know when the page has settled rather than guessing with timeouts.
+let inFlight = 0;
+function track(promise) {
+  if (inFlight++ === 0) document.body.setAttribute("aria-busy", "true");
+  return promise.finally(() => {
+    if (--inFlight === 0) document.body.removeAttribute("aria-busy");
+  });
+}
+
+function guarded(form, msg, work) {
   busy(form, true);
-  try {
-    await work();
-  } catch (e) {
-    say(msg, describeError(e), "error");
-  } finally {
-    busy(form, false);
-  }
+  return track(
+    (async () => {
+      try {
+        await work();
+      } catch (e) {
+        say(msg, describeError(e), "error");
+      } finally {
+        busy(form, false);
+      }
+    })(),
+  );
 }
 
 function wireForms() {
@@ -504,7 +519,7 @@ function wireForms() {
       say($(`[data-testid="new-${kind}-message"]`), `Deleted ${name}; its transition history stays in the log.`);
     });
   });
-  $("#history-field").addEventListener("change", () => renderDetails());
+  $("#history-field").addEventListener("change", () => track(renderDetails()));
 
   // Masking
   const reg = $("#mask-register");

@@ -43,8 +43,15 @@ async function ready(p) {
 
 const streamCount = (p) => p.locator(tid("stream-item")).count();
 
+/** Waits until the page has no work in flight (it keeps aria-busy on <body> meanwhile). */
+async function settled(p) {
+  await p.waitForSelector("body:not([aria-busy])", { state: "attached" });
+}
+
+/** Waits for the n-th change card, then for the re-render that follows the write. */
 async function waitForStream(p, n) {
   await p.waitForFunction((n) => document.querySelectorAll('[data-testid="stream-item"]').length >= n, n);
+  await settled(p);
 }
 
 /** Runs action (a click that writes), waits for its ENTITY_CHANGED card and returns it. */
