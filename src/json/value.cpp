@@ -508,74 +508,157 @@ Result<Value> parse(std::string_view text, const Limits& limits) {
 
 // ---------------------------------------------------------------- writer
 
-void write_string(std::string_view s, std::string& out) {
+namespace {
+
+// Appends to a std::string through a raw pointer. libstdc++ and libc++ keep
+// std::string's members out of line (extern templates), so per-character
+// push_back/append calls dominated serialisation; this grows the string
+// geometrically and trims it once at the end.
+class Sink {
+ public:
+  explicit Sink(std::string& s, std::size_t hint) : s_(s), n_(s.size()), start_(n_) {
+    s_.resize(n_ + hint);
+    p_ = s_.data();
+  }
+  ~Sink() { s_.resize(n_); }
+  Sink(const Sink&) = delete;
+  Sink& operator=(const Sink&) = delete;
+
+  void put(char c) {
+    if (n_ == s_.size()) grow(1);
+    p_[n_++] = c;
+  }
+  void put(const char* d, std::size_t k) {
+    if (s_.size() - n_ < k) grow(k);
+    std::memcpy(p_ + n_, d, k);
+    n_ += k;
+  }
+  void put(std::string_view v) { put(v.data(), v.size()); }
+  // The number formatter works on std::string: let it append, then resume.
+  std::string& flush() {
+    s_.resize(n_);
+    return s_;
+  }
+  void resume() {
+    n_ = s_.size();
+    s_.resize(n_ + 64);
+    p_ = s_.data();
+  }
+
+ private:
+  // Geometric in what this sink wrote, not in the whole string: resize
+  // zero-fills, and the string may already hold megabytes (batch outcomes).
+  // std::string's own capacity doubling keeps reallocation amortised.
+  void grow(std::size_t k) {
+    s_.resize(n_ + std::max(k, n_ - start_) + 64);
+    p_ = s_.data();
+  }
+  std::string& s_;
+  std::size_t n_;
+  std::size_t start_;
+  char* p_;
+};
+
+void put_string(std::string_view s, Sink& out) {
   static const char* const kHex = "0123456789abcdef";
-  out += '"';
+  out.put('"');
   const char* p = s.data();
   const char* end = p + s.size();
   while (p != end) {
     const char* run = p;
     // Printable ASCII and all UTF-8 bytes (>= 0x80) are copied as they are.
     while (p != end && (kPlain.plain[static_cast<unsigned char>(*p)] || static_cast<unsigned char>(*p) >= 0x80)) ++p;
-    out.append(run, p);
+    out.put(run, static_cast<std::size_t>(p - run));
     if (p == end) break;
     const auto c = static_cast<unsigned char>(*p++);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"': out.put("\\\"", 2); break;
+      case '\\': out.put("\\\\", 2); break;
+      case '\b': out.put("\\b", 2); break;
+      case '\f': out.put("\\f", 2); break;
+      case '\n': out.put("\\n", 2); break;
+      case '\r': out.put("\\r", 2); break;
+      case '\t': out.put("\\t", 2); break;
       default: {
         const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-        out.append(esc, 6);
+        out.put(esc, 6);
       }
     }
   }
-  out += '"';
+  out.put('"');
 }
 
-void write(const Value& value, std::string& out) {
+void put_number(double n, Sink& out) {
+  // Integers of up to 15 digits (counts, ports, ids, epoch ms) without printf.
+  if (n == std::floor(n) && n > -1e15 && n < 1e15 && !(n == 0 && std::signbit(n))) {
+    char buf[20];
+    char* e = buf + sizeof buf;
+    char* b = e;
+    auto u = static_cast<std::uint64_t>(n < 0 ? -n : n);
+    do {
+      *--b = static_cast<char>('0' + u % 10);
+      u /= 10;
+    } while (u != 0);
+    if (n < 0) *--b = '-';
+    out.put(b, static_cast<std::size_t>(e - b));
+    return;
+  }
+  write_number(n, out.flush());
+  out.resume();
+}
+
+void put_value(const Value& value, Sink& out) {
   switch (value.type()) {
     case Type::Null:
-      out += "null";
+      out.put("null", 4);
       return;
     case Type::Bool:
-      out += value.as_bool() ? "true" : "false";
+      if (value.as_bool()) out.put("true", 4);
+      else out.put("false", 5);
       return;
     case Type::Number:
-      write_number(value.as_number(), out);
+      put_number(value.as_number(), out);
       return;
     case Type::String:
-      write_string(value.as_string(), out);
+      put_string(value.as_string(), out);
       return;
     case Type::Array: {
-      out += '[';
+      out.put('[');
       bool first = true;
       for (const auto& item : value.as_array()) {
-        if (!first) out += ',';
+        if (!first) out.put(',');
         first = false;
-        write(item, out);
+        put_value(item, out);
       }
-      out += ']';
+      out.put(']');
       return;
     }
     case Type::Object: {
-      out += '{';
+      out.put('{');
       bool first = true;
       for (const auto& m : value.as_object()) {
-        if (!first) out += ',';
+        if (!first) out.put(',');
         first = false;
-        write_string(m.key, out);
-        out += ':';
-        write(m.value, out);
+        put_string(m.key, out);
+        out.put(':');
+        put_value(m.value, out);
       }
-      out += '}';
+      out.put('}');
       return;
     }
   }
+}
+
+}  // namespace
+
+void write_string(std::string_view s, std::string& out) {
+  Sink sink(out, s.size() + 2);
+  put_string(s, sink);
+}
+
+void write(const Value& value, std::string& out) {
+  Sink sink(out, 256);
+  put_value(value, sink);
 }
 
 std::string to_string(const Value& value) {
