@@ -11,7 +11,7 @@ namespace er::json {
 
 // ---------------------------------------------------------------- objects
 
-bool key_less(std::string_view a, std::string_view b) {
+bool key_less_slow(std::string_view a, std::string_view b) {
   const std::size_t n = std::min(a.size(), b.size());
   std::size_t i = 0;
   while (i < n && a[i] == b[i]) ++i;
@@ -159,6 +159,10 @@ class Parser {
     thread_local Array stack;
     return stack;
   }
+  static std::vector<std::uint32_t>& order_scratch() {
+    thread_local std::vector<std::uint32_t> order;
+    return order;
+  }
   Object& member_stack_ = member_stack();
   Array& item_stack_ = item_stack();
   const std::size_t member_base_ = member_stack_.size();
@@ -200,16 +204,16 @@ class Parser {
       case '"': {
         std::string s;
         if (!parse_string(s)) return false;
-        out = Value(std::move(s));
+        out.assign_string(std::move(s));
         return true;
       }
       case 't':
         if (!literal("true", 4)) return false;
-        out = Value(true);
+        out.assign_bool(true);
         return true;
       case 'f':
         if (!literal("false", 5)) return false;
-        out = Value(false);
+        out.assign_bool(false);
         return true;
       case 'n':
         if (!literal("null", 4)) return false;
@@ -239,9 +243,14 @@ class Parser {
       if (p_ == end_ || *p_ != ':') return set_error(Code::ER_BAD_JSON, "expected ':'");
       ++p_;
       skip_ws();
-      Value v;
-      if (!parse_value(v, depth)) return false;
-      member_stack_[member_stack_.size() - 1].value = std::move(v);  // the stack may have grown
+      if (p_ != end_ && *p_ != '{' && *p_ != '[') {
+        // A scalar cannot grow the stack: parse it in place.
+        if (!parse_value(member_stack_.back().value, depth)) return false;
+      } else {
+        Value v;
+        if (!parse_value(v, depth)) return false;
+        member_stack_.back().value = std::move(v);  // the stack may have grown meanwhile
+      }
       skip_ws();
       if (p_ == end_) return set_error(Code::ER_BAD_JSON, "unexpected end of input in object");
       if (*p_ == ',') {
@@ -254,12 +263,47 @@ class Parser {
       }
       return set_error(Code::ER_BAD_JSON, "expected ',' or '}'");
     }
-    Object members;
-    members.reserve(member_stack_.size() - base);
-    for (std::size_t i = base; i < member_stack_.size(); ++i) members.push_back(std::move(member_stack_[i]));
-    member_stack_.resize(base);
-    out = Value(std::move(members));  // sorts, last duplicate wins
+    sorted_members(base, out);
     return true;
+  }
+
+  // Moves the members collected on the stack from base into out as a sorted
+  // object. An index is sorted (insertion sort: objects are small), so each
+  // member moves once; of equal keys the last one wins, as in JSON.parse.
+  void sorted_members(std::size_t base, Value& out) {
+    const std::size_t n = member_stack_.size() - base;
+    Member* m = member_stack_.data() + base;
+    auto& order = order_scratch();
+    order.resize(n);
+    bool sorted = true;
+    for (std::size_t i = 0; i < n; ++i) {
+      order[i] = static_cast<std::uint32_t>(i);
+      if (i > 0 && !key_less(m[i - 1].key, m[i].key)) sorted = false;
+    }
+    Object members;
+    members.reserve(n);
+    if (sorted) {
+      for (std::size_t i = 0; i < n; ++i) members.push_back(std::move(m[i]));
+    } else {
+      if (n <= 32) {
+        for (std::size_t i = 1; i < n; ++i) {
+          const std::uint32_t x = order[i];
+          std::size_t j = i;
+          for (; j > 0 && key_less(m[x].key, m[order[j - 1]].key); --j) order[j] = order[j - 1];
+          order[j] = x;
+        }
+      } else {
+        std::stable_sort(order.begin(), order.end(),
+                         [m](std::uint32_t a, std::uint32_t b) { return key_less(m[a].key, m[b].key); });
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        // Equal keys are adjacent, in input order (stable): keep the last.
+        if (i + 1 < n && m[order[i]].key == m[order[i + 1]].key) continue;
+        members.push_back(std::move(m[order[i]]));
+      }
+    }
+    member_stack_.resize(base);
+    out = Value::sorted_object(std::move(members));
   }
 
   bool parse_array(Value& out, int depth) {
@@ -292,7 +336,7 @@ class Parser {
     Array items(std::make_move_iterator(item_stack_.begin() + static_cast<std::ptrdiff_t>(base)),
                 std::make_move_iterator(item_stack_.end()));
     item_stack_.resize(base);
-    out = Value(std::move(items));
+    out.assign_array(std::move(items));
     return true;
   }
 
@@ -487,11 +531,11 @@ class Parser {
     if (sig <= 15 && exp10 >= -22 && exp10 <= 22) {
       double d = static_cast<double>(mant);
       d = exp10 < 0 ? d / kPow10[-exp10] : d * kPow10[exp10];
-      out = Value(neg ? -d : d);
+      out.assign_number(neg ? -d : d);
       return true;
     }
     std::string buf(start, p_);
-    out = Value(std::strtod(buf.c_str(), nullptr));
+    out.assign_number(std::strtod(buf.c_str(), nullptr));
     return true;
   }
 };

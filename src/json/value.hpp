@@ -73,6 +73,14 @@ class Value {
 
   static Value object();
   static Value array();
+  // Takes members that already hold the invariant (sorted by key_less, keys
+  // unique): the parser sorts an index and moves each member once.
+  static Value sorted_object(Object members);
+  // Replace the value in place (one variant switch instead of construct + move-assign).
+  void assign_string(std::string s) { v_.emplace<std::string>(std::move(s)); }
+  void assign_number(double n) { v_.emplace<double>(n); }
+  void assign_bool(bool b) { v_.emplace<bool>(b); }
+  void assign_array(Array a) { v_.emplace<Array>(std::move(a)); }
 
  private:
   std::variant<std::nullptr_t, bool, double, std::string, Array, Object> v_;
@@ -100,10 +108,24 @@ inline Value& Value::operator=(Value&&) noexcept = default;
 inline Value::~Value() = default;
 inline Value Value::object() { return Value(Object{}); }
 inline Value Value::array() { return Value(Array{}); }
+inline Value Value::sorted_object(Object members) {
+  Value v;
+  v.v_.emplace<Object>(std::move(members));
+  return v;
+}
 
 // Key order of JavaScript's default sort: UTF-16 code units, which differs
 // from UTF-8 byte order only between U+E000..U+FFFF and astral characters.
-bool key_less(std::string_view a, std::string_view b);
+bool key_less_slow(std::string_view a, std::string_view b);
+inline bool key_less(std::string_view a, std::string_view b) {
+  // Most keys differ in their first byte; below 0xEE (U+E000) UTF-8 byte
+  // order and UTF-16 order agree.
+  if (!a.empty() && !b.empty() && a[0] != b[0]) {
+    const auto x = static_cast<unsigned char>(a[0]), y = static_cast<unsigned char>(b[0]);
+    if (x < 0xEE && y < 0xEE) return x < y;
+  }
+  return key_less_slow(a, b);
+}
 
 // Sorts members by key_less and drops earlier duplicates (JSON.parse keeps
 // the last one).
