@@ -1,6 +1,8 @@
 #include "engine/engine.hpp"
 
 #include <algorithm>
+#include <deque>
+#include <unordered_map>
 
 namespace er {
 
@@ -317,14 +319,20 @@ Result<std::vector<CommitOutcome>> Engine::commit_batch(std::uint32_t ticket, co
   if (!prevs.is_object()) return make_error(Code::ER_NOT_OBJECT, "ingest: read must return an object of states");
   if (entries.empty()) return make_error(Code::ER_BAD_ARGUMENT, "ingest: no entries");
   const std::int64_t now = options_.now();
-  // The state each id is in as the batch proceeds (an id may repeat).
-  std::unordered_map<std::string, std::optional<json::Value>> current;
+  const bool masking = !p.opts.run_id.empty() && secrets_.matcher(p.opts.run_id) != nullptr;
+  // The state each id is in as the batch proceeds (an id may repeat): a
+  // pointer into an earlier outcome's next, or into `owned` (a read prev, or
+  // the unmasked copy of a next that masking changed). No copy per entry
+  // unless an id repeats or a run masks.
+  std::unordered_map<std::string_view, const json::Value*> current;
+  std::deque<json::Value> owned;
   std::vector<CommitOutcome> outcomes;
-  outcomes.reserve(entries.size());
+  outcomes.reserve(entries.size());  // stable addresses for `current`
   std::size_t row_count = 0;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     auto& e = entries[i];
     bool first_prev_normalized = false;
+    std::optional<json::Value> start;  // this entry's prev, owned by its outcome
     auto cur = current.find(e.id);
     if (cur == current.end()) {
       const json::Value* prev = prevs.find(e.id);
@@ -335,14 +343,14 @@ Result<std::vector<CommitOutcome>> Engine::commit_batch(std::uint32_t ticket, co
       // Normalise a read prev like set_prev does, so a key the schema drops
       // never shows up as a change (stored data that no longer validates
       // is compared as it is).
-      std::optional<json::Value> start;
       if (prev) {
         start = *prev;
         auto changed = p.kind->schema.validate(*start, p.kind->name, e.id);
         if (!changed.ok()) start = *prev;
         else first_prev_normalized = *changed;
       }
-      cur = current.emplace(e.id, std::move(start)).first;
+    } else if (cur->second) {
+      start = *cur->second;
     }
     std::optional<json::Value> normalized;
     if (e.next) {
@@ -359,14 +367,17 @@ Result<std::vector<CommitOutcome>> Engine::commit_batch(std::uint32_t ticket, co
       }
       if (*changed) normalized = *e.next;
     }
-    std::optional<json::Value> after = e.next;  // unmasked state for the next entry of this id
-    auto outcome = build_outcome(*p.kind, e.id, p.opts, cur->second, std::move(e.next), now);
+    const json::Value* unmasked_copy = nullptr;
+    if (e.next && masking) unmasked_copy = &owned.emplace_back(*e.next);
+    const bool has_next = e.next.has_value();
+    auto outcome = build_outcome(*p.kind, e.id, p.opts, std::move(start), std::move(e.next), now);
     if (!outcome.ok()) return outcome.take_error();
     outcome->normalized = std::move(normalized);
     outcome->normalized_prev = first_prev_normalized;  // JS then takes prev from the outcome
-    cur->second = std::move(after);
     row_count += outcome->rows.size();
     outcomes.push_back(std::move(outcome.value()));
+    const CommitOutcome& o = outcomes.back();
+    current[e.id] = !has_next ? nullptr : unmasked_copy ? unmasked_copy : &*o.change.next;
   }
   if (options_.host_store && row_count != 0) {
     p.batch_outcomes = outcomes;  // waits for settle_batch()
