@@ -141,15 +141,21 @@ class Core {
     return out + "]";
   }
 
-  double beginBatch(const std::string& kind, const std::string& ids_json, const std::string& opts_json) {
-    auto ids = er::json::parse(ids_json);
+  // in_: kind, ids (a JSON array of strings), opts (byte lengths given).
+  double beginBatchRaw(double kind_len, double ids_len, double opts_len) {
+    const auto k = static_cast<std::size_t>(kind_len), i = static_cast<std::size_t>(ids_len),
+               o = static_cast<std::size_t>(opts_len);
+    const std::string_view all(in_.data(), k + i + o);
+    er::json::Limits limits;
+    limits.max_bytes = std::max<std::size_t>(limits.max_bytes, i);
+    auto ids = er::json::parse(all.substr(k, i), limits);
     if (!ids.ok() || !ids->is_array()) return fail(er::make_error(er::Code::ER_BAD_ARGUMENT, "ingest: ids must be an array"));
     std::vector<std::string> list;
     list.reserve(ids->as_array().size());
-    for (const auto& v : ids->as_array()) list.push_back(v.is_string() ? v.as_string() : std::string());
-    auto opts = engine_->parse_options(opts_json);
+    for (auto& v : ids->as_array()) list.push_back(v.is_string() ? std::move(v.as_string()) : std::string());
+    auto opts = engine_->parse_options(all.substr(k + i, o));
     if (!opts.ok()) return fail(opts.take_error());
-    auto t = engine_->begin_batch(kind, list, std::move(opts.value()));
+    auto t = engine_->begin_batch(all.substr(0, k), list, std::move(opts.value()));
     return ticket_result(t);
   }
 
@@ -162,9 +168,14 @@ class Core {
   }
   std::string abort(double ticket) { return ids_json(engine_->abort(static_cast<std::uint32_t>(ticket))); }
 
-  // entries: [{"id":..,"next":{..}|null}, ...]; prevs: {id: state}
-  std::string commitBatch(double ticket, const std::string& prevs_json, const std::string& entries_json, double now) {
+  // in_: prevs {id: state} then entries [{"id":..,"next":{..}|null}, ...].
+  // Returns the length of the outcomes (or an error) in out_.
+  double commitBatchRaw(double ticket, double prevs_len, double entries_len, double now) {
     now_ = now;
+    if (out_.capacity() > (4u << 20)) std::string().swap(out_);  // let malloc reuse a big batch's buffer
+    out_.clear();
+    const auto pl = static_cast<std::size_t>(prevs_len), el = static_cast<std::size_t>(entries_len);
+    const std::string_view prevs_json(in_.data(), pl), entries_json(in_.data() + pl, el);
     // The batch texts wrap every state ({"id": state} and [{"id","next": state}]):
     // the depth limit is the one of a state, as in mutate, and a batch may be
     // larger than one state.
@@ -172,28 +183,27 @@ class Core {
     prev_limits.max_bytes = std::max<std::size_t>(prev_limits.max_bytes, prevs_json.size());
     prev_limits.max_depth += 1;
     auto prevs = er::json::parse(prevs_json, prev_limits);
-    if (!prevs.ok()) return error_json(prevs.error());
+    if (!prevs.ok()) return publish_error(prevs.error());
     er::json::Limits limits;
     limits.max_bytes = std::max<std::size_t>(limits.max_bytes, entries_json.size());
     limits.max_depth += 2;
     auto entries = er::json::parse(entries_json, limits);
-    if (!entries.ok()) return error_json(entries.error());
+    if (!entries.ok()) return publish_error(entries.error());
     std::vector<er::Engine::IngestEntry> list;
     list.reserve(entries->as_array().size());
     for (auto& e : entries->as_array()) {
       er::Engine::IngestEntry entry;
-      if (const er::json::Value* id = e.find("id"); id && id->is_string()) entry.id = id->as_string();
+      if (er::json::Value* id = e.find("id"); id && id->is_string()) entry.id = std::move(id->as_string());
       if (er::json::Value* next = e.find("next"); next && !next->is_null()) entry.next = std::move(*next);
       list.push_back(std::move(entry));
     }
     auto r = engine_->commit_batch(static_cast<std::uint32_t>(ticket), *prevs, std::move(list));
-    if (!r.ok()) return error_json(r.error());
+    if (!r.ok()) return publish_error(r.error());
     bool awaiting = false;
     if (host_store_)
       for (const auto& o : *r) awaiting = awaiting || !o.rows.empty();
-    std::string out;
-    er::write_outcomes(*r, awaiting, out);
-    return out;
+    er::write_outcomes(*r, awaiting, out_);
+    return publish_out();
   }
   std::string settleBatch(double ticket, bool appended) {
     auto r = engine_->settle_batch(static_cast<std::uint32_t>(ticket), appended);
@@ -333,6 +343,11 @@ class Core {
     return 0;
   }
 
+  double publish_error(const er::Error& e) {
+    out_.clear();
+    er::write_error(e, out_);
+    return publish_out();
+  }
   double publish_out() {
     header_[0] = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(out_.data()));
     header_[1] = static_cast<std::uint32_t>(out_.size());
@@ -381,10 +396,10 @@ EMSCRIPTEN_BINDINGS(entity_reactor) {
       .function("beginRaw", &Core::beginRaw)
       .function("setPrevRaw", &Core::setPrevRaw)
       .function("commitRaw", &Core::commitRaw)
-      .function("beginBatch", &Core::beginBatch)
+      .function("beginBatchRaw", &Core::beginBatchRaw)
       .function("settle", &Core::settle)
       .function("abort", &Core::abort)
-      .function("commitBatch", &Core::commitBatch)
+      .function("commitBatchRaw", &Core::commitBatchRaw)
       .function("settleBatch", &Core::settleBatch)
       .function("fieldText", &Core::fieldText)
       .function("inStateSince", &Core::inStateSince)

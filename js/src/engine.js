@@ -8,6 +8,7 @@ import { loadModule } from "./load.js";
 export const SYSTEM_ACTOR = Object.freeze({ type: "system" });
 
 const NATIVE_MAPPER = 0xffffffff;
+const BIG_TEXT = 1 << 20; // UTF-16 units above which #put sizes the buffer exactly
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const isFunction = (f) => typeof f === "function";
@@ -57,6 +58,16 @@ function stringify(value, what) {
     throw badArgument(`${what} cannot be serialised as JSON: ${e.message}`);
   }
   return text === undefined ? "null" : text;
+}
+
+// JSON text of a value held as an object member; undefined where
+// JSON.stringify would leave the member out.
+function stringifyMember(value, what) {
+  try {
+    return JSON.stringify(value);
+  } catch (e) {
+    throw badArgument(`${what} cannot be serialised as JSON: ${e.message}`);
+  }
 }
 
 function optionsJson(opts) {
@@ -195,8 +206,9 @@ class Engine {
   // byte lengths. (Hot path: Embind's std::string conversion is per byte.)
   #put(...texts) {
     let capacity = 0;
-    for (const t of texts) capacity += t.length * 3;
-    const ptr = this.#core.inBuffer(capacity); // may grow memory: read HEAPU8 after
+    for (const t of texts) capacity += t.length;
+    if (capacity > BIG_TEXT) return this.#putExact(texts);
+    const ptr = this.#core.inBuffer(capacity * 3); // may grow memory: read HEAPU8 after
     const heap = this.#module.HEAPU8;
     const lengths = new Array(texts.length);
     let offset = ptr;
@@ -207,6 +219,20 @@ class Engine {
       offset += written;
     }
     return lengths;
+  }
+
+  // Batch texts: encoded first, so the core's buffer is sized exactly rather
+  // than at three bytes per UTF-16 unit (WASM memory never shrinks).
+  #putExact(texts) {
+    const bytes = texts.map((t) => encoder.encode(t));
+    const ptr = this.#core.inBuffer(bytes.reduce((n, b) => n + b.length, 0));
+    const heap = this.#module.HEAPU8;
+    let offset = ptr;
+    for (const b of bytes) {
+      heap.set(b, offset);
+      offset += b.length;
+    }
+    return bytes.map((b) => b.length);
   }
 
   // The core's last result (address and length in its header).
@@ -331,7 +357,7 @@ class Engine {
       open = false;
       this.#wake(out.woken);
       if (out.changed) {
-        const event = makeEvent(kind, id, out, prevText, remove ? null : nextText);
+        const event = makeEvent(kind, id, out, prevText === "" ? null : prevText, remove ? null : nextText);
         this.#deliver(event, out);
       }
       if (remove) return undefined;
@@ -365,18 +391,34 @@ class Engine {
       return [];
     }
     const entry = this.#handles.get(kind);
-    let ticket = this.#check(core.beginBatch(kind, JSON.stringify(ids), optionsJson(opts)));
+    const [kindLen, idsLen, optsLen] = this.#put(kind, JSON.stringify(ids), optionsJson(opts));
+    let ticket = this.#check(core.beginBatchRaw(kindLen, idsLen, optsLen));
     if (ticket < 0) ticket = await this.#turn(ticket);
     let open = true;
     try {
+      // Every state crosses as its own JSON text, joined into the batch
+      // texts; the events parse their prev/next from these texts on access.
       const unique = [...new Set(ids)];
       const found = (await entry.read(unique)) ?? {};
-      const prevs = {};
-      for (const id of unique) if (Object.hasOwn(found, id) && found[id] != null) prevs[id] = found[id];
-      const prevsText = stringify(prevs, `read result for ${kind}`);
+      const prevTexts = new Map();
+      const prevParts = [];
+      for (const id of unique) {
+        if (!Object.hasOwn(found, id) || found[id] == null) continue;
+        const text = stringifyMember(found[id], `read result for ${kind} "${id}"`);
+        if (text === undefined) continue; // a function or symbol: absent, as JSON.stringify of the whole object has it
+        prevTexts.set(id, text);
+        prevParts.push(`${JSON.stringify(id)}:${text}`);
+      }
       if (opts.apply) await opts.apply();
-      const payload = entries.map((e) => ({ id: e.id, next: e.next ?? null }));
-      let outs = parseOut(core.commitBatch(ticket, prevsText, stringify(payload, "ingest entries"), this.#clock()));
+      const nextTexts = new Array(entries.length);
+      const entryParts = new Array(entries.length);
+      for (let i = 0; i < entries.length; i++) {
+        const next = entries[i].next;
+        nextTexts[i] = next == null ? null : stringify(next, `ingest entry ${i} next`);
+        entryParts[i] = `{"id":${JSON.stringify(ids[i])},"next":${nextTexts[i] ?? "null"}}`;
+      }
+      const [prevsLen, entriesLen] = this.#put(`{${prevParts.join(",")}}`, `[${entryParts.join(",")}]`);
+      let outs = parseOut(this.#take(core.commitBatchRaw(ticket, prevsLen, entriesLen, this.#clock())));
       if (outs.length && outs.some((o) => o.awaitingAppend)) {
         open = false;
         const groups = new Map();
@@ -387,16 +429,16 @@ class Engine {
       open = false;
       this.#wake(outs.at(-1)?.woken);
       // Each entry's prev is the state before it: read, or an earlier entry.
-      const current = new Map(Object.entries(JSON.parse(prevsText)));
+      const current = prevTexts;
       const changes = [];
       for (let i = 0; i < outs.length; i++) {
         const o = outs[i];
-        const { id, next } = payload[i];
-        const prev = current.get(id) ?? null;
-        const validated = o.state ?? next;
-        current.set(id, validated);
+        const id = ids[i];
+        const prevText = current.get(id) ?? null;
+        const nextText = o.state !== undefined ? JSON.stringify(o.state) : nextTexts[i];
+        current.set(id, nextText);
         if (!o.changed) continue;
-        const event = makeEventFromObjects(kind, id, o, prev, validated);
+        const event = makeEvent(kind, id, o, prevText, nextText);
         this.#deliver(event, o);
         changes.push(event);
       }
@@ -664,9 +706,10 @@ async function readOne(read, kind, id) {
   return state === null ? undefined : state;
 }
 
-// prev/next are parsed from the texts JS already holds only when a consumer
-// reads them (most handlers look at delta and changedFields). They are own
-// enumerable accessors, so JSON.stringify, spread and structuredClone see them.
+// prev/next are parsed from the texts JS already holds (null: no state) only
+// when a consumer reads them (most handlers look at delta and changedFields).
+// They are own enumerable accessors, so JSON.stringify, spread and
+// structuredClone see them.
 function makeEvent(kind, id, out, prevText, nextText) {
   let prev = out.prev;
   let next = out.next;
@@ -674,7 +717,7 @@ function makeEvent(kind, id, out, prevText, nextText) {
     kind,
     id,
     get prev() {
-      if (prev === undefined) prev = prevText === "" ? null : JSON.parse(prevText);
+      if (prev === undefined) prev = prevText === null ? null : JSON.parse(prevText);
       return prev;
     },
     set prev(value) {
@@ -687,20 +730,6 @@ function makeEvent(kind, id, out, prevText, nextText) {
     set next(value) {
       next = value;
     },
-    delta: out.delta,
-    changedFields: out.changedFields,
-    actor: out.actor,
-    occurredAt: out.occurredAt,
-    changeId: out.changeId,
-  };
-}
-
-function makeEventFromObjects(kind, id, out, prev, next) {
-  return {
-    kind,
-    id,
-    prev: out.prev !== undefined ? out.prev : prev === null ? null : structuredClone(prev),
-    next: out.next !== undefined ? out.next : next === null ? null : structuredClone(next),
     delta: out.delta,
     changedFields: out.changedFields,
     actor: out.actor,

@@ -553,6 +553,35 @@ describe("§9 beyond the reference", () => {
     assert.deepEqual(await engine.ingest("sys", []), []);
   });
 
+  test("ingest under a run: repeated ids diff unmasked states; events are snapshots", async () => {
+    const { engine, handle } = await setup();
+    engine.secrets.register("run-i", ["tok-SECRET"]);
+    const first = sys("a", { metadata: { token: "tok-SECRET" } });
+    const second = sys("a", { metadata: { token: "tok-SECRET", n: 2 } });
+    const changes = await engine.ingest("sys", [
+      { id: "a", next: first },
+      { id: "a", next: second },
+    ], { runId: "run-i" });
+    // The second entry starts from the first's unmasked state: only metadata.n changed.
+    assert.deepEqual(changes[1].changedFields, ["metadata"]);
+    assert.deepEqual(changes[1].prev.metadata, { token: "****" });
+    assert.deepEqual(changes[1].delta, { metadata: { n: 2, token: "****" } });
+    const rows = await handle.history("a", { field: "metadata" });
+    assert.deepEqual(rows.map((r) => [r.fromValue, r.toValue]), [
+      ['{"token":"****"}', '{"n":2,"token":"****"}'],
+      [null, '{"token":"****"}'],
+    ]);
+    assert.ok(!JSON.stringify(changes).includes("SECRET"));
+    // Changing the host's objects afterwards changes no event.
+    second.name = "changed later";
+    first.metadata.token = "x";
+    const plain = await engine.ingest("sys", [{ id: "b", next: second }]);
+    second.metadata.n = 99;
+    assert.equal(plain[0].next.name, "changed later");
+    assert.equal(plain[0].next.metadata.n, 2);
+    assert.equal(changes[0].next.name, "a");
+  });
+
   test("ingest with a host store appends the batch in one transaction", async () => {
     const store = new HostStore();
     const { engine, events } = await setup({ transitions: store });
