@@ -77,6 +77,7 @@ std::unique_ptr<er::Engine> make_engine(const Secrets* secrets) {
   };
   o.seed = {0x9e3779b97f4a7c15ull, 0xbf58476d1ce4e5b9ull, 0x94d049bb133111ebull, 0x2545f4914f6cdd1dull};
   o.retention_per_entity = 16;
+  o.outcome_next_unused = true;  // as the binding sets it
   o.warn = [](const std::string&) {};
   auto engine = std::make_unique<er::Engine>(std::move(o));
   auto ok = engine->define_kind(er::catalog::kSystemKind, er::catalog::system_state_schema());

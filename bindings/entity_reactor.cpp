@@ -58,6 +58,7 @@ class Core {
       }
     }
     host_store_ = o.host_store;
+    o.outcome_next_unused = true;  // outcomes only go out through write_outcome
     engine_ = std::make_unique<er::Engine>(std::move(o));
   }
 

@@ -185,15 +185,20 @@ Result<CommitOutcome> Engine::commit(std::uint32_t ticket, std::string_view next
   return commit(ticket, std::move(next.value()), next_json);
 }
 
-void Engine::remember(const Pending& p, const CommitOutcome& outcome, std::string_view source_text) {
-  const Change& c = outcome.change;
+void Engine::remember(const Pending& p, CommitOutcome& outcome, std::string_view source_text) {
+  Change& c = outcome.change;
   // Only the host's own text, validated unchanged and unmasked, may stand in
   // for a later read of the same text.
   if (!c.next || source_text.empty() || outcome.masked_next || outcome.normalized) {
     state_cache_.erase(p.key);
     return;
   }
-  state_cache_.put(p.key, source_text, *c.next);
+  if (options_.outcome_next_unused) {
+    state_cache_.put(p.key, source_text, std::move(*c.next));
+    c.next.reset();
+  } else {
+    state_cache_.put(p.key, source_text, *c.next);
+  }
 }
 
 Result<CommitOutcome> Engine::commit(std::uint32_t ticket, std::optional<json::Value> next,

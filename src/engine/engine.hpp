@@ -47,6 +47,11 @@ struct EngineOptions {
   // Entities whose last committed state is kept to skip re-parsing it as the
   // next write's prev (0 disables the cache).
   std::size_t state_cache_entries = 4096;
+  // The caller only serialises outcomes (write_outcome), which reads
+  // change.next only when it was masked or normalised: commit may then move
+  // an unchanged next into the prev cache instead of copying it, leaving
+  // change.next empty in the returned outcome. (The WASM binding sets this.)
+  bool outcome_next_unused = false;
   json::Limits limits;
 };
 
@@ -178,7 +183,7 @@ class Engine {
                                       std::optional<json::Value> prev, std::optional<json::Value> next,
                                       std::int64_t now);
   void publish(CommitOutcome& outcome);
-  void remember(const Pending& p, const CommitOutcome& outcome, std::string_view source_text);
+  void remember(const Pending& p, CommitOutcome& outcome, std::string_view source_text);
   Error fail_ticket(std::uint32_t ticket, Error error);
 
   EngineOptions options_;

@@ -657,3 +657,42 @@ TEST(EngineStateCache, WritesThroughTheCacheDiffExactlyAsWithout) {
     prev = next;
   }
 }
+
+TEST(EngineStateCache, MovingTheCommittedStateIntoTheCacheChangesNoWireOutcome) {
+  // outcome_next_unused (set by the WASM binding) moves next into the prev
+  // cache instead of copying it; what write_outcome prints must not change.
+  auto make = [](bool lean, std::int64_t& clock) {
+    EngineOptions o;
+    o.now = [&clock] { return clock; };
+    o.seed = {5, 6, 7, 8};
+    o.outcome_next_unused = lean;
+    auto e = std::make_unique<Engine>(std::move(o));
+    EXPECT_TRUE(e->define_kind("sys", std::string_view(kSystemSchema)).ok());
+    e->secrets().register_values("run-1", {"hunter2"});
+    return e;
+  };
+  std::int64_t clock = 1000;
+  auto lean = make(true, clock);
+  auto full = make(false, clock);
+  const char* states[] = {kAda, R"({"name":"b","description":null,"metadata":{"tier":1}})", kAda2,
+                          R"({"name":"b","description":"hunter2","metadata":{}})",
+                          R"({"name":"b","description":"x","metadata":{},"junk":1})",
+                          R"({"name":"c","description":"x","metadata":{}})", ""};
+  const char* opts[] = {"", "", "", R"({"runId":"run-1"})", "", "", ""};
+  std::string prev;
+  for (std::size_t i = 0; i < std::size(states); ++i) {
+    std::string texts[2];
+    Engine* engines[2] = {lean.get(), full.get()};
+    for (int k = 0; k < 2; ++k) {
+      auto t = engines[k]->begin("sys", "s1", opts[i]);
+      ASSERT_TRUE(t.ok());
+      ASSERT_TRUE(engines[k]->set_prev(*t, prev).ok());
+      auto out = engines[k]->commit(*t, std::string_view(states[i]));
+      ASSERT_TRUE(out.ok()) << out.error().message;
+      write_outcome(*out, false, texts[k]);
+    }
+    EXPECT_EQ(texts[0], texts[1]) << "state " << i;
+    ++clock;
+    prev = states[i];
+  }
+}
