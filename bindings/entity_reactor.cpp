@@ -235,9 +235,12 @@ class Core {
     return static_cast<double>(
         engine_->transition_count(kind, id, field, static_cast<std::int64_t>(window)));
   }
-  std::string history(const std::string& kind, const std::string& id, const std::string& field, double limit) const {
+  // has_field false: every field's rows ("" is a field name like any other).
+  std::string history(const std::string& kind, const std::string& id, bool has_field, const std::string& field,
+                      double limit) const {
     std::string out;
-    er::write_rows(engine_->history(kind, id, field, static_cast<std::size_t>(limit)), out);
+    const auto f = has_field ? std::optional<std::string_view>(field) : std::nullopt;
+    er::write_rows(engine_->history(kind, id, f, static_cast<std::size_t>(limit)), out);
     return out;
   }
 
@@ -308,13 +311,19 @@ class Core {
   }
 
   // ---- secrets
-  void registerSecrets(const std::string& run_id, const std::string& values_json) {
-    auto v = er::json::parse(values_json);
-    if (!v.ok() || !v->is_array()) return;
+  // "" or an error object: a list that cannot be read must not leave a run's
+  // secrets silently unmasked.
+  std::string registerSecrets(const std::string& run_id, const std::string& values_json) {
+    er::json::Limits limits;
+    limits.max_bytes = std::max<std::size_t>(limits.max_bytes, values_json.size());
+    auto v = er::json::parse(values_json, limits);
+    if (!v.ok()) return error_json(v.error());
+    if (!v->is_array()) return error_json(er::make_error(er::Code::ER_BAD_ARGUMENT, "secrets.register: values must be an array of strings"));
     std::vector<std::string> values;
     for (const auto& s : v->as_array())
       if (s.is_string()) values.push_back(s.as_string());
     engine_->secrets().register_values(run_id, values);
+    return {};
   }
   void linkStep(const std::string& step, const std::string& run) { engine_->secrets().link_step(step, run); }
   void dropRun(const std::string& run) { engine_->secrets().drop(run); }

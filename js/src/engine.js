@@ -623,12 +623,7 @@ class Engine {
       const rows = await this.#store.history({ kind, entityId: id, field, limit });
       return rows.map((r) => ({ ...r, transitionedAt: dateFromHost(r.transitionedAt) }));
     }
-    if (field === "") {
-      // "" is a field name like any other (the core reads "" as "all fields").
-      const rows = JSON.parse(core.history(kind, id, "", 0)).filter((r) => r.field === "");
-      return (limit ? rows.slice(0, limit) : rows).map(rowToJs);
-    }
-    return JSON.parse(core.history(kind, id, field ?? "", limit ?? 0)).map(rowToJs);
+    return JSON.parse(core.history(kind, id, field !== undefined, field ?? "", limit ?? 0)).map(rowToJs);
   }
 
   /** @internal */
@@ -778,7 +773,7 @@ function makeSecrets(core) {
       // are registered instead, so no part of it survives masking.
       const strings = values.filter((v) => typeof v === "string" && v !== "");
       const clean = strings.flatMap((v) => (wellFormed(v) ? [v] : v.split(LONE_SURROGATES).filter((p) => p !== "")));
-      core().registerSecrets(id, JSON.stringify(clean));
+      checkCore(core().registerSecrets(id, JSON.stringify(clean)));
     },
     linkStep(stepId, id) {
       core().linkStep(runId(stepId, "linkStep"), runId(id, "linkStep"));

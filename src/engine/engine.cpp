@@ -435,8 +435,8 @@ std::size_t Engine::transition_count(std::string_view kind, std::string_view id,
   return store_.transition_count(kind, id, field, window_ms, options_.now());
 }
 
-std::vector<TransitionRow> Engine::history(std::string_view kind, std::string_view id, std::string_view field,
-                                           std::size_t limit) const {
+std::vector<TransitionRow> Engine::history(std::string_view kind, std::string_view id,
+                                           std::optional<std::string_view> field, std::size_t limit) const {
   return store_.history(kind, id, field, limit);
 }
 

@@ -141,7 +141,8 @@ class Engine {
                                              std::string_view current_text) const;
   std::size_t transition_count(std::string_view kind, std::string_view id, std::string_view field,
                                std::int64_t window_ms) const;
-  std::vector<TransitionRow> history(std::string_view kind, std::string_view id, std::string_view field,
+  // No field: every field's rows.
+  std::vector<TransitionRow> history(std::string_view kind, std::string_view id, std::optional<std::string_view> field,
                                      std::size_t limit) const;
   std::int64_t now() const { return options_.now(); }
 

@@ -66,13 +66,14 @@ std::size_t MemoryTransitionStore::transition_count(std::string_view kind, std::
 }
 
 std::vector<TransitionRow> MemoryTransitionStore::history(std::string_view kind, std::string_view entity_id,
-                                                          std::string_view field, std::size_t limit) const {
+                                                          std::optional<std::string_view> field,
+                                                          std::size_t limit) const {
   std::vector<TransitionRow> out;
   const Entity* e = find(kind, entity_id);
   if (!e) return out;
   for (std::size_t i = e->rows.size(); i-- > e->head;) {
     const auto& r = e->rows[i];
-    if (!field.empty() && r.field != field) continue;
+    if (field && r.field != *field) continue;
     out.push_back(TransitionRow{e->kind, e->id, r.field, r.from_value, r.to_value, r.at});
     if (limit != 0 && out.size() == limit) break;
   }

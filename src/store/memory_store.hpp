@@ -19,8 +19,8 @@ class MemoryTransitionStore final : public TransitionStore {
                                              std::string_view current_value) const override;
   std::size_t transition_count(std::string_view kind, std::string_view entity_id, std::string_view field,
                                std::int64_t window_ms, std::int64_t now) const override;
-  std::vector<TransitionRow> history(std::string_view kind, std::string_view entity_id, std::string_view field,
-                                     std::size_t limit) const override;
+  std::vector<TransitionRow> history(std::string_view kind, std::string_view entity_id,
+                                     std::optional<std::string_view> field, std::size_t limit) const override;
 
   std::size_t size() const { return total_; }
 

@@ -32,9 +32,10 @@ class TransitionStore {
   // Rows of `field` with transitioned_at >= now - window_ms.
   virtual std::size_t transition_count(std::string_view kind, std::string_view entity_id, std::string_view field,
                                        std::int64_t window_ms, std::int64_t now) const = 0;
-  // Newest first; `field` empty = all fields; limit 0 = no limit.
-  virtual std::vector<TransitionRow> history(std::string_view kind, std::string_view entity_id, std::string_view field,
-                                             std::size_t limit) const = 0;
+  // Newest first; no `field` = all fields ("" is a field name like any
+  // other); limit 0 = no limit.
+  virtual std::vector<TransitionRow> history(std::string_view kind, std::string_view entity_id,
+                                             std::optional<std::string_view> field, std::size_t limit) const = 0;
 };
 
 }  // namespace er

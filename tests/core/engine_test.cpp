@@ -72,7 +72,7 @@ TEST(EngineDiff, KeyOrderNeverCreatesAChange) {
   ASSERT_TRUE(out.ok());
   EXPECT_FALSE(out->changed);
   EXPECT_TRUE(out->rows.empty());
-  EXPECT_TRUE(h.engine->history("sys", "s1", "", 0).empty());
+  EXPECT_TRUE(h.engine->history("sys", "s1", std::nullopt, 0).empty());
 }
 
 TEST(EngineDiff, NestedNullAndMissingDiffer) {
@@ -121,7 +121,7 @@ TEST(EngineKinds, ValidationErrorNamesKindIdAndPathAndNothingHappens) {
   EXPECT_NE(out.error().message.find("sys"), std::string::npos);
   EXPECT_NE(out.error().message.find("s1"), std::string::npos);
   EXPECT_EQ(h.engine->emitter().size(), 0u);
-  EXPECT_TRUE(h.engine->history("sys", "s1", "", 0).empty());
+  EXPECT_TRUE(h.engine->history("sys", "s1", std::nullopt, 0).empty());
   EXPECT_EQ(h.engine->pending_tickets(), 0u);
 }
 
@@ -175,7 +175,7 @@ TEST(EnginePipeline, AbortedApplyLeavesNoTraceAndFreesTheLine) {
   auto woken = h.engine->abort(*t1);  // apply threw
   EXPECT_EQ(woken, std::vector<std::uint32_t>{*t2});
   EXPECT_TRUE(h.engine->ready(*t2));
-  EXPECT_TRUE(h.engine->history("sys", "s1", "", 0).empty());
+  EXPECT_TRUE(h.engine->history("sys", "s1", std::nullopt, 0).empty());
   h.engine->abort(*t2);
   EXPECT_EQ(h.engine->pending_tickets(), 0u);
 }
@@ -187,7 +187,7 @@ TEST(EnginePipeline, TransitionTextEncoding) {
   ASSERT_TRUE(h.write("s1", R"({"name":"a","description":"d","metadata":{"b":[1,2],"a":true}})",
                       R"({"name":"a","description":null,"metadata":{}})")
                   .ok());
-  auto rows = h.engine->history("sys", "s1", "", 0);
+  auto rows = h.engine->history("sys", "s1", std::nullopt, 0);
   ASSERT_EQ(rows.size(), 5u);  // newest first: metadata, description (reverse append order); then the create's
   EXPECT_EQ(rows[0].field, "metadata");
   EXPECT_EQ(rows[0].from_value, std::optional<std::string>(R"({"a":true,"b":[1,2]})"));
@@ -210,7 +210,7 @@ TEST(EnginePipeline, TombstoneHasEmptyDeltaAllPrevFieldsAndNoRows) {
   EXPECT_EQ(S(out->change.delta), "{}");
   EXPECT_EQ(out->change.changed_fields, (std::vector<std::string>{"description", "metadata", "name"}));
   EXPECT_TRUE(out->rows.empty());
-  EXPECT_TRUE(h.engine->history("sys", "s1", "", 0).empty());
+  EXPECT_TRUE(h.engine->history("sys", "s1", std::nullopt, 0).empty());
 }
 
 TEST(EnginePipeline, RemovingAMissingEntityIsANoop) {
@@ -279,14 +279,14 @@ TEST(EngineReads, HistoryNewestFirstWithFieldAndLimit) {
   ASSERT_EQ(names.size(), 2u);
   EXPECT_EQ(names[0].to_value, "n4");
   EXPECT_EQ(names[1].to_value, "n3");
-  EXPECT_EQ(h.engine->history("sys", "s1", "", 0).size(), 6u);
+  EXPECT_EQ(h.engine->history("sys", "s1", std::nullopt, 0).size(), 6u);
 }
 
 TEST(EngineReads, RetentionCapsRowsPerEntity) {
   MemoryTransitionStore store(3);
   for (int i = 0; i < 10; ++i)
     ASSERT_TRUE(store.append({TransitionRow{"k", "e", "f", std::nullopt, std::to_string(i), i}}).ok());
-  auto rows = store.history("k", "e", "", 0);
+  auto rows = store.history("k", "e", std::nullopt, 0);
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].to_value, "9");
   EXPECT_EQ(rows[2].to_value, "7");
@@ -318,7 +318,7 @@ TEST(EngineHostStore, RowsWaitForSettleAndAFailedAppendEmitsNothing) {
   ASSERT_TRUE(ok.ok());
   EXPECT_TRUE(ok->changed);
   EXPECT_EQ(h.engine->emitter().size(), 1u);
-  EXPECT_TRUE(h.engine->history("sys", "s1", "", 0).empty());  // the host keeps the rows
+  EXPECT_TRUE(h.engine->history("sys", "s1", std::nullopt, 0).empty());  // the host keeps the rows
 }
 
 // ---------------------------------------------------------------- §6 delivery
@@ -451,7 +451,7 @@ TEST(EngineMasking, RunSecretsAreMaskedInEventAndRowsNotInState) {
   EXPECT_EQ(event.find("hunter2"), std::string::npos) << event;
   EXPECT_EQ(event.find("tok-123"), std::string::npos) << event;
   EXPECT_NE(event.find("x **** y"), std::string::npos);
-  for (const auto& r : h.engine->history("sys", "s1", "", 0)) {
+  for (const auto& r : h.engine->history("sys", "s1", std::nullopt, 0)) {
     EXPECT_EQ(r.to_value.find("hunter2"), std::string::npos);
     EXPECT_EQ(r.from_value.value_or("").find("tok-123"), std::string::npos);
   }
@@ -551,7 +551,7 @@ TEST(EngineBatch, OneBadEntryFailsTheWholeBatchBeforeAnythingIsAppended) {
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.error().code, Code::ER_SCHEMA);
   EXPECT_NE(out.error().message.find("entry 1"), std::string::npos);
-  EXPECT_TRUE(h.engine->history("sys", "a", "", 0).empty());
+  EXPECT_TRUE(h.engine->history("sys", "a", std::nullopt, 0).empty());
   h.engine->abort(*t);
   EXPECT_EQ(h.engine->begin_batch("nope", {"a"}, {}).error().code, Code::ER_UNKNOWN_KIND);
   EXPECT_EQ(h.engine->begin_batch("sys", {"a", ""}, {}).error().code, Code::ER_BAD_ID);
@@ -695,4 +695,16 @@ TEST(EngineStateCache, MovingTheCommittedStateIntoTheCacheChangesNoWireOutcome) 
     ++clock;
     prev = states[i];
   }
+}
+
+TEST(EngineReads, HistoryOfTheFieldNamedEmptyIsThatFieldsRowsOnly) {
+  Harness h;
+  ASSERT_TRUE(h.engine->define_kind("loose", std::string_view(R"({"type":"object"})")).ok());
+  ASSERT_TRUE(h.write("a", "", R"({"":1,"x":1})", "", "loose").ok());
+  ASSERT_TRUE(h.write("a", R"({"":1,"x":1})", R"({"":2,"x":1})", "", "loose").ok());
+  auto empty_field = h.engine->history("loose", "a", std::string_view(""), 0);
+  ASSERT_EQ(empty_field.size(), 2u);
+  for (const auto& r : empty_field) EXPECT_EQ(r.field, "");
+  EXPECT_EQ(h.engine->history("loose", "a", std::string_view(""), 1).front().to_value, "2");
+  EXPECT_EQ(h.engine->history("loose", "a", std::nullopt, 0).size(), 3u);
 }

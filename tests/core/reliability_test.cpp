@@ -22,12 +22,12 @@ TEST(FuzzRegression, AnEmptyTopLevelKeyIsAFieldLikeAnyOther) {
   auto out = h.write("a", "", R"({"":false,"n":1})", "", "loose");
   ASSERT_TRUE(out.ok()) << out.error().message;
   EXPECT_EQ(out->change.changed_fields, (std::vector<std::string>{"", "n"}));
-  auto rows = h.engine->history("loose", "a", "", 0);
+  auto rows = h.engine->history("loose", "a", std::nullopt, 0);
   ASSERT_EQ(rows.size(), 2u);
   auto again = h.write("a", R"({"":false,"n":1})", R"({"":true,"n":1})", "", "loose");
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(again->change.changed_fields, std::vector<std::string>{""});
-  EXPECT_EQ(h.engine->history("loose", "a", "", 0).size(), 3u);
+  EXPECT_EQ(h.engine->history("loose", "a", std::nullopt, 0).size(), 3u);
   EXPECT_EQ(h.engine->in_state_since("loose", "a", "", "true"), std::optional<std::int64_t>(h.clock));
 }
 
@@ -60,7 +60,7 @@ TEST(FuzzRegression, IngestNormalisesTheReadPrevLikeMutate) {
   std::string wire;
   write_outcomes(*out, false, wire);
   EXPECT_NE(wire.find(R"("prev":{"description":null,"metadata":{},"name":"a"})"), std::string::npos) << wire;
-  EXPECT_TRUE(h.engine->history("sys", "a", "", 0).empty());
+  EXPECT_TRUE(h.engine->history("sys", "a", std::nullopt, 0).empty());
   EXPECT_EQ(h.engine->pending_tickets(), 0u);
 }
 

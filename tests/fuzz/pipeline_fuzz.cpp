@@ -508,7 +508,7 @@ struct Fuzz {
       std::size_t total = 0;
       for (const auto& [k, n] : rows_per_entity) {
         const auto sep = k.find('\0');
-        const auto rows = engine->history(k.substr(0, sep), k.substr(sep + 1), "", 0);
+        const auto rows = engine->history(k.substr(0, sep), k.substr(sep + 1), std::nullopt, 0);
         FUZZ_CHECK(rows.size() == n, "history of " + k.substr(0, sep) + "/" + k.substr(sep + 1) + " has " +
                                          std::to_string(rows.size()) + " rows, want " + std::to_string(n));
         total += rows.size();
