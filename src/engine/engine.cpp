@@ -1,7 +1,6 @@
 #include "engine/engine.hpp"
 
 #include <algorithm>
-#include <deque>
 #include <unordered_map>
 
 namespace er {
@@ -187,13 +186,16 @@ Result<CommitOutcome> Engine::commit(std::uint32_t ticket, std::string_view next
 
 void Engine::remember(const Pending& p, CommitOutcome& outcome, std::string_view source_text) {
   Change& c = outcome.change;
-  // Only the host's own text, validated unchanged and unmasked, may stand in
-  // for a later read of the same text.
-  if (!c.next || source_text.empty() || outcome.masked_next || outcome.normalized) {
+  // Only the host's own text, validated unchanged, may stand in for a later
+  // read of the same text; the cache keeps the state unmasked.
+  if (!c.next || source_text.empty() || outcome.normalized) {
     state_cache_.erase(p.key);
     return;
   }
-  if (options_.outcome_next_unused) {
+  if (outcome.masked_next) {
+    state_cache_.put(p.key, source_text, std::move(*outcome.unmasked_next));
+    outcome.unmasked_next.reset();
+  } else if (options_.outcome_next_unused) {
     state_cache_.put(p.key, source_text, std::move(*c.next));
     c.next.reset();
   } else {
@@ -223,6 +225,8 @@ Result<CommitOutcome> Engine::commit(std::uint32_t ticket, std::optional<json::V
   if (options_.host_store && !outcome->rows.empty()) {
     p.outcome = outcome.value();  // waits for settle()
     p.outcome->normalized.reset();
+    // A normalised next never stands in for the host's text (see remember).
+    if (!outcome->normalized) p.source_text.assign(source_text.data(), source_text.size());
     return outcome;
   }
   if (!outcome->rows.empty()) {
@@ -242,6 +246,7 @@ Result<CommitOutcome> Engine::settle(std::uint32_t ticket, bool appended) {
   CommitOutcome outcome = std::move(*it->second.outcome);
   if (appended) {
     publish(outcome);
+    remember(it->second, outcome, it->second.source_text);  // "" (normalised): erases
   } else {
     outcome.changed = false;  // no history, so no event (SPEC §5)
   }
@@ -265,7 +270,14 @@ Result<CommitOutcome> Engine::build_outcome(const Kind& kind, std::string_view i
   if (!opts.run_id.empty()) {
     if (const secrets::Matcher* m = secrets_.matcher(opts.run_id)) {
       if (c.prev) out.masked_prev = secrets::mask_value(*m, *c.prev);
-      if (c.next) out.masked_next = secrets::mask_value(*m, *c.next);
+      if (c.next) {
+        json::Value masked = *c.next;
+        out.masked_next = secrets::mask_value(*m, masked);
+        if (out.masked_next) {
+          out.unmasked_next = std::move(c.next);
+          c.next = std::move(masked);
+        }
+      }
     }
   }
   c.changed_fields = changed_fields(c.prev ? &*c.prev : nullptr, c.next ? &*c.next : nullptr);
@@ -324,13 +336,10 @@ Result<std::vector<CommitOutcome>> Engine::commit_batch(std::uint32_t ticket, co
   if (!prevs.is_object()) return make_error(Code::ER_NOT_OBJECT, "ingest: read must return an object of states");
   if (entries.empty()) return make_error(Code::ER_BAD_ARGUMENT, "ingest: no entries");
   const std::int64_t now = options_.now();
-  const bool masking = !p.opts.run_id.empty() && secrets_.matcher(p.opts.run_id) != nullptr;
   // The state each id is in as the batch proceeds (an id may repeat): a
-  // pointer into an earlier outcome's next, or into `owned` (a read prev, or
-  // the unmasked copy of a next that masking changed). No copy per entry
-  // unless an id repeats or a run masks.
+  // pointer to an earlier outcome's unmasked next. No copy per entry unless
+  // an id repeats.
   std::unordered_map<std::string_view, const json::Value*> current;
-  std::deque<json::Value> owned;
   std::vector<CommitOutcome> outcomes;
   outcomes.reserve(entries.size());  // stable addresses for `current`
   std::size_t row_count = 0;
@@ -372,8 +381,6 @@ Result<std::vector<CommitOutcome>> Engine::commit_batch(std::uint32_t ticket, co
       }
       if (*changed) normalized = *e.next;
     }
-    const json::Value* unmasked_copy = nullptr;
-    if (e.next && masking) unmasked_copy = &owned.emplace_back(*e.next);
     const bool has_next = e.next.has_value();
     auto outcome = build_outcome(*p.kind, e.id, p.opts, std::move(start), std::move(e.next), now);
     if (!outcome.ok()) return outcome.take_error();
@@ -382,7 +389,7 @@ Result<std::vector<CommitOutcome>> Engine::commit_batch(std::uint32_t ticket, co
     row_count += outcome->rows.size();
     outcomes.push_back(std::move(outcome.value()));
     const CommitOutcome& o = outcomes.back();
-    current[e.id] = !has_next ? nullptr : unmasked_copy ? unmasked_copy : &*o.change.next;
+    current[e.id] = !has_next ? nullptr : o.masked_next ? &*o.unmasked_next : &*o.change.next;
   }
   if (options_.host_store && row_count != 0) {
     p.batch_outcomes = outcomes;  // waits for settle_batch()

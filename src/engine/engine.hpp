@@ -68,6 +68,9 @@ struct CommitOutcome {
   bool masked_prev = false;  // change.prev differs from the host's prev
   bool normalized_prev = false;  // the schema stripped/filled the host's prev
   bool masked_next = false;  // change.next differs from the validated next
+  // When masked_next: the validated next before masking (the state the
+  // entity is now in, for the prev cache and a batch's next entry).
+  std::optional<json::Value> unmasked_next;
   Change change;
   std::vector<TransitionRow> rows;  // host store: to append; else appended
   bool deliver_now = false;  // emitter wired: deliver; else it was buffered
@@ -173,8 +176,10 @@ class Engine {
     bool has_prev_set = false;
     bool prev_normalized = false;
     std::optional<json::Value> prev;
-    // host store: the outcome waiting for settle()
+    // host store: the outcome waiting for settle(), and the text next came
+    // from (the prev cache takes it once the rows are appended)
     std::optional<CommitOutcome> outcome;
+    std::string source_text;
     std::vector<CommitOutcome> batch_outcomes;
   };
 

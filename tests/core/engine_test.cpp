@@ -708,3 +708,44 @@ TEST(EngineReads, HistoryOfTheFieldNamedEmptyIsThatFieldsRowsOnly) {
   EXPECT_EQ(h.engine->history("loose", "a", std::string_view(""), 1).front().to_value, "2");
   EXPECT_EQ(h.engine->history("loose", "a", std::nullopt, 0).size(), 3u);
 }
+
+TEST(EngineStateCache, AfterAMaskedWriteTheNextWriteStartsFromTheUnmaskedState) {
+  Harness h;
+  h.engine->secrets().register_values("run-1", {"hunter2"});
+  const char* secret = R"({"name":"a","description":"pw hunter2","metadata":{}})";
+  auto masked = h.write("s1", "", secret, R"({"runId":"run-1"})");
+  ASSERT_TRUE(masked.ok());
+  EXPECT_TRUE(masked->masked_next);
+  EXPECT_EQ(S(*masked->change.next), R"({"description":"pw ****","metadata":{},"name":"a"})");
+  // The host stored the real value; the next write reads exactly that text.
+  auto plain = h.write("s1", secret, R"({"name":"b","description":"pw hunter2","metadata":{}})");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->change.changed_fields, std::vector<std::string>{"name"});
+  EXPECT_EQ(S(*plain->change.prev), R"({"description":"pw hunter2","metadata":{},"name":"a"})");
+}
+
+TEST(EngineStateCache, HostStoreWritesUseTheCacheOnlyOnceTheirRowsAreAppended) {
+  Harness h(/*host_store=*/true);
+  auto run = [&](std::string_view prev, std::string_view next, bool appended) {
+    auto t = h.engine->begin("sys", "s1", "");
+    EXPECT_TRUE(h.engine->set_prev(*t, prev).ok());
+    auto out = h.engine->commit(*t, next);
+    EXPECT_TRUE(out.ok());
+    auto settled = h.engine->settle(*t, appended);
+    EXPECT_TRUE(settled.ok());
+    return std::move(out.value());
+  };
+  const char* a = R"({"name":"a","description":null,"metadata":{},"junk":1})";  // normalised: never cached
+  const char* b = R"({"name":"b","description":null,"metadata":{}})";
+  run("", a, true);
+  auto second = run(a, b, true);
+  EXPECT_TRUE(second.normalized_prev);  // parsed and normalised, as without a cache
+  EXPECT_EQ(second.change.changed_fields, std::vector<std::string>{"name"});
+  auto third = run(b, R"({"name":"c","description":null,"metadata":{}})", false);  // append failed
+  EXPECT_FALSE(third.normalized_prev);
+  EXPECT_EQ(third.change.changed_fields, std::vector<std::string>{"name"});
+  // The failed write left the host on c but the engine's log on b: the next
+  // prev is whatever the host reads, parsed as usual.
+  auto fourth = run(R"({"name":"c","description":null,"metadata":{}})", b, true);
+  EXPECT_EQ(S(*fourth.change.prev), R"({"description":null,"metadata":{},"name":"c"})");
+}
