@@ -101,10 +101,16 @@ class Core {
   double commitRaw(double ticket, double len, double now) {
     now_ = now;
     out_.clear();
+    tail_.clear();
     auto r = engine_->commit(static_cast<std::uint32_t>(ticket), std::string_view(in_.data(), static_cast<std::size_t>(len)));
     if (!r.ok()) er::write_error(r.error(), out_);
-    else er::write_outcome(*r, host_store_ && r->changed && !r->rows.empty(), out_);
-    return publish_out();
+    else er::write_outcome(*r, host_store_ && r->changed && !r->rows.empty(), out_, &tail_);
+    // header_[2]: the outcome JSON's length; masked/normalised prev and next follow it.
+    const double json_len = static_cast<double>(out_.size());
+    out_ += tail_;
+    publish_out();
+    header_[2] = static_cast<std::uint32_t>(json_len);
+    return json_len;
   }
 
   std::string defineKind(const std::string& kind, const std::string& schema, bool strict) {
@@ -163,8 +169,8 @@ class Core {
   std::string settle(double ticket, bool appended) {
     auto r = engine_->settle(static_cast<std::uint32_t>(ticket), appended);
     if (!r.ok()) return error_json(r.error());
-    std::string out;
-    er::write_outcome(*r, false, out);
+    std::string out, prev_next;  // JS already took prev/next from commitRaw's tail
+    er::write_outcome(*r, false, out, &prev_next);
     return out;
   }
   std::string abort(double ticket) { return ids_json(engine_->abort(static_cast<std::uint32_t>(ticket))); }
@@ -367,7 +373,8 @@ class Core {
   std::unique_ptr<er::Engine> engine_;
   std::vector<char> in_;
   std::string out_;
-  std::uint32_t header_[2] = {0, 0};
+  std::string tail_;
+  std::uint32_t header_[3] = {0, 0, 0};
   val warn_;
   double now_ = 0;
   bool host_store_ = false;

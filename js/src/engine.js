@@ -242,6 +242,12 @@ class Engine {
     return decoder.decode(this.#module.HEAPU8.subarray(ptr, ptr + length));
   }
 
+  // `length` bytes of the last result, `offset` bytes in.
+  #takeAt(offset, length) {
+    const ptr = this.#module.HEAPU32[this.#header] + offset;
+    return decoder.decode(this.#module.HEAPU8.subarray(ptr, ptr + length));
+  }
+
   #clock() {
     const t = Number(this.#now());
     if (!Number.isFinite(t)) throw badArgument("now() must return epoch milliseconds as a finite number");
@@ -346,7 +352,14 @@ class Engine {
       const next = await apply();
       const nextText = remove ? "" : stringify(next, `state returned by apply for ${kind} "${id}"`);
       const now = this.#clock();
-      let out = parseOut(this.#take(core.commitRaw(ticket, this.#put(nextText)[0], now)));
+      const jsonLen = core.commitRaw(ticket, this.#put(nextText)[0], now);
+      let out = parseOut(this.#take(jsonLen));
+      // Masked/normalised prev and next follow the outcome as texts: parsed
+      // only if a consumer reads them, like the host's own.
+      let eventPrev = prevText === "" ? null : prevText;
+      let eventNext = remove ? null : nextText;
+      if (out.prevBytes !== undefined) eventPrev = this.#takeAt(jsonLen, out.prevBytes);
+      if (out.nextBytes !== undefined) eventNext = this.#takeAt(jsonLen + (out.prevBytes ?? 0), out.nextBytes);
       if (out.awaitingAppend) {
         open = false;
         const settled = await this.#appendAndSettle(ticket, kind, [[id, out.rows]], (t, ok) =>
@@ -357,7 +370,7 @@ class Engine {
       open = false;
       this.#wake(out.woken);
       if (out.changed) {
-        const event = makeEvent(kind, id, out, prevText === "" ? null : prevText, remove ? null : nextText);
+        const event = makeEvent(kind, id, out, eventPrev, eventNext);
         this.#deliver(event, out);
       }
       if (remove) return undefined;

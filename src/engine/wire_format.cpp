@@ -43,7 +43,7 @@ void write_rows(const std::vector<TransitionRow>& rows, std::string& out) {
   out += ']';
 }
 
-void write_outcome(const CommitOutcome& o, bool awaiting_append, std::string& out) {
+void write_outcome(const CommitOutcome& o, bool awaiting_append, std::string& out, std::string* tail) {
   out += "{\"changed\":";
   out += o.changed ? "true" : "false";
   if (o.normalized) {
@@ -52,14 +52,19 @@ void write_outcome(const CommitOutcome& o, bool awaiting_append, std::string& ou
   }
   if (o.changed) {
     const Change& c = o.change;
-    if (c.prev && (o.masked_prev || o.normalized_prev)) {
-      out += ",\"prev\":";
-      json::write(*c.prev, out);
-    }
-    if (c.next && (o.masked_next || o.normalized)) {
-      out += ",\"next\":";
-      json::write(*c.next, out);
-    }
+    auto member = [&](const char* name, const char* bytes_name, const json::Value& v) {
+      if (!tail) {
+        out += name;
+        json::write(v, out);
+        return;
+      }
+      const std::size_t before = tail->size();
+      json::write(v, *tail);
+      out += bytes_name;
+      out += std::to_string(tail->size() - before);
+    };
+    if (c.prev && (o.masked_prev || o.normalized_prev)) member(",\"prev\":", ",\"prevBytes\":", *c.prev);
+    if (c.next && (o.masked_next || o.normalized)) member(",\"next\":", ",\"nextBytes\":", *c.next);
     out += ',';
     write_change_body(c, out);
     out += ",\"transitionedAt\":";

@@ -12,6 +12,11 @@
 //  "rows":[{kind,entityId,field,fromValue,toValue,transitionedAt}] (host store, pending),
 //  "awaitingAppend":bool, "deliver":bool, "subscribers":[ids],
 //  "triggers":[...], "payload":{...} (when derived natively), "woken":[tickets]}
+//
+// With a `tail`, prev and next are not members: their JSON texts go to the
+// tail (prev first) and the outcome says how many bytes each took,
+// "prevBytes"/"nextBytes". JS then parses them only if a consumer reads the
+// event's prev/next, as it does with the host's own texts.
 #pragma once
 
 #include <string>
@@ -21,7 +26,7 @@
 
 namespace er {
 
-void write_outcome(const CommitOutcome& outcome, bool awaiting_append, std::string& out);
+void write_outcome(const CommitOutcome& outcome, bool awaiting_append, std::string& out, std::string* tail = nullptr);
 void write_outcomes(const std::vector<CommitOutcome>& outcomes, bool awaiting_append, std::string& out);
 void write_rows(const std::vector<TransitionRow>& rows, std::string& out);
 void write_error(const Error& error, std::string& out);

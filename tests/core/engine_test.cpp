@@ -749,3 +749,31 @@ TEST(EngineStateCache, HostStoreWritesUseTheCacheOnlyOnceTheirRowsAreAppended) {
   auto fourth = run(R"({"name":"c","description":null,"metadata":{}})", b, true);
   EXPECT_EQ(S(*fourth.change.prev), R"({"description":null,"metadata":{},"name":"c"})");
 }
+
+TEST(EngineWire, WithATailMaskedPrevAndNextFollowTheOutcomeAsTexts) {
+  Harness h;
+  h.engine->secrets().register_values("run-1", {"hunter2"});
+  ASSERT_TRUE(h.write("s1", "", R"({"name":"hunter2","description":null,"metadata":{}})").ok());
+  auto out = h.write("s1", R"({"name":"hunter2","description":null,"metadata":{}})",
+                     R"({"name":"hunter2!","description":null,"metadata":{}})", R"({"runId":"run-1"})");
+  ASSERT_TRUE(out.ok());
+  std::string inline_json, split_json, tail;
+  write_outcome(*out, false, inline_json);
+  write_outcome(*out, false, split_json, &tail);
+  const std::string prev = R"({"description":null,"metadata":{},"name":"****"})";
+  const std::string next = R"({"description":null,"metadata":{},"name":"****!"})";
+  EXPECT_EQ(tail, prev + next);
+  auto a = J(inline_json);
+  auto b = J(split_json);
+  EXPECT_EQ(S(*a.find("prev")), prev);
+  EXPECT_EQ(S(*a.find("next")), next);
+  EXPECT_EQ(b.find("prev"), nullptr);
+  EXPECT_EQ(b.find("prevBytes")->as_number(), static_cast<double>(prev.size()));
+  EXPECT_EQ(b.find("nextBytes")->as_number(), static_cast<double>(next.size()));
+  // Everything else is the same.
+  a.erase("prev");
+  a.erase("next");
+  b.erase("prevBytes");
+  b.erase("nextBytes");
+  EXPECT_EQ(S(a), S(b));
+}
