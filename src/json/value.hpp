@@ -76,11 +76,12 @@ class Value {
   // Takes members that already hold the invariant (sorted by key_less, keys
   // unique): the parser sorts an index and moves each member once.
   static Value sorted_object(Object members);
-  // Replace the value in place (one variant switch instead of construct + move-assign).
-  void assign_string(std::string s) { v_.emplace<std::string>(std::move(s)); }
-  void assign_number(double n) { v_.emplace<double>(n); }
-  void assign_bool(bool b) { v_.emplace<bool>(b); }
-  void assign_array(Array a) { v_.emplace<Array>(std::move(a)); }
+  // Replace the value in place (one variant switch instead of construct +
+  // move-assign). Defined below, once Member is complete (see above).
+  void assign_string(std::string s);
+  void assign_number(double n);
+  void assign_bool(bool b);
+  void assign_array(Array a);
 
  private:
   std::variant<std::nullptr_t, bool, double, std::string, Array, Object> v_;
@@ -108,6 +109,10 @@ inline Value& Value::operator=(Value&&) noexcept = default;
 inline Value::~Value() = default;
 inline Value Value::object() { return Value(Object{}); }
 inline Value Value::array() { return Value(Array{}); }
+inline void Value::assign_string(std::string s) { v_.emplace<std::string>(std::move(s)); }
+inline void Value::assign_number(double n) { v_.emplace<double>(n); }
+inline void Value::assign_bool(bool b) { v_.emplace<bool>(b); }
+inline void Value::assign_array(Array a) { v_.emplace<Array>(std::move(a)); }
 inline Value Value::sorted_object(Object members) {
   Value v;
   v.v_.emplace<Object>(std::move(members));
