@@ -521,6 +521,8 @@ bool mask_string(const Matcher& matcher, std::string& s) {
   if (!matcher.contains_any(s)) return false;
   std::string masked;
   matcher.mask(s, masked);
+  // A secret such as "**" inside "****" masks to the same text: no change.
+  if (masked == s) return false;
   s = std::move(masked);
   return true;
 }

@@ -525,6 +525,20 @@ TEST(SecretRegistryTest, UnknownRunMasksNothing) {
   EXPECT_EQ(v.as_string(), "secret");
 }
 
+TEST(SecretRegistryTest, ASecretThatMasksToTheSameTextIsNoChange) {
+  // Found by fuzz_mask (seed corpus/mask/found_mask_same_text): "****"
+  // holding the secret "**" masks to "****", and mask_deep said "changed".
+  SecretRegistry reg;
+  reg.register_values("run-1", {"**"});
+  json::Value v = json::Value::object();
+  v.set("a", "****");
+  EXPECT_FALSE(reg.mask_deep("run-1", v));
+  EXPECT_EQ(json::to_string(v), R"({"a":"****"})");
+  v.set("b", "x**y");
+  EXPECT_TRUE(reg.mask_deep("run-1", v));
+  EXPECT_EQ(json::to_string(v), R"({"a":"****","b":"x****y"})");
+}
+
 TEST(SecretRegistryTest, MasksRegisteredValues) {
   SecretRegistry reg;
   reg.register_values("run-1", {"hunter2", "p@ss"});
