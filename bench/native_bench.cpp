@@ -7,7 +7,7 @@
 // texts ("tapes") from the same workload generators it runs through the
 // public API, so both sides do the same work; only the JS around the core
 // (the host's read/apply, JSON.stringify/parse, the event object) is absent
-// here. ingest mirrors the binding's beginBatch + commitBatch.
+// here. ingest mirrors the binding's beginBatchRaw + commitBatchRaw.
 //
 // Tape format (one file per workload, in --tape_dir): 4 lines per record.
 //   writes: id, opts JSON ("" = none), prev JSON ("" = absent), next JSON ("" = removal)
@@ -107,7 +107,10 @@ bool write_once(er::Engine& engine, const Record& w, std::string& out, std::stri
     er::write_error(r.error(), out);
     return error = r.error().message, false;
   }
-  er::write_outcome(*r, false, out);
+  thread_local std::string tail;  // masked prev/next follow the outcome, as in commitRaw
+  tail.clear();
+  er::write_outcome(*r, false, out, &tail);
+  out += tail;
   changed = r->changed;
   return true;
 }
@@ -136,7 +139,7 @@ void bench_writes(benchmark::State& state, const std::vector<Record>* tape, cons
   state.counters["outcome_bytes"] = static_cast<double>(out.size());
 }
 
-// The binding's beginBatch + commitBatch for one engine.ingest call.
+// The binding's beginBatchRaw + commitBatchRaw for one engine.ingest call.
 bool ingest_once(er::Engine& engine, const Record& rec, std::string& out, std::string& error, std::size_t& entries_n) {
   auto ids = er::json::parse(rec.a);
   if (!ids.ok() || !ids->is_array()) return error = "ingest: bad ids", false;
