@@ -100,8 +100,8 @@ class Core {
   // in_: next JSON ("" = removal). Returns the length of the outcome in out_.
   double commitRaw(double ticket, double len, double now) {
     now_ = now;
-    out_.clear();
-    tail_.clear();
+    release_if_big(out_);
+    release_if_big(tail_);
     auto r = engine_->commit(static_cast<std::uint32_t>(ticket), std::string_view(in_.data(), static_cast<std::size_t>(len)));
     if (!r.ok()) er::write_error(r.error(), out_);
     else er::write_outcome(*r, host_store_ && r->changed && !r->rows.empty(), out_, &tail_);
@@ -179,8 +179,7 @@ class Core {
   // Returns the length of the outcomes (or an error) in out_.
   double commitBatchRaw(double ticket, double prevs_len, double entries_len, double now) {
     now_ = now;
-    if (out_.capacity() > (4u << 20)) std::string().swap(out_);  // let malloc reuse a big batch's buffer
-    out_.clear();
+    release_if_big(out_);
     const auto pl = static_cast<std::size_t>(prevs_len), el = static_cast<std::size_t>(entries_len);
     const std::string_view prevs_json(in_.data(), pl), entries_json(in_.data() + pl, el);
     // The batch texts wrap every state ({"id": state} and [{"id","next": state}]):
@@ -359,6 +358,12 @@ class Core {
     return 0;
   }
 
+  // Clears a result buffer; one that a huge state or batch grew is freed, so
+  // malloc can reuse the memory (WASM memory itself never shrinks).
+  static void release_if_big(std::string& buffer) {
+    if (buffer.capacity() > (4u << 20)) std::string().swap(buffer);
+    buffer.clear();
+  }
   double publish_error(const er::Error& e) {
     out_.clear();
     er::write_error(e, out_);
