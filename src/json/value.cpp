@@ -30,38 +30,54 @@ bool key_less_slow(std::string_view a, std::string_view b) {
   return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
 }
 
-void normalize_members(Object& members) {
-  if (members.size() < 2) return;
+namespace {
+
+std::vector<std::uint32_t>& order_scratch() {
+  thread_local std::vector<std::uint32_t> order;
+  return order;
+}
+
+// The one sort of object members, for the parser and normalize_members: an
+// index of m[0, n) in key_less order, of equal keys only the last (as
+// JSON.parse keeps it). An index is sorted (insertion sort: objects are
+// small) so that each member moves once. Returns false, leaving `order`
+// alone, when the members already hold the invariant.
+bool member_order(const Member* m, std::size_t n, std::vector<std::uint32_t>& order) {
   bool sorted = true;
-  for (std::size_t i = 1; i < members.size(); ++i) {
-    if (!key_less(members[i - 1].key, members[i].key)) {
-      sorted = false;
-      break;
-    }
-  }
-  if (sorted) return;
-  if (members.size() <= 16) {
-    // Insertion sort: stable, in place, no temporary buffer (stable_sort
-    // allocates one per call, and most objects are small).
-    for (std::size_t i = 1; i < members.size(); ++i) {
-      if (!key_less(members[i].key, members[i - 1].key)) continue;
-      Member m = std::move(members[i]);
+  for (std::size_t i = 1; i < n && sorted; ++i) sorted = key_less(m[i - 1].key, m[i].key);
+  if (sorted) return false;
+  order.resize(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
+  if (n <= 32) {
+    for (std::size_t i = 1; i < n; ++i) {
+      const std::uint32_t x = order[i];
       std::size_t j = i;
-      for (; j > 0 && key_less(m.key, members[j - 1].key); --j) members[j] = std::move(members[j - 1]);
-      members[j] = std::move(m);
+      for (; j > 0 && key_less(m[x].key, m[order[j - 1]].key); --j) order[j] = order[j - 1];
+      order[j] = x;
     }
   } else {
-    std::stable_sort(members.begin(), members.end(),
-                     [](const Member& x, const Member& y) { return key_less(x.key, y.key); });
+    std::stable_sort(order.begin(), order.end(),
+                     [m](std::uint32_t a, std::uint32_t b) { return key_less(m[a].key, m[b].key); });
   }
-  // Equal keys are adjacent in input order; keep the last of each run.
+  // Equal keys are adjacent, in input order (stable): keep the last of each run.
   std::size_t out = 0;
-  for (std::size_t i = 0; i < members.size(); ++i) {
-    if (i + 1 < members.size() && members[i].key == members[i + 1].key) continue;
-    if (out != i) members[out] = std::move(members[i]);
-    ++out;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + 1 < n && m[order[i]].key == m[order[i + 1]].key) continue;
+    order[out++] = order[i];
   }
-  members.resize(out);
+  order.resize(out);
+  return true;
+}
+
+}  // namespace
+
+void normalize_members(Object& members) {
+  auto& order = order_scratch();
+  if (!member_order(members.data(), members.size(), order)) return;
+  Object sorted;
+  sorted.reserve(order.size());
+  for (const std::uint32_t i : order) sorted.push_back(std::move(members[i]));
+  members = std::move(sorted);
 }
 
 Value::Value(Object o) {
@@ -175,10 +191,6 @@ class Parser {
     thread_local Array stack;
     return stack;
   }
-  static std::vector<std::uint32_t>& order_scratch() {
-    thread_local std::vector<std::uint32_t> order;
-    return order;
-  }
   Object& member_stack_ = member_stack();
   Array& item_stack_ = item_stack();
   const std::size_t member_base_ = member_stack_.size();
@@ -284,39 +296,18 @@ class Parser {
   }
 
   // Moves the members collected on the stack from base into out as a sorted
-  // object. An index is sorted (insertion sort: objects are small), so each
-  // member moves once; of equal keys the last one wins, as in JSON.parse.
+  // object (member_order: each member moves once, the last of equal keys wins).
   void sorted_members(std::size_t base, Value& out) {
     const std::size_t n = member_stack_.size() - base;
     Member* m = member_stack_.data() + base;
     auto& order = order_scratch();
-    order.resize(n);
-    bool sorted = true;
-    for (std::size_t i = 0; i < n; ++i) {
-      order[i] = static_cast<std::uint32_t>(i);
-      if (i > 0 && !key_less(m[i - 1].key, m[i].key)) sorted = false;
-    }
     Object members;
-    members.reserve(n);
-    if (sorted) {
+    if (!member_order(m, n, order)) {
+      members.reserve(n);
       for (std::size_t i = 0; i < n; ++i) members.push_back(std::move(m[i]));
     } else {
-      if (n <= 32) {
-        for (std::size_t i = 1; i < n; ++i) {
-          const std::uint32_t x = order[i];
-          std::size_t j = i;
-          for (; j > 0 && key_less(m[x].key, m[order[j - 1]].key); --j) order[j] = order[j - 1];
-          order[j] = x;
-        }
-      } else {
-        std::stable_sort(order.begin(), order.end(),
-                         [m](std::uint32_t a, std::uint32_t b) { return key_less(m[a].key, m[b].key); });
-      }
-      for (std::size_t i = 0; i < n; ++i) {
-        // Equal keys are adjacent, in input order (stable): keep the last.
-        if (i + 1 < n && m[order[i]].key == m[order[i + 1]].key) continue;
-        members.push_back(std::move(m[order[i]]));
-      }
+      members.reserve(order.size());
+      for (const std::uint32_t i : order) members.push_back(std::move(m[i]));
     }
     member_stack_.resize(base);
     out = Value::sorted_object(std::move(members));
