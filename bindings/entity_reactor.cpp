@@ -92,10 +92,7 @@ class Core {
   // in_: prev JSON ("" = none). Returns 0, or the length of an error in out_.
   double setPrevRaw(double ticket, double len) {
     auto r = engine_->set_prev(static_cast<std::uint32_t>(ticket), std::string_view(in_.data(), static_cast<std::size_t>(len)));
-    if (r.ok()) return 0;
-    out_.clear();
-    er::write_error(r.error(), out_);
-    return publish_out();
+    return r.ok() ? 0 : publish_error(r.error());
   }
   // in_: next JSON ("" = removal). Returns the length of the outcome in out_.
   double commitRaw(double ticket, double len, double now) {

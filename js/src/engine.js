@@ -50,24 +50,19 @@ function parseOut(text) {
   return out;
 }
 
-function stringify(value, what) {
-  let text;
-  try {
-    text = JSON.stringify(value);
-  } catch (e) {
-    throw badArgument(`${what} cannot be serialised as JSON: ${e.message}`);
-  }
-  return text === undefined ? "null" : text;
-}
-
 // JSON text of a value held as an object member; undefined where
-// JSON.stringify would leave the member out.
+// JSON.stringify would leave the member out (a function, a symbol).
 function stringifyMember(value, what) {
   try {
     return JSON.stringify(value);
   } catch (e) {
     throw badArgument(`${what} cannot be serialised as JSON: ${e.message}`);
   }
+}
+
+// JSON text of a whole value ("null" where there is none).
+function stringify(value, what) {
+  return stringifyMember(value, what) ?? "null";
 }
 
 function optionsJson(opts) {
@@ -237,9 +232,7 @@ class Engine {
 
   // The core's last result (address and length in its header).
   #take(length) {
-    if (length === 0) return "";
-    const ptr = this.#module.HEAPU32[this.#header];
-    return decoder.decode(this.#module.HEAPU8.subarray(ptr, ptr + length));
+    return length === 0 ? "" : this.#takeAt(0, length);
   }
 
   // `length` bytes of the last result, `offset` bytes in.
@@ -413,13 +406,14 @@ class Engine {
       // texts; the events parse their prev/next from these texts on access.
       const unique = [...new Set(ids)];
       const found = (await entry.read(unique)) ?? {};
-      const prevTexts = new Map();
+      // Each id's state as the batch proceeds: read, then each entry's next.
+      const stateTexts = new Map();
       const prevParts = [];
       for (const id of unique) {
         if (!Object.hasOwn(found, id) || found[id] == null) continue;
         const text = stringifyMember(found[id], `read result for ${kind} "${id}"`);
         if (text === undefined) continue; // a function or symbol: absent, as JSON.stringify of the whole object has it
-        prevTexts.set(id, text);
+        stateTexts.set(id, text);
         prevParts.push(`${JSON.stringify(id)}:${text}`);
       }
       if (opts.apply) await opts.apply();
@@ -441,15 +435,13 @@ class Engine {
       }
       open = false;
       this.#wake(outs.at(-1)?.woken);
-      // Each entry's prev is the state before it: read, or an earlier entry.
-      const current = prevTexts;
       const changes = [];
       for (let i = 0; i < outs.length; i++) {
         const o = outs[i];
         const id = ids[i];
-        const prevText = current.get(id) ?? null;
+        const prevText = stateTexts.get(id) ?? null;
         const nextText = o.state !== undefined ? JSON.stringify(o.state) : nextTexts[i];
-        current.set(id, nextText);
+        stateTexts.set(id, nextText);
         if (!o.changed) continue;
         const event = makeEvent(kind, id, o, prevText, nextText);
         this.#deliver(event, o);
