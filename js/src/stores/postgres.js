@@ -39,6 +39,8 @@
  * the engine's core.
  */
 
+import { transitionFromSqlRow } from "./sql-rows.js";
+
 const DEFAULT_TABLE = "entity_transitions";
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Errors of a concurrent CREATE ... IF NOT EXISTS that lost the race.
@@ -53,16 +55,7 @@ function checkPool(pool) {
 const toDate = (value) => (value === null || value === undefined ? null : value instanceof Date ? value : new Date(value));
 const toIso = (value) => (value instanceof Date ? value : new Date(value)).toISOString();
 
-function toRow(r) {
-  return {
-    kind: r.kind,
-    entityId: r.entity_id,
-    field: r.field,
-    fromValue: r.from_value,
-    toValue: r.to_value,
-    transitionedAt: toDate(r.transitioned_at),
-  };
-}
+const toRow = (r) => transitionFromSqlRow(r, toDate(r.transitioned_at));
 
 /**
  * @param {import("pg").Pool} pool

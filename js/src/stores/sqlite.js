@@ -37,6 +37,8 @@
  * the engine's core.
  */
 
+import { transitionFromSqlRow } from "./sql-rows.js";
+
 const DEFAULT_TABLE = "entity_transitions";
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -47,16 +49,8 @@ function checkDb(db) {
 
 const toMs = (value) => (value instanceof Date ? value.getTime() : typeof value === "number" ? value : Date.parse(value));
 
-function toRow(r) {
-  return {
-    kind: r.kind,
-    entityId: r.entity_id,
-    field: r.field,
-    fromValue: r.from_value,
-    toValue: r.to_value,
-    transitionedAt: new Date(r.transitioned_at),
-  };
-}
+// transitioned_at holds epoch milliseconds.
+const toRow = (r) => transitionFromSqlRow(r, new Date(r.transitioned_at));
 
 /**
  * @param {import("better-sqlite3").Database} db
