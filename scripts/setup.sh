@@ -10,6 +10,7 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 [ -f /usr/include/gtest/gtest.h ] || need+=(libgtest-dev)
 [ -f /usr/include/benchmark/benchmark.h ] || need+=(libbenchmark-dev)
+[ -f /usr/include/nlohmann/json.hpp ] || need+=(nlohmann-json3-dev)  # bench only: the native JSON-parse comparison
 for extra in "$@"; do
   case "$extra" in
     chromium) command -v chromium >/dev/null || need+=(chromium) ;;
