@@ -1,0 +1,93 @@
+// Why src/json exists, kept measured: one catalog-system state (the ~500-byte
+// JSON text every write carries twice) parsed by the project's own parser
+// (er::json::parse: sorted members, UTF-16 key order, no std::map nodes) and by
+// nlohmann_json, as a DOM (nlohmann::json::parse) and as SAX with a handler
+// that does nothing (the lower bound of any nlohmann-based design: tokenising
+// alone). Uses nothing of the engine's write API.
+//
+// nlohmann_json comes from Debian's nlohmann-json3-dev; bench/CMakeLists.txt
+// gives this file alone an include directory holding just nlohmann/ (never
+// -I/usr/include). Without the package, only er::json is measured.
+#include "parse_bench.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+#include "alloc_count.hpp"
+#include "json/value.hpp"
+
+#if ER_BENCH_HAVE_NLOHMANN
+#include <nlohmann/json.hpp>
+#endif
+
+namespace er_bench {
+
+namespace {
+
+template <typename ParseOnce>
+void run_parse(benchmark::State& state, const std::string* text, ParseOnce parse_once) {
+  if (!parse_once(*text)) {
+    state.SkipWithError("parse failed");
+    return;
+  }
+  const AllocCount a0 = alloc_count();
+  for (auto _ : state) parse_once(*text);
+  const AllocCount a1 = alloc_count();
+  const double n = state.iterations() ? static_cast<double>(state.iterations()) : 1;
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text->size()));
+  state.counters["allocs_per_op"] = static_cast<double>(a1.allocations - a0.allocations) / n;
+  state.counters["input_bytes"] = static_cast<double>(text->size());
+}
+
+#if ER_BENCH_HAVE_NLOHMANN
+// A SAX handler that accepts everything and keeps nothing.
+struct NoopSax {
+  using json = nlohmann::json;
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(json::number_integer_t) { return true; }
+  bool number_unsigned(json::number_unsigned_t) { return true; }
+  bool number_float(json::number_float_t, const json::string_t&) { return true; }
+  bool string(json::string_t&) { return true; }
+  bool binary(json::binary_t&) { return true; }
+  bool start_object(std::size_t) { return true; }
+  bool key(json::string_t&) { return true; }
+  bool end_object() { return true; }
+  bool start_array(std::size_t) { return true; }
+  bool end_array() { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+};
+#endif
+
+}  // namespace
+
+void register_parse_benchmarks(const std::string* state_text) {
+  benchmark::RegisterBenchmark("parse_er_json", [state_text](benchmark::State& s) {
+    run_parse(s, state_text, [](const std::string& t) {
+      auto v = er::json::parse(t);
+      benchmark::DoNotOptimize(v);
+      return v.ok();
+    });
+  })->UseRealTime()->Unit(benchmark::kMicrosecond);
+#if ER_BENCH_HAVE_NLOHMANN
+  benchmark::RegisterBenchmark("parse_nlohmann_dom", [state_text](benchmark::State& s) {
+    run_parse(s, state_text, [](const std::string& t) {
+      auto v = nlohmann::json::parse(t, nullptr, /*allow_exceptions=*/false);
+      benchmark::DoNotOptimize(v);
+      return !v.is_discarded();
+    });
+  })->UseRealTime()->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("parse_nlohmann_sax", [state_text](benchmark::State& s) {
+    run_parse(s, state_text, [](const std::string& t) {
+      NoopSax sax;
+      const bool ok = nlohmann::json::sax_parse(t, &sax);
+      benchmark::DoNotOptimize(ok);
+      return ok;
+    });
+  })->UseRealTime()->Unit(benchmark::kMicrosecond);
+#endif
+}
+
+}  // namespace er_bench
