@@ -1,13 +1,18 @@
 #!/usr/bin/env node
-// The bench: the workloads of bench/README.md through the package's public
-// API (createEngine, registerCatalogEntities, handle.mutate/remove,
-// engine.ingest), the same workloads on the native core (native_bench, fed
-// the JSON texts this file records), module sizes and cold createEngine
-// time. Prints one table and writes bench/results.json. It reports targets;
-// it never fails because one is missed.
+// The bench: the workloads of bench/workloads.mjs through three
+// implementations in one process, samples interleaved round-robin —
+// entity-reactor (the package's public API), the TypeScript reference it
+// reimplements, and a do-nothing floor (bench/implementations.mjs) — plus the
+// same workloads on the native core (native_bench, fed the JSON texts this
+// file records), the native JSON-parse comparison, allocation and
+// instruction counts, module sizes and cold start. Prints one table and
+// writes bench/results.json. It reports targets; it never fails because one
+// is missed.
 //
-//   node bench/bench.mjs --native build-bench/bench/native_bench   (scripts/bench.sh does this)
-//   node bench/bench.mjs --profile update --seconds 8              (one workload, nothing else: for --cpu-prof)
+//   bash scripts/bench.sh [--quick] [--no-callgrind]                (builds what is missing, then runs this)
+//   node bench/bench.mjs --native build-bench/bench/native_bench --ref-dir build-bench/ref
+//   node bench/bench.mjs --profile update [--impl reference] --seconds 8   (one workload, for --cpu-prof)
+//   node bench/bench.mjs --tapes-only --tape-dir DIR                 (the native side's inputs)
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -17,16 +22,32 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
+import { floor, loadEntityReactor, loadReference } from "./implementations.mjs";
+import {
+  INGEST_ENTRIES,
+  RUN_ID,
+  SECRETS,
+  WORKLOADS,
+  WRITE_WORKLOADS,
+  ingestApply,
+  ingestEntries,
+  makeWorkload,
+  writeStep,
+} from "./workloads.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const { values: args } = parseArgs({
   options: {
     native: { type: "string" }, // native_bench binary; omitted: no native column
+    "ref-dir": { type: "string", default: path.join(root, "build-bench/ref") }, // ref.mjs + refcat.mjs; missing: no reference column
+    "no-reference": { type: "boolean", default: false }, // skip the reference column
+    callgrind: { type: "string" }, // JSON written by scripts/bench.sh: instructions per write
     out: { type: "string", default: path.join(root, "bench/results.json") },
     "tape-dir": { type: "string", default: path.join(root, "build-bench/tapes") },
     "js-dir": { type: "string", default: path.join(root, "js/src") }, // the package's src/ (a profiling copy works too)
     only: { type: "string" }, // comma-separated workloads
     profile: { type: "string" }, // run this workload for --seconds and exit
+    impl: { type: "string", default: "entity-reactor" }, // with --profile: entity-reactor, reference or floor
     "tapes-only": { type: "boolean", default: false }, // write the native tapes and exit
     seconds: { type: "string", default: "6" },
     repeats: { type: "string" },
@@ -38,195 +59,32 @@ const { values: args } = parseArgs({
 });
 
 const QUICK = args.quick;
-const REPEATS = Number(args.repeats ?? (QUICK ? 3 : 9));
-const RUN_MS = Number(args["run-ms"] ?? (QUICK ? 250 : 300));
-const WARMUP_MS = Number(args["warmup-ms"] ?? (QUICK ? 400 : 800));
-const COLD_SAMPLES = Number(args["cold-samples"] ?? (QUICK ? 5 : 15));
+// Many short samples rather than a few long ones: a burst of load from
+// another process then spans samples of every implementation.
+const REPEATS = Number(args.repeats ?? (QUICK ? 5 : 15));
+const RUN_MS = Number(args["run-ms"] ?? (QUICK ? 150 : 200));
+const WARMUP_MS = Number(args["warmup-ms"] ?? (QUICK ? 300 : 700));
+const COLD_SAMPLES = Number(args["cold-samples"] ?? (QUICK ? 5 : 11));
+const NATIVE_REPEATS = QUICK ? 3 : 9; // Google Benchmark repetitions
 const NATIVE_MIN_TIME = QUICK ? 0.15 : 0.3; // seconds per native repetition
-
-const ENTITIES = 1000;
-const INGEST_ENTRIES = 10000;
-const SECRET_COUNT = 1000;
-const RUN_ID = "run-bench";
-const RETENTION = 16; // rows kept per entity in the embedded store: memory stays bounded
 const TAPE_WRITES = 5000; // writes recorded per workload for the native side (5 per entity)
-const WORKLOADS = ["update", "noop", "masked", "createRemove", "ingest"];
+const IMPLS = ["entity-reactor", "reference", "floor"];
+const REFERENCE_NAME = "@checkstack/automation-backend 0.11.12 (src/entity), catalog-backend 1.10.5";
 
-// The targets of issue 7 (ratios measured in the same run).
-const TS_UPDATE = 46000;
-const TS_NOOP = 92000;
-const TS_MASKED = 3700;
+// The targets of issue #12, item 5. Ratios are measured in the same run.
 const TARGET = {
-  update: 3 * TS_UPDATE,
-  noop: 3 * TS_NOOP,
-  maskedCost: 1.5, // masked µs/op ≤ 1.5 × update µs/op
-  ingest: 5, // per-entry ops/s ≥ 5 × update ops/s
-  wasmNative: 2.5, // WASM update µs/op ≤ 2.5 × native
-  gzipBytes: 250 * 1000, // .wasm + glue, gzip -9 (KB = 1000 bytes)
-  coldMs: 25,
+  vsReference: 3, // update, noop, createRemove ops/s ≥ 3 × the reference's
+  maskedVsReference: 20, // masked ops/s ≥ 20 × the reference's
+  maskedCost: 1.25, // masked µs/op ≤ 1.25 × update µs/op
+  ingest: 5, // ingest per-entry ops/s ≥ 5 × update ops/s
+  wasmNative: 2, // WASM update µs/op ≤ 2 × native
+  gzipBytes: 150 * 1000, // .wasm + glue, gzip -9 (1 KB = 1000 B)
+  coldMs: 25, // import of the package + first createEngine(), fresh process
+  instructions: { update: 12000, noop: 6000 }, // native, callgrind, per write
+  allocs: 4, // native heap allocations per write
 };
 
-// ------------------------------------------------------------------ data
-
-// Deterministic data: a run measures the same states every time.
-function mulberry32(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function makeSecrets() {
-  const rand = mulberry32(7);
-  const hex = "0123456789abcdef";
-  const out = [];
-  for (let i = 0; i < SECRET_COUNT; i++) {
-    let s = "sk_live_";
-    for (let k = 0; k < 24; k++) s += hex[Math.floor(rand() * 16)];
-    out.push(s);
-  }
-  return out;
-}
-const SECRETS = makeSecrets();
-
-const TIERS = ["gold", "silver", "bronze"];
-const REGIONS = ["eu-west-1", "eu-central-1", "us-east-1", "us-west-2", "ap-southeast-1"];
-const TAGS = ["payments", "pci", "internal", "customer-facing", "batch", "critical"];
-
-// A catalog-system state: name, nullable description, a 10-key metadata
-// record with an array (tags) and a nested object (links). With secrets,
-// two metadata strings carry run secrets.
-function makeState(i, base, secrets) {
-  const s1 = secrets?.[i % SECRET_COUNT];
-  const s2 = secrets?.[(i * 7 + 3) % SECRET_COUNT];
-  return {
-    name: base,
-    description: i % 4 === 0 ? null : `Handles card payments for region ${REGIONS[i % 5]}; owned by the platform team.`,
-    metadata: {
-      owner: `team-${i % 13}`,
-      tier: TIERS[i % 3],
-      region: REGIONS[i % 5],
-      costCenter: `CC-${1000 + (i % 97)}`,
-      version: 1 + (i % 9),
-      enabled: i % 5 !== 0,
-      tags: ["api", TAGS[i % 6], TAGS[(i + 2) % 6]],
-      links: {
-        repo: `https://git.example.com/platform/${base}`,
-        runbook: `https://wiki.example.com/runbooks/${base}`,
-        dashboard: s1 ? `https://grafana.example.com/d/${i}?api_key=${s1}` : `https://grafana.example.com/d/${i}`,
-      },
-      lastDeployedAt: "2026-01-02T03:04:05.678Z",
-      oncall: s2 ? `pager token ${s2} (rotate monthly)` : `oncall-${i % 11}@example.com`,
-    },
-  };
-}
-
-// One host write: a fresh object with one or two fields changed (what an
-// immutable update in a service does). Each entity cycles through the five.
-function mutate(prev, n, base) {
-  switch ((n + Math.floor(n / ENTITIES)) % 5) {
-    case 0: // metadata (a number inside)
-      return { ...prev, metadata: { ...prev.metadata, version: prev.metadata.version + 1 } };
-    case 1: // description, string <-> null
-      return { ...prev, description: prev.description === null ? `Updated by deploy ${n}` : null };
-    case 2: // name
-      return { ...prev, name: `${base} (rev ${n})` };
-    case 3: // description + metadata (the array rotates)
-      return {
-        ...prev,
-        description: `Rotated on deploy ${n}`,
-        metadata: { ...prev.metadata, tags: [...prev.metadata.tags.slice(1), prev.metadata.tags[0]] },
-      };
-    default: // name + metadata (a string)
-      return { ...prev, name: `${base} (rev ${n})`, metadata: { ...prev.metadata, lastDeployedAt: `deploy-${n}` } };
-  }
-}
-
-// The same state, keys in another order at every level: structurally equal.
-function reordered(s) {
-  const m = s.metadata;
-  const out = { metadata: {}, description: s.description, name: s.name };
-  const keys = Object.keys(m);
-  for (let k = keys.length - 1; k >= 0; k--) {
-    const key = keys[k];
-    const v = m[key];
-    out.metadata[key] = key === "links" ? { dashboard: v.dashboard, runbook: v.runbook, repo: v.repo } : v;
-  }
-  return out;
-}
-// Alternates between two key orders, so consecutive writes differ in text.
-function reorderedBack(s) {
-  const m = s.metadata;
-  const metadata = {};
-  for (const key of Object.keys(m).reverse()) {
-    const v = m[key];
-    metadata[key] = key === "links" ? { repo: v.repo, runbook: v.runbook, dashboard: v.dashboard } : v;
-  }
-  return { name: s.name, description: s.description, metadata };
-}
-
-class MapHost {
-  map = new Map();
-  // Batched async read over the Map (no copy: the host's own objects).
-  read = async (ids) => {
-    const out = {};
-    for (const id of ids) {
-      const s = this.map.get(id);
-      if (s !== undefined) out[id] = s;
-    }
-    return out;
-  };
-}
-
-// A workload: its population and, for write n, the id, whether it removes
-// and the next state the host writes (computed from its current state).
-function makeWorkload(name) {
-  const host = new MapHost();
-  const ids = [];
-  const bases = [];
-  const prefix = { update: "sys", noop: "nop", masked: "msk", createRemove: "cr", ingest: "ing" }[name];
-  const count = name === "ingest" ? INGEST_ENTRIES : ENTITIES;
-  const secrets = name === "masked" ? SECRETS : null;
-  const states = [];
-  for (let i = 0; i < count; i++) {
-    ids.push(`${prefix}-${i}`);
-    bases.push(`payments-api-${i}`);
-    states.push(makeState(i, bases[i], secrets));
-  }
-  const w = { name, host, ids, bases, opts: name === "masked" ? { runId: RUN_ID } : undefined };
-  w.reset = () => {
-    host.map.clear();
-    if (name !== "createRemove") for (let i = 0; i < count; i++) host.map.set(ids[i], states[i]);
-  };
-  if (name === "createRemove") {
-    // write 2j creates entity j % N, write 2j + 1 removes it (a tombstone).
-    w.id = (n) => ids[(n >>> 1) % count];
-    w.isRemove = (n) => (n & 1) === 1;
-    w.next = (n) => ((n & 1) === 1 ? null : states[(n >>> 1) % count]);
-  } else if (name === "noop") {
-    w.id = (n) => ids[n % count];
-    w.isRemove = () => false;
-    w.next = (n, prev) => (Math.floor(n / count) % 2 === 0 ? reordered(prev) : reorderedBack(prev));
-  } else {
-    w.id = (n) => ids[n % count];
-    w.isRemove = () => false;
-    w.next = (n, prev) => mutate(prev, n, bases[n % count]);
-  }
-  w.reset();
-  return w;
-}
-
-// ingest call k: every entity gets one entry changing one or two fields.
-function ingestEntries(w, k) {
-  const entries = new Array(w.ids.length);
-  for (let i = 0; i < w.ids.length; i++) {
-    const id = w.ids[i];
-    entries[i] = { id, next: mutate(w.host.map.get(id), k * INGEST_ENTRIES + i, w.bases[i]) };
-  }
-  return entries;
-}
+// ------------------------------------------------------------------ tapes
 
 // What js/src/engine.js sends for opts (optionsJson).
 function optionsText(opts) {
@@ -234,14 +92,13 @@ function optionsText(opts) {
   return JSON.stringify({ actor: opts.actor ?? null, runId: opts.runId ?? null });
 }
 
-// ------------------------------------------------------------------ tapes
-
 // The JSON texts the JS layer hands the core for the first TAPE_WRITES writes
-// of each workload (and one ingest call), for native_bench to replay.
+// of each workload (and one ingest call), for native_bench to replay. Format:
+// 4 lines per record (see bench/native_bench.cpp).
 function writeTapes(dir) {
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, "secrets.txt"), [RUN_ID, ...SECRETS].join("\n") + "\n");
-  for (const name of ["update", "noop", "masked", "createRemove"]) {
+  for (const name of WRITE_WORKLOADS) {
     const w = makeWorkload(name);
     const opts = optionsText(w.opts);
     const lines = [];
@@ -273,56 +130,20 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-async function loadApi() {
-  const dir = path.resolve(args["js-dir"]);
-  const index = await import(pathToFileURL(path.join(dir, "index.js")).href);
-  const catalog = await import(pathToFileURL(path.join(dir, "catalog.js")).href);
-  return { createEngine: index.createEngine, registerCatalogEntities: catalog.registerCatalogEntities };
-}
-
-async function setupEngine(api, w) {
-  const sink = { events: 0, last: null };
-  const engine = await api.createEngine({
-    retentionPerEntity: RETENTION,
-    emit: (event) => {
-      sink.events++;
-      sink.last = event;
-    },
-  });
-  const { systemEntity } = api.registerCatalogEntities(engine, {
-    readSystems: w.host.read,
-    readGroups: async () => ({}),
-  });
-  if (w.name === "masked") engine.secrets.register(RUN_ID, SECRETS);
-  return { engine, handle: systemEntity, sink };
-}
-
-function writeStep(w, handle) {
-  const { host, opts } = w;
-  return (n) => {
-    const id = w.id(n);
-    const apply = async () => {
-      const next = w.next(n, host.map.get(id));
-      if (next === null) host.map.delete(id);
-      else host.map.set(id, next);
-      return next;
-    };
-    return w.isRemove(n) ? handle.remove({ id, opts, apply }) : handle.mutate({ id, opts, apply });
-  };
-}
-
 const CHUNK = 100;
 // CPU time of this process (all of Node's threads: includes GC helpers).
 const cpuMs = (usage) => (usage.user + usage.system) / 1000;
 
-// A workload runner: its own engine and Map; warm() runs it for WARMUP_MS,
-// sample() measures one sample of ≥ RUN_MS, finish() checks and closes.
-// main() interleaves the samples of all workloads round-robin, so a burst of
-// load from other processes hits every workload, not just one.
-async function writeRunner(api, name) {
+// A runner: one implementation on one workload, with its own instance of
+// the workload (own Map host). warm() runs it for WARMUP_MS, sample()
+// measures one sample of ≥ RUN_MS, finish() checks and closes.
+// Sequential awaited writes: each write's read/apply/commit finishes before
+// the next starts.
+async function writeRunner(impl, name) {
   const w = makeWorkload(name);
-  const { engine, handle, sink } = await setupEngine(api, w);
-  const step = writeStep(w, handle);
+  const inst = await impl.setup(w);
+  const step = writeStep(w, inst.handle);
+  const sink = inst.sink;
   let n = 0;
   let measuredOps = 0;
   let measuredEvents = 0;
@@ -331,11 +152,10 @@ async function writeRunner(api, name) {
     async warm() {
       const t0 = performance.now();
       while (performance.now() - t0 < WARMUP_MS) for (let k = 0; k < CHUNK; k++) await step(n++);
+      inst.betweenSamples();
     },
-    // Sequential awaited writes: each write's read/apply/commit finishes
-    // before the next starts.
     async sample() {
-      const events0 = sink.events;
+      const events0 = sink?.events ?? 0;
       let ops = 0;
       const cpu0 = process.cpuUsage();
       const start = performance.now();
@@ -347,18 +167,23 @@ async function writeRunner(api, name) {
       } while (end - start < RUN_MS);
       samples.push({ ops, ms: end - start, cpuMs: cpuMs(process.cpuUsage(cpu0)) });
       measuredOps += ops;
-      measuredEvents += sink.events - events0;
+      measuredEvents += (sink?.events ?? 0) - events0;
+      inst.betweenSamples(); // untimed
     },
     finish() {
-      const checks = { writes: measuredOps, events: measuredEvents };
-      checks.ok = name === "noop" ? measuredEvents === 0 : measuredEvents === measuredOps;
-      if (name === "masked") {
-        const text = JSON.stringify(sink.last);
-        checks.maskedInEvent = text.includes("****");
-        checks.secretLeaked = SECRETS.some((secret) => text.includes(secret));
-        checks.ok = checks.ok && checks.maskedInEvent && !checks.secretLeaked;
-      }
-      engine.close();
+      const checks = { writes: measuredOps };
+      if (sink) {
+        // update, masked and createRemove: one event per write; noop: none.
+        checks.events = measuredEvents;
+        checks.ok = name === "noop" ? measuredEvents === 0 : measuredEvents === measuredOps;
+        if (name === "masked") {
+          const text = JSON.stringify(sink.last);
+          checks.maskedInEvent = text.includes("****");
+          checks.secretLeaked = SECRETS.some((secret) => text.includes(secret));
+          checks.ok = checks.ok && checks.maskedInEvent && !checks.secretLeaked;
+        }
+      } else checks.ok = true; // the floor emits nothing
+      inst.close();
       return summarise(samples, 1, checks);
     },
   };
@@ -367,20 +192,18 @@ async function writeRunner(api, name) {
 // ingest: one call = INGEST_ENTRIES entries. The host builds the entries
 // before the call (untimed); the call itself (read, crossing, commit, the
 // change events, opts.apply writing the Map) is timed.
-async function ingestRunner(api) {
+async function ingestRunner(impl) {
   const w = makeWorkload("ingest");
-  const { engine } = await setupEngine(api, w);
+  const inst = await impl.setup(w);
   let k = 0;
   let changesOk = true;
   const samples = [];
   const call = async () => {
     const entries = ingestEntries(w, k++);
-    const apply = async () => {
-      for (const e of entries) w.host.map.set(e.id, e.next);
-    };
+    const apply = ingestApply(w, entries);
     const cpu0 = process.cpuUsage();
     const start = performance.now();
-    const changes = await engine.ingest("catalog-system", entries, { apply });
+    const changes = await inst.ingest(entries, { apply });
     const ms = performance.now() - start;
     const cpu = cpuMs(process.cpuUsage(cpu0));
     changesOk &&= changes.length === INGEST_ENTRIES;
@@ -391,6 +214,7 @@ async function ingestRunner(api) {
       const t0 = performance.now();
       do await call();
       while (performance.now() - t0 < WARMUP_MS);
+      inst.betweenSamples();
     },
     async sample() {
       let ms = 0;
@@ -403,27 +227,40 @@ async function ingestRunner(api) {
         calls++;
       }
       samples.push({ ops: calls * INGEST_ENTRIES, ms, cpuMs: cpu, calls });
+      inst.betweenSamples();
     },
     finish() {
-      engine.close();
+      inst.close();
       return summarise(samples, INGEST_ENTRIES, { ok: changesOk, calls: k, entriesPerCall: INGEST_ENTRIES });
     },
   };
 }
 
-async function measureAll(api, names) {
+// All runners, warmed up, then REPEATS rounds. Within a round every workload
+// takes one sample of every implementation, so a burst of load from other
+// processes hits all of them; the start of both orders rotates per round, so
+// no implementation always runs first or right after the same neighbour.
+async function measureAll(impls, names) {
   const runners = {};
   for (const name of names) {
-    process.stderr.write(`bench: WASM warm-up ${name}\n`);
-    runners[name] = name === "ingest" ? await ingestRunner(api) : await writeRunner(api, name);
-    await runners[name].warm();
+    runners[name] = {};
+    for (const impl of impls) {
+      if (name === "ingest" && !impl.hasIngest) continue;
+      process.stderr.write(`bench: warm-up ${name} / ${impl.name}\n`);
+      const runner = name === "ingest" ? await ingestRunner(impl) : await writeRunner(impl, name);
+      await runner.warm();
+      runners[name][impl.name] = runner;
+    }
   }
+  const rotate = (xs, r) => xs.map((_, i) => xs[(i + r) % xs.length]);
   for (let r = 0; r < REPEATS; r++) {
-    process.stderr.write(`bench: WASM samples, round ${r + 1}/${REPEATS}\n`);
-    for (const name of names) await runners[name].sample();
+    process.stderr.write(`bench: samples, round ${r + 1}/${REPEATS}\n`);
+    for (const name of rotate(names, r))
+      for (const implName of rotate(Object.keys(runners[name]), r)) await runners[name][implName].sample();
   }
   const out = {};
-  for (const name of names) out[name] = runners[name].finish();
+  for (const impl of impls) out[impl.name] = {};
+  for (const name of names) for (const [implName, runner] of Object.entries(runners[name])) out[implName][name] = runner.finish();
   return out;
 }
 
@@ -444,17 +281,17 @@ function summarise(samples, perCall, checks) {
 
 // ------------------------------------------------------------------ native
 
-function runNative(binary, tapeDir) {
+function runNative(binary, tapeDir, names) {
   const r = spawnSync(
     binary,
     [
       `--tape_dir=${tapeDir}`,
-      `--benchmark_repetitions=${REPEATS}`,
+      `--benchmark_repetitions=${NATIVE_REPEATS}`,
       `--benchmark_min_time=${NATIVE_MIN_TIME}`,
       "--benchmark_report_aggregates_only=true",
       "--benchmark_enable_random_interleaving=true", // repetitions interleaved across benchmarks
       "--benchmark_format=json",
-      ...(args.only ? [`--benchmark_filter=^(${args.only.split(",").join("|")})(/|$)`] : []),
+      `--benchmark_filter=^((${names.join("|")})(/|$)|parse_)`,
     ],
     { encoding: "utf8", maxBuffer: 64 << 20 },
   );
@@ -479,6 +316,9 @@ function runNative(binary, tapeDir) {
       opsPerSec,
       usPerOp: 1e6 / opsPerSec,
       cpuUsPerOp: (b.cpu_time * unit * 1e6) / perCall,
+      allocsPerOp: b.allocs_per_write ?? b.allocs_per_entry ?? b.allocs_per_op,
+      ...(b.alloc_bytes_per_write !== undefined ? { allocBytesPerOp: b.alloc_bytes_per_write } : {}),
+      ...(b.bytes_per_second !== undefined ? { bytesPerSecond: b.bytes_per_second, inputBytes: b.input_bytes } : {}),
       ...(perCall > 1 ? { msPerCall: b.real_time * unit * 1e3 } : {}),
     };
   }
@@ -493,24 +333,14 @@ function fileSizes() {
     const bytes = readFileSync(path.join(root, file));
     out[key] = { file, raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
   }
-  let wrapRaw = 0;
-  let wrapGzip = 0;
-  for (const f of ["index.js", "engine.js", "errors.js", "load.js", "generated/constants.js"]) {
-    const p = path.join(root, "js/src", f);
-    if (!existsSync(p)) continue;
-    const bytes = readFileSync(p);
-    wrapRaw += bytes.length;
-    wrapGzip += gzipSync(bytes, { level: 9 }).length;
-  }
-  out.wrapper = { file: "js/src/{index,engine,errors,load,generated/constants}.js", raw: wrapRaw, gzip: wrapGzip };
   return out;
 }
 
-// A fresh `node -e` per sample: module import, then createEngine() (read
-// the .wasm, compile, instantiate, construct the engine), timed inside the
-// process. For the breakdown, separate fresh processes time
-// WebAssembly.compile of the same bytes alone (V8 caches compiled modules
-// within a process, so it cannot share one with createEngine).
+// A fresh `node -e` per sample, timing from before `await import(package)`
+// to after the first `await createEngine()` (read the .wasm, compile,
+// instantiate, construct the engine). Separate processes are needed because
+// V8 caches a compiled module within a process. For the breakdown, other
+// fresh processes time WebAssembly.compile of the same bytes alone.
 function coldStart(samples) {
   const jsDir = path.resolve(args["js-dir"]);
   const url = pathToFileURL(path.join(jsDir, "index.js")).href;
@@ -518,16 +348,15 @@ function coldStart(samples) {
   const engineCode =
     `const t0 = performance.now(); const m = await import(${JSON.stringify(url)}); const t1 = performance.now();` +
     `const e = await m.createEngine(); const t2 = performance.now(); e.close();` +
-    `process.stdout.write(JSON.stringify({ importMs: t1 - t0, createMs: t2 - t1, fromProcessStartMs: t2 }));`;
+    `process.stdout.write(JSON.stringify({ coldMs: t2 - t0, importMs: t1 - t0, createMs: t2 - t1, fromProcessStartMs: t2 }));`;
   const compileCode =
     `const { readFileSync } = await import("node:fs"); const bytes = readFileSync(${JSON.stringify(wasmFile)});` +
     `const t0 = performance.now(); await WebAssembly.compile(bytes); const t1 = performance.now();` +
     `process.stdout.write(JSON.stringify({ compileMs: t1 - t0 }));`;
   const run = (code) => {
-    const start = performance.now();
     const r = spawnSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(`cold start sample failed: ${r.stderr}`);
-    return { ...JSON.parse(r.stdout), wallMs: performance.now() - start };
+    return JSON.parse(r.stdout);
   };
   const runs = [];
   const compiles = [];
@@ -538,100 +367,148 @@ function coldStart(samples) {
   const pick = (k) => median(runs.map((r) => r[k]));
   return {
     samples,
-    createMs: pick("createMs"),
+    coldMs: pick("coldMs"),
     importMs: pick("importMs"),
+    createMs: pick("createMs"),
     fromProcessStartMs: pick("fromProcessStartMs"),
-    processWallMs: pick("wallMs"),
     wasmCompileOnlyMs: median(compiles),
     runs,
     compileRuns: compiles,
   };
 }
 
+// ------------------------------------------------------------------ targets
+
+function evaluateTargets(res) {
+  const er = res.impls["entity-reactor"] ?? {};
+  const ref = res.impls.reference ?? {};
+  const nat = res.native?.results ?? {};
+  const cg = res.callgrind ?? {};
+  const t = {};
+  for (const name of ["update", "noop", "createRemove"]) {
+    if (er[name] && ref[name]) {
+      const v = er[name].opsPerSec / ref[name].opsPerSec;
+      t[`${name}VsReference`] = { target: `${name} ops/s >= ${TARGET.vsReference} x reference`, value: v, ok: v >= TARGET.vsReference };
+    }
+  }
+  if (er.masked && ref.masked) {
+    const v = er.masked.opsPerSec / ref.masked.opsPerSec;
+    t.maskedVsReference = { target: `masked ops/s >= ${TARGET.maskedVsReference} x reference`, value: v, ok: v >= TARGET.maskedVsReference };
+  }
+  if (er.masked && er.update) {
+    const v = er.masked.usPerOp / er.update.usPerOp;
+    const cpu = er.masked.cpuUsPerOp / er.update.cpuUsPerOp;
+    t.maskedCost = { target: `masked us/op <= ${TARGET.maskedCost} x update us/op`, value: v, cpuValue: cpu, ok: v <= TARGET.maskedCost };
+  }
+  if (er.ingest && er.update) {
+    const v = er.ingest.opsPerSec / er.update.opsPerSec;
+    t.ingest = { target: `ingest per-entry ops/s >= ${TARGET.ingest} x update ops/s`, value: v, ok: v >= TARGET.ingest };
+  }
+  if (er.update && nat.update?.opsPerSec) {
+    const v = nat.update.opsPerSec / er.update.opsPerSec;
+    const cpu = er.update.cpuUsPerOp / nat.update.cpuUsPerOp;
+    t.wasmNative = { target: `WASM update us/op <= ${TARGET.wasmNative} x native`, value: v, cpuValue: cpu, ok: v <= TARGET.wasmNative };
+  }
+  for (const name of ["update", "noop"]) {
+    if (cg[name]?.perWrite !== undefined) {
+      const v = cg[name].perWrite;
+      const max = TARGET.instructions[name];
+      t[`${name}Instructions`] = { target: `native ${name}: <= ${max} instructions per write`, value: v, ok: v <= max };
+    }
+  }
+  for (const name of WRITE_WORKLOADS) {
+    const v = nat[name]?.allocsPerOp;
+    if (v !== undefined) t[`${name}Allocs`] = { target: `native ${name}: <= ${TARGET.allocs} allocations per write`, value: v, ok: v <= TARGET.allocs };
+  }
+  const gz = res.sizes.wasm.gzip + res.sizes.glue.gzip;
+  t.size = { target: `.wasm + glue gzip <= ${TARGET.gzipBytes} bytes`, value: gz, ok: gz <= TARGET.gzipBytes };
+  if (res.cold) t.cold = { target: `import + first createEngine <= ${TARGET.coldMs} ms`, value: res.cold.coldMs, ok: res.cold.coldMs <= TARGET.coldMs };
+  return t;
+}
+
 // ------------------------------------------------------------------ report
 
 const fmtInt = (x) => Math.round(x).toLocaleString("en-US");
 const fmtUs = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
-const fmtRate = (r) => (r ? `${fmtInt(r.opsPerSec)}/s  ${fmtUs(r.usPerOp)} µs` : "—");
-const fmtX = (x) => (x === undefined || !Number.isFinite(x) ? "—" : `${x.toFixed(2)}×`);
+const fmtRate = (r) => (r?.opsPerSec ? `${fmtInt(r.opsPerSec)}/s  ${fmtUs(r.usPerOp)} µs` : r?.error ? "error" : "—");
+const fmtOps = (r) => (r?.opsPerSec ? `${fmtInt(r.opsPerSec)}/s` : "—");
+const fmtX = (x) => (x === undefined || !Number.isFinite(x) ? "—" : x >= 10 ? `${x.toFixed(1)}×` : `${x.toFixed(2)}×`);
 const kb = (b) => `${(b / 1000).toFixed(1)} KB`;
 const mark = (ok) => (ok === undefined ? "" : ok ? "✓" : "✗");
+const check = (label, tg) => (tg ? `${label} ${mark(tg.ok)}` : "");
+const joinChecks = (...xs) => xs.filter(Boolean).join(" · ");
+
+const LABEL = {
+  update: "update",
+  noop: "noop (keys reordered)",
+  masked: "masked (1,000 secrets)",
+  createRemove: "createRemove",
+  ingest: "ingest (per entry)",
+};
 
 function buildRows(res) {
-  const js = res.js;
+  const er = res.impls["entity-reactor"] ?? {};
+  const ref = res.impls.reference ?? {};
+  const fl = res.impls.floor ?? {};
   const nat = res.native?.results ?? {};
-  const ratio = (name) => (js[name] && nat[name]?.opsPerSec ? nat[name].opsPerSec / js[name].opsPerSec : undefined);
-  // CPU time per op (this process only): less sensitive to other processes' load.
-  const cpu = (name) => {
-    const j = js[name]?.cpuUsPerOp;
-    const n = nat[name]?.cpuUsPerOp;
-    if (j === undefined) return "";
-    return n ? `${fmtUs(j)} / ${fmtUs(n)} (${fmtX(j / n)})` : fmtUs(j);
-  };
-  const rows = [];
+  const cg = res.callgrind ?? {};
   const t = res.targets;
-  const workload = (label, name, target, ok) =>
-    rows.push([label, fmtRate(js[name]), fmtRate(nat[name]), fmtX(ratio(name)), cpu(name), target, mark(ok)]);
-  const info = (label, value, target = "", ok = undefined) => rows.push([label, value, "", "", "", target, mark(ok)]);
-  if (js.update)
-    workload("update", "update", `≥ ${fmtInt(TARGET.update)}/s (3× TS ${fmtInt(TS_UPDATE)}); now ${(js.update.opsPerSec / TS_UPDATE).toFixed(2)}× TS`, t.update?.ok);
-  if (js.update && nat.update)
-    rows.push(["  update WASM/native", "", "", fmtX(ratio("update")), "", `≤ ${TARGET.wasmNative}× native (CPU: ${fmtX(t.wasmNative?.cpuValue)})`, mark(t.wasmNative?.ok)]);
-  if (js.noop)
-    workload("noop (keys reordered)", "noop", `≥ ${fmtInt(TARGET.noop)}/s (3× TS ${fmtInt(TS_NOOP)}); now ${(js.noop.opsPerSec / TS_NOOP).toFixed(2)}× TS`, t.noop?.ok);
-  if (js.masked)
-    workload("masked (1,000 secrets)", "masked",
-      `cost ≤ ${TARGET.maskedCost}× update; now ${fmtX(t.maskedCost?.value)} (CPU ${fmtX(t.maskedCost?.cpuValue)}); ${(js.masked.opsPerSec / TS_MASKED).toFixed(1)}× TS ${fmtInt(TS_MASKED)}/s`, t.maskedCost?.ok);
-  if (js.createRemove) workload("createRemove (per write)", "createRemove", "— (no target)", undefined);
-  if (js.ingest)
-    workload("ingest (per entry)", "ingest",
-      `≥ ${TARGET.ingest}× update per-write; now ${fmtX(t.ingest?.value)} (CPU ${fmtX(t.ingest?.cpuValue)}); ${js.ingest.msPerCall.toFixed(0)} ms/call`, t.ingest?.ok);
-  const s = res.sizes;
-  info("size .wasm (raw / gzip)", `${kb(s.wasm.raw)} / ${kb(s.wasm.gzip)}`);
-  info("size glue .mjs (raw / gzip)", `${kb(s.glue.raw)} / ${kb(s.glue.gzip)}`);
-  info(".wasm + glue, gzip -9", kb(s.wasm.gzip + s.glue.gzip), `≤ ${kb(TARGET.gzipBytes)}`, t.size.ok);
-  info("  (JS wrapper js/src, gzip; info)", kb(s.wrapper.gzip));
-  if (res.cold) {
-    info(`cold createEngine (median of ${res.cold.samples})`, `${res.cold.createMs.toFixed(1)} ms`, `≤ ${TARGET.coldMs} ms`, t.cold?.ok);
-    info("  WebAssembly.compile alone (info)", `${res.cold.wasmCompileOnlyMs.toFixed(1)} ms`);
-    info("  import+createEngine; node start→ready", `${(res.cold.importMs + res.cold.createMs).toFixed(1)} ms; ${res.cold.fromProcessStartMs.toFixed(0)} ms`);
+  const rows = [];
+  const allocs = (name) => (nat[name]?.allocsPerOp !== undefined ? nat[name].allocsPerOp.toFixed(1) : "");
+  const instr = (name) => (cg[name]?.perWrite !== undefined ? fmtInt(cg[name].perWrite) : "");
+  const ratio = (a, b) => (a?.opsPerSec && b?.opsPerSec ? fmtX(a.opsPerSec / b.opsPerSec) : "—");
+  const allocCheck = (name) => check(`≤ ${TARGET.allocs} allocs`, t[`${name}Allocs`]);
+  for (const name of res.workloads) {
+    if (name === "ingest") continue;
+    let targets;
+    if (name === "update")
+      targets = joinChecks(check(`≥ ${TARGET.vsReference}× ref`, t.updateVsReference),
+        check(`≤ ${TARGET.wasmNative}× native (${fmtX(t.wasmNative?.value)})`, t.wasmNative),
+        check(`≤ ${fmtInt(TARGET.instructions.update)} instr`, t.updateInstructions), allocCheck(name));
+    else if (name === "noop")
+      targets = joinChecks(check(`≥ ${TARGET.vsReference}× ref`, t.noopVsReference),
+        check(`≤ ${fmtInt(TARGET.instructions.noop)} instr`, t.noopInstructions), allocCheck(name));
+    else if (name === "masked")
+      targets = joinChecks(check(`≥ ${TARGET.maskedVsReference}× ref`, t.maskedVsReference),
+        check(`≤ ${TARGET.maskedCost}× update time (${fmtX(t.maskedCost?.value)})`, t.maskedCost), allocCheck(name));
+    else targets = joinChecks(check(`≥ ${TARGET.vsReference}× ref`, t.createRemoveVsReference), allocCheck(name));
+    rows.push([LABEL[name], fmtRate(er[name]), fmtOps(ref[name]), ratio(er[name], ref[name]), fmtOps(fl[name]),
+      fmtRate(nat[name]), allocs(name), instr(name), targets]);
   }
+  if (res.workloads.includes("ingest")) {
+    // The reference has no batch API: its column shows its per-write update
+    // rate, the ratio is entity-reactor's ingest per entry over that.
+    const refCell = ref.update ? `(update) ${fmtOps(ref.update)}` : "—";
+    const targets = joinChecks(check(`≥ ${TARGET.ingest}× update (${fmtX(t.ingest?.value)})`, t.ingest),
+      er.ingest ? `${er.ingest.msPerCall.toFixed(0)} ms/call` : "");
+    rows.push([LABEL.ingest, fmtRate(er.ingest), refCell, ratio(er.ingest, ref.update), fmtOps(fl.ingest),
+      fmtRate(nat.ingest), allocs("ingest"), "", targets]);
+  }
+  // Native JSON parse of one state: why src/json exists.
+  const p = nat.parse_er_json;
+  if (p?.opsPerSec) {
+    const parseRow = (label, r, note) =>
+      rows.push([label, "", "", "", "", r?.opsPerSec ? `${fmtInt(r.opsPerSec)}/s  ${fmtUs(r.usPerOp)} µs` : "—",
+        r?.allocsPerOp !== undefined ? r.allocsPerOp.toFixed(0) : "", "", note]);
+    parseRow(`parse ${p.inputBytes} B state: er::json`, p, `${(p.bytesPerSecond / 1e6).toFixed(0)} MB/s (info)`);
+    for (const [key, label] of [["parse_nlohmann_dom", "  nlohmann::json::parse"], ["parse_nlohmann_sax", "  nlohmann sax_parse (no-op)"]])
+      if (nat[key]) parseRow(label, nat[key], `${fmtX(nat[key].usPerOp / p.usPerOp)} er::json's time (info)`);
+  }
+  const s = res.sizes;
+  rows.push([".wasm + glue, gzip -9", kb(s.wasm.gzip + s.glue.gzip), "", "", "", "", "", "",
+    `${check(`≤ ${kb(TARGET.gzipBytes)}`, t.size)}  (.wasm ${kb(s.wasm.gzip)}, glue ${kb(s.glue.gzip)}; raw ${kb(s.wasm.raw)} + ${kb(s.glue.raw)})`]);
+  if (res.cold)
+    rows.push([`cold start (median of ${res.cold.samples})`, `${res.cold.coldMs.toFixed(1)} ms`, "", "", "", "", "", "",
+      `${check(`≤ ${TARGET.coldMs} ms`, t.cold)}  (import ${res.cold.importMs.toFixed(1)} + createEngine ${res.cold.createMs.toFixed(1)} ms; compile alone ${res.cold.wasmCompileOnlyMs.toFixed(1)} ms)`]);
   return rows;
 }
 
 function renderTable(rows) {
-  const header = ["measure", "WASM in Node (median)", "native (median)", "WASM/native", "CPU µs/op WASM / native", "target", "✓/✗"];
+  const header = ["workload", "entity-reactor", "reference", "ER/ref", "floor", "native", "allocs/write", "instr/write", "targets ✓/✗"];
   const all = [header, ...rows];
   const widths = header.map((_, c) => Math.max(...all.map((r) => [...r[c]].length)));
   const line = (r) => r.map((cell, c) => cell + " ".repeat(widths[c] - [...cell].length)).join("  ").trimEnd();
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
-}
-
-function evaluateTargets(res) {
-  const js = res.js;
-  const nat = res.native?.results ?? {};
-  const t = {};
-  if (js.update) t.update = { target: `>= ${TARGET.update} ops/s`, value: js.update.opsPerSec, ok: js.update.opsPerSec >= TARGET.update };
-  if (js.noop) t.noop = { target: `>= ${TARGET.noop} ops/s`, value: js.noop.opsPerSec, ok: js.noop.opsPerSec >= TARGET.noop };
-  if (js.masked && js.update) {
-    const v = js.masked.usPerOp / js.update.usPerOp;
-    const cpu = js.masked.cpuUsPerOp / js.update.cpuUsPerOp;
-    t.maskedCost = { target: `masked us/op <= ${TARGET.maskedCost} x update us/op`, value: v, cpuValue: cpu, ok: v <= TARGET.maskedCost };
-  }
-  if (js.ingest && js.update) {
-    const v = js.ingest.opsPerSec / js.update.opsPerSec;
-    const cpu = js.update.cpuUsPerOp / js.ingest.cpuUsPerOp;
-    t.ingest = { target: `ingest per-entry ops/s >= ${TARGET.ingest} x update ops/s`, value: v, cpuValue: cpu, ok: v >= TARGET.ingest };
-  }
-  if (js.update && nat.update?.opsPerSec) {
-    const v = nat.update.opsPerSec / js.update.opsPerSec;
-    const cpu = nat.update.cpuUsPerOp ? js.update.cpuUsPerOp / nat.update.cpuUsPerOp : undefined;
-    t.wasmNative = { target: `WASM update us/op <= ${TARGET.wasmNative} x native`, value: v, cpuValue: cpu, ok: v <= TARGET.wasmNative };
-  }
-  const gz = res.sizes.wasm.gzip + res.sizes.glue.gzip;
-  t.size = { target: `.wasm + glue gzip <= ${TARGET.gzipBytes} bytes`, value: gz, ok: gz <= TARGET.gzipBytes };
-  if (res.cold) t.cold = { target: `cold createEngine <= ${TARGET.coldMs} ms`, value: res.cold.createMs, ok: res.cold.createMs <= TARGET.coldMs };
-  return t;
 }
 
 function gitInfo() {
@@ -649,6 +526,44 @@ function wasmInfo() {
 
 // ------------------------------------------------------------------ main
 
+async function loadImpls() {
+  const impls = [await loadEntityReactor(path.resolve(args["js-dir"]))];
+  impls[0].hasIngest = true;
+  const ref = args["no-reference"] ? null : await loadReference(path.resolve(args["ref-dir"]));
+  if (ref) impls.push(ref);
+  else if (!args["no-reference"]) process.stderr.write(`bench: no reference bundle in ${args["ref-dir"]}: the reference column is skipped\n`);
+  floor.hasIngest = true;
+  impls.push(floor);
+  return impls;
+}
+
+async function profile(impls) {
+  // Profiling: one workload on one implementation for --seconds, then exit.
+  const name = args.profile;
+  const impl = impls.find((i) => i.name === args.impl);
+  if (!impl) throw new Error(`--impl must be one of ${impls.map((i) => i.name).join(", ")}`);
+  const w = makeWorkload(name);
+  const inst = await impl.setup(w);
+  const until = performance.now() + Number(args.seconds) * 1000;
+  let n = 0;
+  if (name === "ingest") {
+    if (!inst.ingest) throw new Error(`${impl.name} has no ingest`);
+    while (performance.now() < until) {
+      const entries = ingestEntries(w, n++);
+      await inst.ingest(entries, { apply: ingestApply(w, entries) });
+    }
+    n *= INGEST_ENTRIES;
+  } else {
+    const step = writeStep(w, inst.handle);
+    while (performance.now() < until) {
+      for (let k = 0; k < CHUNK; k++) await step(n++);
+      if (n % 10000 === 0) inst.betweenSamples();
+    }
+  }
+  inst.close();
+  console.log(`profiled ${impl.name} ${name}: ${n.toLocaleString("en-US")} ops in ${args.seconds} s`);
+}
+
 async function main() {
   const selected = args.only ? args.only.split(",") : WORKLOADS;
   for (const name of selected) if (!WORKLOADS.includes(name)) throw new Error(`unknown workload ${name}; one of ${WORKLOADS.join(", ")}`);
@@ -657,29 +572,8 @@ async function main() {
     console.log(`wrote tapes to ${args["tape-dir"]}`);
     return;
   }
-  const api = await loadApi();
-
-  if (args.profile) {
-    // Profiling: one workload for --seconds, then exit (no native, no table).
-    const name = args.profile;
-    const w = makeWorkload(name);
-    const { engine, handle } = await setupEngine(api, w);
-    const until = performance.now() + Number(args.seconds) * 1000;
-    let n = 0;
-    if (name === "ingest") {
-      while (performance.now() < until) {
-        const entries = ingestEntries(w, n++);
-        await engine.ingest("catalog-system", entries, { apply: async () => entries.forEach((e) => w.host.map.set(e.id, e.next)) });
-      }
-      n *= INGEST_ENTRIES;
-    } else {
-      const step = writeStep(w, handle);
-      while (performance.now() < until) for (let k = 0; k < CHUNK; k++) await step(n++);
-    }
-    engine.close();
-    console.log(`profiled ${name}: ${n.toLocaleString("en-US")} ops in ${args.seconds} s`);
-    return;
-  }
+  const impls = await loadImpls();
+  if (args.profile) return profile(impls);
 
   const started = new Date();
   const loadStart = os.loadavg();
@@ -693,26 +587,31 @@ async function main() {
       loadavgStart: loadStart,
       git: gitInfo(),
       wasm: wasmInfo(),
-      settings: { repeats: REPEATS, runMs: RUN_MS, warmupMs: WARMUP_MS, nativeMinTimeS: NATIVE_MIN_TIME, retentionPerEntity: RETENTION,
-        entities: ENTITIES, ingestEntries: INGEST_ENTRIES, secrets: SECRET_COUNT, quick: QUICK },
+      reference: impls.some((i) => i.name === "reference") ? { name: REFERENCE_NAME, dir: path.resolve(args["ref-dir"]) } : null,
+      settings: { repeats: REPEATS, runMs: RUN_MS, warmupMs: WARMUP_MS, nativeRepeats: NATIVE_REPEATS, nativeMinTimeS: NATIVE_MIN_TIME,
+        ingestEntries: INGEST_ENTRIES, quick: QUICK, implementations: impls.map((i) => i.name) },
     },
-    js: {},
+    workloads: selected,
+    targetDefinitions: TARGET,
+    impls: {},
   };
 
   if (args.native) {
     const tapeDir = path.resolve(args["tape-dir"]);
     process.stderr.write(`bench: recording tapes in ${path.relative(root, tapeDir)} ... `);
     writeTapes(tapeDir);
-    process.stderr.write(`done\nbench: native (${REPEATS} repetitions each) ... `);
-    res.native = runNative(path.resolve(args.native), tapeDir);
+    process.stderr.write(`done\nbench: native (${NATIVE_REPEATS} repetitions each) ... `);
+    res.native = runNative(path.resolve(args.native), tapeDir, selected);
     process.stderr.write("done\n");
   }
-  res.js = await measureAll(api, selected);
-  for (const [name, r] of Object.entries(res.js))
-    process.stderr.write(`bench: WASM ${name}: ${fmtRate(r)}${r.checks.ok ? "" : "  (CHECK FAILED)"}\n`);
+  if (args.callgrind && existsSync(args.callgrind)) res.callgrind = JSON.parse(readFileSync(args.callgrind, "utf8"));
+  res.impls = await measureAll(impls, selected);
+  for (const [implName, byWorkload] of Object.entries(res.impls))
+    for (const [name, r] of Object.entries(byWorkload))
+      process.stderr.write(`bench: ${implName} ${name}: ${fmtRate(r)}${r.checks.ok ? "" : "  (CHECK FAILED)"}\n`);
   res.sizes = fileSizes();
   if (COLD_SAMPLES > 0) {
-    process.stderr.write(`bench: cold createEngine x${COLD_SAMPLES} ... `);
+    process.stderr.write(`bench: cold start x${COLD_SAMPLES} ... `);
     res.cold = coldStart(COLD_SAMPLES);
     process.stderr.write("done\n");
   }
@@ -720,16 +619,29 @@ async function main() {
   res.meta.loadavgEnd = os.loadavg();
   res.meta.durationS = (Date.now() - started.getTime()) / 1000;
 
-  const rows = buildRows(res);
-  const table = renderTable(rows);
+  const table = renderTable(buildRows(res));
   const la = (l) => l.map((x) => x.toFixed(2)).join(" ");
   const heading =
     `entity-reactor bench  ${res.meta.startedAt}  node ${process.version}  ${res.meta.cpus} × ${res.meta.cpu}\n` +
-    `load average ${la(loadStart)} (start) / ${la(res.meta.loadavgEnd)} (end); medians of ${REPEATS} runs; ` +
-    `wasm ${res.meta.wasm.sha256} (${res.meta.wasm.builtAt}); git ${res.meta.git.commit}${res.meta.git.dirty ? " + local changes" : ""}`;
-  const failedChecks = Object.entries(res.js).filter(([, r]) => !r.checks.ok).map(([n]) => n);
-  const footer = failedChecks.length ? `\nWORKLOAD CHECK FAILED (events/masking not as expected): ${failedChecks.join(", ")}` : "";
-  res.table = `${heading}\n${table}${footer}`;
+    `load average ${la(loadStart)} (start) / ${la(res.meta.loadavgEnd)} (end); medians of ${REPEATS} interleaved samples; ` +
+    `wasm ${res.meta.wasm.sha256} (${res.meta.wasm.builtAt}); git ${res.meta.git.commit}${res.meta.git.dirty ? " + local changes" : ""}\n` +
+    `reference: ${res.meta.reference ? REFERENCE_NAME : "skipped (no bundle)"}; ER/ref = entity-reactor ops/s ÷ reference ops/s, same run; ` +
+    (res.native
+      ? `native, allocs/write, instr/write: the core compiled natively on the same texts${res.callgrind ? "" : " (instr/write: callgrind not run)"}`
+      : "native: not run");
+  // The same ratios from CPU time per op (this process's CPU, all threads):
+  // a process that waits for a core loses wall time, not CPU time.
+  const er = res.impls["entity-reactor"] ?? {};
+  const ref = res.impls.reference ?? {};
+  const cpuRatios = selected
+    .filter((name) => name !== "ingest" && er[name] && ref[name])
+    .map((name) => `${name} ${fmtX(ref[name].cpuUsPerOp / er[name].cpuUsPerOp)}`);
+  const cpuLine = cpuRatios.length ? `\nER/ref from CPU time per op instead of wall time (less sensitive to other processes): ${cpuRatios.join(", ")}` : "";
+  const failed = [];
+  for (const [implName, byWorkload] of Object.entries(res.impls))
+    for (const [name, r] of Object.entries(byWorkload)) if (!r.checks.ok) failed.push(`${implName} ${name}`);
+  const footer = failed.length ? `\nWORKLOAD CHECK FAILED (events/masking not as expected): ${failed.join(", ")}` : "";
+  res.table = `${heading}\n${table}${cpuLine}${footer}`;
   console.log(`\n${res.table}\n`);
   writeFileSync(args.out, JSON.stringify(res, null, 2) + "\n");
   console.log(`wrote ${path.relative(process.cwd(), args.out) || args.out} (${res.meta.durationS.toFixed(0)} s)`);

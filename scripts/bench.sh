@@ -1,25 +1,88 @@
 #!/usr/bin/env bash
-# The bench command: builds what is missing (the WebAssembly module, the
-# native bench in build-bench with -O2), then runs the workloads of
-# bench/README.md in WebAssembly (Node, public API) and natively (Google
-# Benchmark), prints one table and writes bench/results.json. Targets are
-# reported with ✓/✗, never asserted. Extra arguments go to bench/bench.mjs
-# (--quick, --only update,noop, --repeats N).
+# The bench command. Builds what is missing (the WebAssembly module, the
+# native bench in build-bench with -O2, the TypeScript reference bundle in
+# build-bench/ref via ../shared/reference/setup.sh), counts native
+# instructions per write under callgrind when valgrind is installed, then runs
+# bench/bench.mjs: entity-reactor, the reference and the floor side by side
+# on the same workloads, the native core, sizes and cold start. Prints one
+# table and writes bench/results.json. Targets are reported with ✓/✗, never
+# asserted.
+#   bash scripts/bench.sh [--quick] [--no-callgrind] [--only update,noop] [other bench.mjs flags]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+
+callgrind=1
+pass=()
+quick=0
+for a in "$@"; do
+  case "$a" in
+    --no-callgrind) callgrind=0 ;;
+    --quick) quick=1; pass+=("$a") ;;
+    *) pass+=("$a") ;;
+  esac
+done
+
 bash scripts/setup.sh
 
 if [ ! -f js/wasm/entity-reactor.wasm ] || [ ! -f js/wasm/entity-reactor.mjs ] ||
    [ ! -f js/src/generated/constants.js ] || [ ! -f js/src/generated/catalog-constants.js ]; then
   echo "== WebAssembly build (js/wasm is missing)"
-  bash scripts/build-wasm.sh
+  NODE_PATH="${NODE_PATH:-/usr/share/nodejs}" bash scripts/build-wasm.sh
 fi
 
+# A native build that fails (src/ mid-change) costs the native columns only:
+# the bench reports, it does not stop.
 echo "== native bench build (build-bench, -O2)"
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
-  -DER_BUILD_TESTS=OFF -DER_BUILD_BENCH=ON >/dev/null
-cmake --build build-bench -j"$(nproc)" --target native_bench >/dev/null
+bin=build-bench/bench/native_bench
+tapes=build-bench/tapes
+native_args=(--native "$bin")
+if ! build_log="$(cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
+      -DER_BUILD_TESTS=OFF -DER_BUILD_BENCH=ON 2>&1 && cmake --build build-bench -j"$(nproc)" --target native_bench 2>&1)"; then
+  echo "$build_log" | grep -E "error|Error" | head -10
+  echo "NATIVE BUILD FAILED: the native, allocs/write and instr/write columns are skipped"
+  native_args=()
+  callgrind=0
+fi
+
+echo "== reference (the TypeScript original, build-bench/ref)"
+ref_setup="$root/../shared/reference/setup.sh"
+ref_args=(--ref-dir build-bench/ref)
+if [ ! -f "$ref_setup" ]; then
+  echo "$ref_setup is missing: the reference column is skipped"
+  ref_args=(--no-reference)
+elif ! bash "$ref_setup" build-bench/ref; then
+  echo "building the reference failed: the reference column is skipped"
+  ref_args=(--no-reference)
+fi
+
+# Instructions per native write (update, noop), counted by callgrind over
+# the measured writes only (native_bench --replay; see bench/README.md).
+cg_json=build-bench/callgrind.json
+rm -f "$cg_json"
+cg_args=()
+if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null; then
+  ops=4000
+  echo "== callgrind: native instructions per write ($ops writes each)"
+  node bench/bench.mjs --tapes-only --tape-dir "$tapes" >/dev/null
+  entries=()
+  for w in update noop; do
+    out="build-bench/callgrind.$w.out"
+    log="$(valgrind --tool=callgrind --callgrind-out-file="$out" --toggle-collect='*replay_writes*' \
+      "$bin" --tape_dir="$tapes" --replay="$w" --ops="$ops" 2>&1)" || { echo "$log" | tail -5; continue; }
+    collected="$(echo "$log" | sed -n 's/.*Collected : *\([0-9][0-9]*\).*/\1/p' | tail -1)"
+    [ -n "$collected" ] || { echo "$w: no callgrind count"; continue; }
+    per=$((collected / ops))
+    echo "$w: $per instructions per write ($(echo "$log" | grep -o 'replayed.*' | head -1))"
+    entries+=("\"$w\": {\"ops\": $ops, \"instructions\": $collected, \"perWrite\": $per}")
+  done
+  if [ ${#entries[@]} -gt 0 ]; then
+    (IFS=,; echo "{${entries[*]}}") > "$cg_json"
+    cg_args=(--callgrind "$cg_json")
+  fi
+elif [ "$callgrind" = 1 ]; then
+  echo "(valgrind is not installed: no instructions per write)"
+fi
 
 echo "== bench"
-node bench/bench.mjs --native build-bench/bench/native_bench --tape-dir build-bench/tapes "$@"
+node bench/bench.mjs "${native_args[@]}" --tape-dir "$tapes" "${ref_args[@]}" "${cg_args[@]}" "${pass[@]}"
