@@ -39,6 +39,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const { values: args } = parseArgs({
   options: {
     native: { type: "string" }, // native_bench binary; omitted: no native column
+    "parse-bench": { type: "string" }, // parse_bench binary; omitted: no parse rows
     "ref-dir": { type: "string", default: path.join(root, "build-bench/ref") }, // ref.mjs + refcat.mjs; missing: no reference column
     "no-reference": { type: "boolean", default: false }, // skip the reference column
     callgrind: { type: "string" }, // JSON written by scripts/bench.sh: instructions per write
@@ -120,6 +121,8 @@ function writeTapes(dir) {
   const payload = entries.map((e) => ({ id: e.id, next: e.next ?? null }));
   const lines = [JSON.stringify(ids), "", JSON.stringify(prevs), JSON.stringify(payload)];
   writeFileSync(path.join(dir, "ingest.tape"), lines.join("\n") + "\n");
+  // parse_bench's input: one state as JS sends it (entity sys-1's initial state).
+  writeFileSync(path.join(dir, "state.json"), JSON.stringify(makeWorkload("update").host.map.get("sys-1")) + "\n");
 }
 
 // ------------------------------------------------------------------ JS runs
@@ -281,23 +284,25 @@ function summarise(samples, perCall, checks) {
 
 // ------------------------------------------------------------------ native
 
-function runNative(binary, tapeDir, names) {
+// A Google Benchmark binary (native_bench or parse_bench): medians of
+// NATIVE_REPEATS repetitions, with their counters. A binary that fails costs
+// its rows only (null), like a missing one.
+function runNative(binary, extraArgs) {
   const r = spawnSync(
     binary,
     [
-      `--tape_dir=${tapeDir}`,
+      ...extraArgs,
       `--benchmark_repetitions=${NATIVE_REPEATS}`,
       `--benchmark_min_time=${NATIVE_MIN_TIME}`,
       "--benchmark_report_aggregates_only=true",
       "--benchmark_enable_random_interleaving=true", // repetitions interleaved across benchmarks
       "--benchmark_format=json",
-      `--benchmark_filter=^((${names.join("|")})(/|$)|parse_)`,
     ],
     { encoding: "utf8", maxBuffer: 64 << 20 },
   );
   if (r.status !== 0) {
-    process.stderr.write(r.stderr);
-    throw new Error(`native_bench exited with ${r.status}`);
+    process.stderr.write(`\n${r.stderr}\nbench: ${path.basename(binary)} exited with ${r.status}: its rows are skipped\n`);
+    return null;
   }
   // Google Benchmark prints NaN/inf for some aggregates (cv of a constant counter).
   const report = JSON.parse(r.stdout.replace(/:\s*-?(nan|NaN|inf|Infinity)\b/g, ": null"));
@@ -485,14 +490,15 @@ function buildRows(res) {
       fmtRate(nat.ingest), allocs("ingest"), "", targets]);
   }
   // Native JSON parse of one state: why src/json exists.
-  const p = nat.parse_er_json;
+  const parse = res.parse?.results ?? {};
+  const p = parse.parse_er_json;
   if (p?.opsPerSec) {
     const parseRow = (label, r, note) =>
       rows.push([label, "", "", "", "", r?.opsPerSec ? `${fmtInt(r.opsPerSec)}/s  ${fmtUs(r.usPerOp)} µs` : "—",
         r?.allocsPerOp !== undefined ? r.allocsPerOp.toFixed(0) : "", "", note]);
     parseRow(`parse ${p.inputBytes} B state: er::json`, p, `${(p.bytesPerSecond / 1e6).toFixed(0)} MB/s (info)`);
     for (const [key, label] of [["parse_nlohmann_dom", "  nlohmann::json::parse"], ["parse_nlohmann_sax", "  nlohmann sax_parse (no-op)"]])
-      if (nat[key]) parseRow(label, nat[key], `${fmtX(nat[key].usPerOp / p.usPerOp)} er::json's time (info)`);
+      if (parse[key]) parseRow(label, parse[key], `${fmtX(parse[key].usPerOp / p.usPerOp)} er::json's time (info)`);
   }
   const s = res.sizes;
   rows.push([".wasm + glue, gzip -9", kb(s.wasm.gzip + s.glue.gzip), "", "", "", "", "", "",
@@ -601,7 +607,14 @@ async function main() {
     process.stderr.write(`bench: recording tapes in ${path.relative(root, tapeDir)} ... `);
     writeTapes(tapeDir);
     process.stderr.write(`done\nbench: native (${NATIVE_REPEATS} repetitions each) ... `);
-    res.native = runNative(path.resolve(args.native), tapeDir, selected);
+    res.native = runNative(path.resolve(args.native), [`--tape_dir=${tapeDir}`, `--benchmark_filter=^(${selected.join("|")})(/|$)`]);
+    process.stderr.write("done\n");
+  }
+  if (args["parse-bench"]) {
+    const tapeDir = path.resolve(args["tape-dir"]);
+    if (!existsSync(path.join(tapeDir, "state.json"))) writeTapes(tapeDir);
+    process.stderr.write(`bench: native JSON parse (${NATIVE_REPEATS} repetitions each) ... `);
+    res.parse = runNative(path.resolve(args["parse-bench"]), [`--state_file=${path.join(tapeDir, "state.json")}`]);
     process.stderr.write("done\n");
   }
   if (args.callgrind && existsSync(args.callgrind)) res.callgrind = JSON.parse(readFileSync(args.callgrind, "utf8"));

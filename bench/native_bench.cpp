@@ -1,5 +1,5 @@
-// The bench workloads on the natively compiled core (Google Benchmark), plus
-// the JSON-parse comparison (parse_bench.cpp).
+// The bench workloads on the natively compiled core (Google Benchmark).
+// (The JSON-parse comparison is a binary of its own: parse_bench.cpp.)
 //
 // This file is the harness: it loads the tapes, times the writes, counts heap
 // allocations per write (alloc_count.cpp) and offers an untimed replay for
@@ -33,7 +33,7 @@
 //
 // Counters: allocs_per_write / allocs_per_entry (operator new calls in the
 // measured writes ÷ writes or entries), changed (share of writes that changed
-// the entity), outcome_bytes; parse_*: allocs_per_op, bytes_per_second.
+// the entity), outcome_bytes.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -46,7 +46,6 @@
 #include <vector>
 
 #include "alloc_count.hpp"
-#include "parse_bench.hpp"
 #include "replay.hpp"
 
 namespace {
@@ -254,10 +253,6 @@ int main(int argc, char** argv) {
   create_remove = load_tape(dir + "/createRemove.tape");
   ingest = load_tape(dir + "/ingest.tape");
   static Secrets run_secrets = secrets;
-  // The parse comparison's input: the prev text of the update tape's second
-  // record, i.e. JSON.stringify of the initial state of entity sys-1 (a
-  // catalog-system state with a description string, ~490 bytes).
-  static std::string state_text = update.size() > 1 ? update[1].c : std::string();
 
   benchmark::RegisterBenchmark("update", bench_writes, &update, nullptr)->UseRealTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("noop", bench_writes, &noop, nullptr)->UseRealTime()->Unit(benchmark::kMicrosecond);
@@ -266,7 +261,6 @@ int main(int argc, char** argv) {
       ->UseRealTime()
       ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("ingest", bench_ingest, &ingest)->UseRealTime()->Unit(benchmark::kMillisecond);
-  if (!state_text.empty()) er_bench::register_parse_benchmarks(&state_text);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

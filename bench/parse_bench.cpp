@@ -3,16 +3,24 @@
 // (er::json::parse: sorted members, UTF-16 key order, no std::map nodes) and by
 // nlohmann_json, as a DOM (nlohmann::json::parse) and as SAX with a handler
 // that does nothing (the lower bound of any nlohmann-based design: tokenising
-// alone). Uses nothing of the engine's write API.
+// alone). Its own binary, using nothing of the engine's write API, so it
+// keeps measuring while the engine's write path (replay.cpp) is being
+// rewritten.
+//
+// Usage: parse_bench --state_file=FILE [Google Benchmark flags]
+// (bench.mjs writes FILE = build-bench/tapes/state.json: JSON.stringify of
+// entity sys-1's initial state, one ~500-byte catalog-system state.)
 //
 // nlohmann_json comes from Debian's nlohmann-json3-dev; bench/CMakeLists.txt
 // gives this file alone an include directory holding just nlohmann/ (never
 // -I/usr/include). Without the package, only er::json is measured.
-#include "parse_bench.hpp"
-
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <string_view>
 
 #include "alloc_count.hpp"
 #include "json/value.hpp"
@@ -61,8 +69,6 @@ struct NoopSax {
 };
 #endif
 
-}  // namespace
-
 void register_parse_benchmarks(const std::string* state_text) {
   benchmark::RegisterBenchmark("parse_er_json", [state_text](benchmark::State& s) {
     run_parse(s, state_text, [](const std::string& t) {
@@ -90,4 +96,25 @@ void register_parse_benchmarks(const std::string* state_text) {
 #endif
 }
 
+}  // namespace
 }  // namespace er_bench
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  std::string file;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a(argv[i]);
+    if (a.substr(0, 13) == "--state_file=") file = std::string(a.substr(13));
+  }
+  std::ifstream in(file, std::ios::binary);
+  static std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (file.empty() || text.empty()) {
+    std::fprintf(stderr, "usage: parse_bench --state_file=FILE [benchmark flags] (bench/bench.mjs writes FILE)\n");
+    return 2;
+  }
+  er_bench::register_parse_benchmarks(&text);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
