@@ -1,16 +1,23 @@
-import type { ChangeEvent, Engine, EntityHandle, EntityRead, MutationOptions } from "./index.js";
+import type { ChangeEvent, Engine, EntityHandle, EntityRead, MutationOptions, WasmSource } from "./index.js";
 
+/** The state of a catalog-system entity: exactly these fields (unknown keys are stripped). */
 export interface CatalogSystemState {
   name: string;
   description: string | null;
   metadata: Record<string, unknown>;
-  [key: string]: unknown;
 }
+/** The state of a catalog-group entity. */
 export interface CatalogGroupState {
   name: string;
   metadata: Record<string, unknown>;
-  [key: string]: unknown;
 }
+/** The catalog's kind map, to combine with your own: `createEngine<CatalogKinds & { todo: Todo }>()`. */
+export interface CatalogKinds {
+  "catalog-system": CatalogSystemState;
+  "catalog-group": CatalogGroupState;
+}
+export type CatalogSystemHandle = EntityHandle<CatalogSystemState, CatalogSystemState, "catalog-system">;
+export type CatalogGroupHandle = EntityHandle<CatalogGroupState, CatalogGroupState, "catalog-group">;
 
 export declare const CATALOG_SYSTEM_ENTITY_KIND: "catalog-system";
 export declare const CATALOG_GROUP_ENTITY_KIND: "catalog-group";
@@ -53,13 +60,21 @@ export declare const systemRecordArtifactType: {
   schema: Record<string, unknown>;
 };
 
-/** Resolves once the WebAssembly module is loaded (createEngine also does this). */
-export declare function catalogReady(options?: { wasm?: WebAssembly.Module | ArrayBuffer | ArrayBufferView | URL | string }): Promise<void>;
+/**
+ * Resolves once the WebAssembly module is loaded. The helpers below are
+ * synchronous and run in the module: in Node they work right after import;
+ * in browsers and workers, where the module loads asynchronously, call
+ * `await catalogReady()` (or create any engine with `createEngine()`) once
+ * before using them — until then they throw ER_NOT_LOADED.
+ */
+export declare function catalogReady(options?: { wasm?: WasmSource }): Promise<void>;
 
-export declare function deriveCatalogSystemTriggerEvents(change: ChangeEvent): string[];
-export declare function deriveCatalogGroupTriggerEvents(change: ChangeEvent): string[];
-export declare function catalogSystemChangeToPayload(change: ChangeEvent): CatalogSystemPayload;
-export declare function catalogGroupChangeToPayload(change: ChangeEvent): CatalogGroupPayload;
+/** The trigger events of a catalog-system change: catalog.created, catalog.updated or catalog.deleted. */
+export declare function deriveCatalogSystemTriggerEvents(change: ChangeEvent<any>): string[];
+/** The trigger events of a catalog-group change: catalog.group.created or catalog.group.deleted (an update gives none). */
+export declare function deriveCatalogGroupTriggerEvents(change: ChangeEvent<any>): string[];
+export declare function catalogSystemChangeToPayload(change: ChangeEvent<any>): CatalogSystemPayload;
+export declare function catalogGroupChangeToPayload(change: ChangeEvent<any>): CatalogGroupPayload;
 export declare function toCatalogSystemState(row: {
   name: string;
   description?: string | null;
@@ -74,29 +89,36 @@ export interface CatalogEntityService {
 export declare function createCatalogSystemEntityRead(service: Pick<CatalogEntityService, "getManySystemEntityStates">): EntityRead<CatalogSystemState>;
 export declare function createCatalogGroupEntityRead(service: Pick<CatalogEntityService, "getManyGroupEntityStates">): EntityRead<CatalogGroupState>;
 
+/** Routes a system write through handle.mutate; without a handle, runs apply alone. */
 export declare function writeCatalogSystemEntity(args: {
-  handle: EntityHandle<CatalogSystemState> | undefined | null;
+  handle: EntityHandle<CatalogSystemState, CatalogSystemState, string> | undefined | null;
   systemId: string;
   opts?: MutationOptions;
-  apply: () => Promise<CatalogSystemState>;
+  apply: () => Promise<CatalogSystemState> | CatalogSystemState;
 }): Promise<void>;
+/** Routes a group write through handle.mutate; without a handle, runs apply alone. */
 export declare function writeCatalogGroupEntity(args: {
-  handle: EntityHandle<CatalogGroupState> | undefined | null;
+  handle: EntityHandle<CatalogGroupState, CatalogGroupState, string> | undefined | null;
   groupId: string;
   opts?: MutationOptions;
-  apply: () => Promise<CatalogGroupState>;
+  apply: () => Promise<CatalogGroupState> | CatalogGroupState;
 }): Promise<void>;
+/** Routes a system or group delete through handle.remove; without a handle, runs apply alone. */
 export declare function removeCatalogEntity(args: {
-  handle: EntityHandle<any> | undefined | null;
+  handle: EntityHandle<any, any, string> | undefined | null;
   id: string;
   opts?: MutationOptions;
-  apply: () => Promise<void>;
+  apply: () => Promise<unknown> | unknown;
 }): Promise<void>;
 
+/**
+ * Defines catalog-system and catalog-group on the engine, with their
+ * derivers and payload mappers registered natively.
+ */
 export declare function registerCatalogEntities(
-  engine: Engine,
+  engine: Pick<Engine, "kinds" | "close"> & { defineEntity(definition: never): unknown },
   reads: { readSystems: EntityRead<CatalogSystemState>; readGroups: EntityRead<CatalogGroupState> },
-): { systemEntity: EntityHandle<CatalogSystemState>; groupEntity: EntityHandle<CatalogGroupState> };
+): { systemEntity: CatalogSystemHandle; groupEntity: CatalogGroupHandle };
 
 export interface SystemRow {
   id: string;
@@ -127,5 +149,5 @@ export declare function createCatalogActions(deps: {
     getSystem(id: string): Promise<SystemRow | null | undefined>;
     updateSystem(id: string, patch: { metadata: Record<string, unknown> }): Promise<SystemRow | null | undefined>;
   };
-  getSystemEntity?: () => EntityHandle<CatalogSystemState> | undefined;
+  getSystemEntity?: () => EntityHandle<CatalogSystemState, CatalogSystemState, string> | undefined;
 }): CatalogAction[];

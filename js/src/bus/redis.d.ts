@@ -1,4 +1,4 @@
-import type { ChangeEvent, Delivery, Engine, EntityState } from "../index.js";
+import type { AnyKinds, ChangeEvent, Delivery, EntityState, KindMap, KindName } from "../index.js";
 
 /** The part of a node-redis client (v4, v5, v6) the bus uses. Pass the client itself; the bus duplicates it and never closes it. */
 export interface RedisClientLike {
@@ -31,21 +31,27 @@ export interface RedisBusOptions {
   logger?: { warn?(...args: unknown[]): void; error?(...args: unknown[]): void };
 }
 
-export interface RedisBus extends AsyncDisposable {
+/** The bus; typed like the engine: `createRedisBus<{ order: Order }>(…)` types its subscriptions. */
+export interface RedisBus<TKinds extends KindMap<TKinds> = AnyKinds> {
   readonly stream: string;
   readonly consumerName: string;
   /** Appends one committed change to the stream (XADD). Pass it to createEngine({ emit }) or engine.wire(). */
-  emit(event: ChangeEvent): Promise<unknown>;
+  emit(event: ChangeEvent<any>): Promise<unknown>;
   /** engine.wire(bus.emit); returns the engine. */
-  attach<E extends Pick<Engine, "wire">>(engine: E): E;
+  attach<E extends { wire(emit: (event: any) => unknown): void }>(engine: E): E;
   /**
    * Same contract as engine.onEntityChanged, across every process sharing the stream:
    * broadcast — this instance runs the handler for every change of `kind` (its own included), in stream order;
    * work-queue — one instance per workerGroup handles each change (consumer group "<workerGroup>:<kind>"),
    * retried up to maxRetries more times on a throw, then logged and copied to "<stream>:dead"; at least once.
    */
-  onEntityChanged<TState extends EntityState = EntityState>(subscription: {
-    kind: string;
+  onEntityChanged<K extends KindName<TKinds>>(subscription: {
+    kind: K;
+    handler: (change: ChangeEvent<TKinds[K], K>) => unknown;
+    delivery?: Delivery;
+  }): () => Promise<void>;
+  onEntityChanged<TState extends object = EntityState>(subscription: {
+    kind: string extends keyof TKinds ? string : never;
     handler: (change: ChangeEvent<TState>) => unknown;
     delivery?: Delivery;
   }): () => Promise<void>;
@@ -57,7 +63,9 @@ export interface RedisBus extends AsyncDisposable {
   claimedCounts(): Record<string, number>;
   /** Flushes, stops the readers (within about blockMs) and closes the bus's connections. Idempotent. */
   close(): Promise<void>;
+  /** close(): `await using bus = await createRedisBus(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Multi-process delivery (SPEC §6) over one Redis Stream (Redis >= 6.2). */
-export declare function createRedisBus(options: RedisBusOptions): Promise<RedisBus>;
+/** Multi-process delivery (docs/semantics.md §6) over one Redis Stream (Redis >= 6.2). */
+export declare function createRedisBus<TKinds extends KindMap<TKinds> = AnyKinds>(options: RedisBusOptions): Promise<RedisBus<TKinds>>;

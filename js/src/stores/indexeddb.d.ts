@@ -1,12 +1,15 @@
 import type { TransitionRow, TransitionStore } from "../index.js";
 
+/** IDBFactory where the program's libs declare indexedDB (the DOM lib); any object otherwise, so these types need no DOM lib. */
+export type IDBFactoryLike = typeof globalThis extends { indexedDB: infer F } ? F : object;
+
 export interface IndexedDbTransitionStoreOptions {
   /** Database name; default "entity-reactor". May be a database the app already uses. */
   dbName?: string;
   /** Object store of the transition log; default "transitions". */
   storeName?: string;
-  /** The IDBFactory; default globalThis.indexedDB. */
-  indexedDB?: IDBFactory;
+  /** The IDBFactory (fake-indexeddb's in Node tests); default globalThis.indexedDB. Typed as IDBFactory when the DOM lib is loaded. */
+  indexedDB?: IDBFactoryLike;
 }
 
 /** The handle runInTransaction passes to fn: rows staged for its one IndexedDB transaction. */
