@@ -519,7 +519,9 @@ function renderTable(rows) {
 
 function gitInfo() {
   const git = (...a) => spawnSync("git", ["-C", root, ...a], { encoding: "utf8" }).stdout?.trim() ?? "";
-  return { commit: git("rev-parse", "--short", "HEAD"), dirty: git("status", "--porcelain", "--", "src", "bindings", "js/src") !== "" };
+  const commit = git("rev-parse", "--short", "HEAD");
+  if (!commit) return { commit: "(not a git checkout)", dirty: false };
+  return { commit, dirty: git("status", "--porcelain", "--", "src", "bindings", "js/src") !== "" };
 }
 
 function wasmInfo() {
