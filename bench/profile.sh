@@ -64,4 +64,4 @@ echo "-- self instructions per $( [ "$workload" = ingest ] && echo entry || echo
 callgrind_annotate --inclusive=no "$tmp/callgrind.out" 2>/dev/null | sed -n '/^Ir/,$p' | summarise
 echo "-- inclusive (top 15 below the replay loop)"
 callgrind_annotate --inclusive=yes "$tmp/callgrind.out" 2>/dev/null | sed -n '/^Ir/,$p' |
-  grep -v -E "libc-start|below main|main \[|0x0000|replay_|write_once|ingest_once|PROGRAM TOTALS" | summarise
+  grep -v -E "libc-start|below main|main \[|0x0000|replay_|prime_writes|Replayer::write|Replayer::ingest|PROGRAM TOTALS" | summarise
