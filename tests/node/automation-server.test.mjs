@@ -308,3 +308,68 @@ describe("examples/automation-server over HTTP", () => {
     await scenario(t, { DATABASE_URL: pgServer.connectionString("automation_e2e") });
   });
 });
+
+describe("examples/automation-server: request bodies and routes", () => {
+  let dir;
+  let service;
+  let api;
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "er-automation-bodies-"));
+    service = await startService({ SQLITE_PATH: path.join(dir, "catalog.db") });
+    api = client(service.url);
+  });
+  after(async () => {
+    const status = await service?.stop();
+    rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(status, { code: 0, signal: null }, service?.log());
+  });
+
+  test("GET / lists the routes", async () => {
+    const index = await api.get("/");
+    assert.equal(index.status, 200, index.text);
+    const routes = index.body.routes.map((r) => `${r.method} ${r.path}`);
+    for (const route of ["GET /events", "POST /systems", "PATCH /systems/:id", "DELETE /groups/:id", "GET /runs?limit="])
+      assert.ok(routes.includes(route), `GET / lists ${route}: ${routes.join(", ")}`);
+    assert.ok(index.body.routes.every((r) => typeof r.description === "string" && r.description !== ""));
+    const unknown = await api.get("/nope");
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.body.error, /GET \/ lists the routes/);
+  });
+
+  test("a bad body is a 400 with the engine's error code and path, and nothing is written", async () => {
+    const expect400 = async (response, code, errorPath) => {
+      assert.equal(response.status, 400, response.text);
+      assert.equal(response.body.code, code, response.text);
+      if (errorPath !== undefined) assert.equal(response.body.path, errorPath, response.text);
+      assert.equal(typeof response.body.error, "string");
+    };
+    await expect400(await api.post("/systems", { name: "" }), "ER_SCHEMA", "name");
+    await expect400(await api.post("/systems", { name: "Billing", metadata: [] }), "ER_SCHEMA", "metadata");
+    await expect400(await api.post("/systems", { name: "Billing", descripton: "typo" }), "ER_SCHEMA");
+    await expect400(await api.post("/systems", { id: "", name: "Billing" }), "ER_SCHEMA", "id");
+    await expect400(await api.post("/groups", { name: "Finance", description: "groups have none" }), "ER_SCHEMA");
+    const notJson = await fetch(`${service.url}/systems`, { method: "POST", body: "{not json" });
+    assert.equal(notJson.status, 400);
+    assert.equal((await notJson.json()).code, "ER_BAD_JSON");
+    const notObject = await api.post("/systems", ["Billing"]);
+    assert.equal(notObject.status, 400, notObject.text);
+    assert.match(notObject.body.code, /^ER_/);
+    assert.deepEqual((await api.get("/systems")).body, [], "no bad body reached the catalog");
+    assert.deepEqual((await api.get("/groups")).body, []);
+
+    // A misspelt PATCH key is an error, not a silent no-op.
+    assert.equal((await api.post("/systems", { id: "api", name: "API" })).status, 201);
+    await api.settle(1);
+    const before = (await api.get("/systems/api")).body;
+    const historyBefore = (await api.get("/systems/api/history")).body;
+    await expect400(await api.patch("/systems/api", { nmae: "Renamed" }), "ER_SCHEMA");
+    await expect400(await api.patch("/systems/api", { name: "" }), "ER_SCHEMA", "name");
+    await expect400(await api.patch("/systems/api", { description: 5 }), "ER_SCHEMA", "description");
+    assert.deepEqual((await api.get("/systems/api")).body, before, "the row is unchanged");
+    assert.deepEqual((await api.get("/systems/api/history")).body, historyBefore, "no transition was logged");
+    // A good PATCH still works.
+    const renamed = await api.patch("/systems/api", { name: "Public API" });
+    assert.equal(renamed.status, 200, renamed.text);
+    assert.equal(renamed.body.name, "Public API");
+  });
+});

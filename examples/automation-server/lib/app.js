@@ -3,7 +3,7 @@
 // of changes / triggers / runs, and the transition history over HTTP.
 import { randomUUID } from "node:crypto";
 import http from "node:http";
-import { createEngine, EntityReactorError } from "entity-reactor";
+import { createEngine, EntityReactorError, ErrorCode } from "entity-reactor";
 import {
   CATALOG_GROUP_ENTITY_KIND,
   CATALOG_SYSTEM_ENTITY_KIND,
@@ -16,6 +16,7 @@ import {
   writeCatalogSystemEntity,
 } from "entity-reactor/catalog";
 import { createAutomationRunner, loadAutomations, runScope } from "./automations.js";
+import { createBodyValidators } from "./bodies.js";
 import { createSseHub } from "./sse.js";
 
 /** The masking scope of writes made through the HTTP API: every configured secret. */
@@ -32,36 +33,36 @@ const CLIENT_ERRORS = new Set([
   "ER_LONE_SURROGATE",
 ]);
 
+/** The routes, as GET / lists them. */
+const ROUTES = [
+  ["GET", "/", "this list"],
+  ["GET", "/health", "{ ok, store, pendingRuns, sseClients }"],
+  ["GET", "/events", "server-sent events change, trigger, run; Last-Event-ID or ?since=<id> replays the last 1,000"],
+  ["GET", "/automations", "the loaded automations (without secrets)"],
+  ["GET", "/runs?limit=", "the run log, newest first"],
+  ["GET", "/systems", "every system"],
+  ["POST", "/systems", "create { id?, name, description?, metadata? }: 201, 409 if the id exists"],
+  ["GET", "/systems/:id", "one system"],
+  ["PATCH", "/systems/:id", "update any of { name, description, metadata }"],
+  ["DELETE", "/systems/:id", "delete: 204"],
+  ["GET", "/systems/:id/history?field=&limit=", "the transition log, newest first"],
+  ["GET", "/systems/:id/fields/:field?windowMs=", "inStateSince, inStateForMs, transitionsInWindow"],
+  ["GET", "/groups", "every group"],
+  ["POST", "/groups", "create { id?, name, metadata? }"],
+  ["GET", "/groups/:id", "one group"],
+  ["PATCH", "/groups/:id", "update any of { name, metadata }"],
+  ["DELETE", "/groups/:id", "delete: 204"],
+  ["GET", "/groups/:id/history?field=&limit=", "the transition log, newest first"],
+  ["GET", "/groups/:id/fields/:field?windowMs=", "inStateSince, inStateForMs, transitionsInWindow"],
+].map(([method, path, description]) => ({ method, path, description }));
+
 class HttpError extends Error {
-  constructor(status, message) {
+  constructor(status, message, { code, path } = {}) {
     super(message);
     this.status = status;
+    if (code) this.code = code;
+    if (path) this.path = path;
   }
-}
-
-const isRecord = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
-
-/** Checks that each field can be bound to its SQL column; the engine validates the state itself. */
-function columns(body, { creating, description }) {
-  if (!isRecord(body)) throw new HttpError(400, "the body must be a JSON object");
-  const out = {};
-  if (body.name !== undefined || creating) {
-    if (typeof body.name !== "string") throw new HttpError(400, "name must be a string");
-    out.name = body.name;
-  }
-  if (description && body.description !== undefined) {
-    if (body.description !== null && typeof body.description !== "string") throw new HttpError(400, "description must be a string or null");
-    out.description = body.description;
-  }
-  if (body.metadata !== undefined) {
-    if (!isRecord(body.metadata)) throw new HttpError(400, "metadata must be an object");
-    out.metadata = body.metadata;
-  }
-  if (creating && body.id !== undefined) {
-    if (typeof body.id !== "string" || body.id === "" || body.id.includes("/")) throw new HttpError(400, "id must be a non-empty string without '/'");
-    out.id = body.id;
-  }
-  return out;
 }
 
 async function readJson(req) {
@@ -77,7 +78,7 @@ async function readJson(req) {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new HttpError(400, `invalid JSON: ${e.message}`);
+    throw new HttpError(400, `invalid JSON: ${e.message}`, { code: ErrorCode.ER_BAD_JSON });
   }
 }
 
@@ -98,6 +99,7 @@ function send(res, status, body) {
  */
 export async function startServer({ port = 3000, host = "127.0.0.1", store: db, automationsFile, env = process.env, logger = console }) {
   const engine = await createEngine({ transitions: db.transitions, logger });
+  const bodies = await createBodyValidators();
   const byId = (rows, project) => Object.fromEntries(rows.map((r) => [r.id, project(r)]));
   const { systemEntity, groupEntity } = registerCatalogEntities(engine, {
     readSystems: async (ids) => byId(await db.getSystems(ids), toCatalogSystemState),
@@ -154,7 +156,7 @@ export async function startServer({ port = 3000, host = "127.0.0.1", store: db, 
   const resources = {
     systems: {
       handle: systemEntity,
-      description: true,
+      bodies: bodies.systems,
       get: (id) => db.getSystem(id),
       list: () => db.listSystems(),
       insert: (row) => db.insertSystem(row),
@@ -165,7 +167,7 @@ export async function startServer({ port = 3000, host = "127.0.0.1", store: db, 
     },
     groups: {
       handle: groupEntity,
-      description: false,
+      bodies: bodies.groups,
       get: (id) => db.getGroup(id),
       list: () => db.listGroups(),
       insert: (row) => db.insertGroup(row),
@@ -191,6 +193,7 @@ export async function startServer({ port = 3000, host = "127.0.0.1", store: db, 
   async function route(req, res, url) {
     const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     const method = req.method;
+    if (method === "GET" && url.pathname === "/") return send(res, 200, { service: "automation-server", routes: ROUTES });
     if (method === "GET" && url.pathname === "/health")
       return send(res, 200, { ok: true, store: db.kind, pendingRuns: runner.pending, sseClients: sse.clients });
     if (method === "GET" && url.pathname === "/events") return sse.attach(req, res, url);
@@ -201,13 +204,15 @@ export async function startServer({ port = 3000, host = "127.0.0.1", store: db, 
       return send(res, 200, await db.listRuns(limit));
     }
     const r = resources[parts[0]];
-    if (!r) throw new HttpError(404, `no route for ${method} ${url.pathname}`);
+    if (!r) throw new HttpError(404, `no route for ${method} ${url.pathname} (GET / lists the routes)`);
     const [, id, sub, field] = parts;
 
     if (parts.length === 1 && method === "GET") return send(res, 200, await r.list());
     if (parts.length === 1 && method === "POST") {
-      const cols = columns(await readJson(req), { creating: true, description: r.description });
-      const rowId = cols.id ?? randomUUID();
+      // Checked before anything is written: 400 with the engine's code and path.
+      const { id: bodyId, ...cols } = r.bodies.create(await readJson(req));
+      if (bodyId?.includes("/")) throw new HttpError(400, "id must not contain '/'", { code: ErrorCode.ER_BAD_ID, path: "id" });
+      const rowId = bodyId ?? randomUUID();
       if (await r.get(rowId)) throw new HttpError(409, `already exists: ${rowId}`);
       let row;
       try {
@@ -227,7 +232,7 @@ export async function startServer({ port = 3000, host = "127.0.0.1", store: db, 
     }
     if (parts.length === 2 && method === "GET") return send(res, 200, await found(r, id));
     if (parts.length === 2 && method === "PATCH") {
-      const cols = columns(await readJson(req), { creating: false, description: r.description });
+      const cols = r.bodies.update(await readJson(req));
       await found(r, id);
       let row;
       await r.write({
@@ -263,7 +268,7 @@ export async function startServer({ port = 3000, host = "127.0.0.1", store: db, 
         transitionsInWindow: await r.handle.transitionCount({ id, field, windowMs }),
       });
     }
-    throw new HttpError(404, `no route for ${method} ${url.pathname}`);
+    throw new HttpError(404, `no route for ${method} ${url.pathname} (GET / lists the routes)`);
   }
 
   const server = http.createServer(async (req, res) => {
@@ -275,7 +280,7 @@ export async function startServer({ port = 3000, host = "127.0.0.1", store: db, 
       if (e instanceof HttpError) status = e.status;
       else if (e instanceof EntityReactorError && CLIENT_ERRORS.has(e.code)) status = 400;
       if (status === 500) logger.error(`${req.method} ${url.pathname}:`, e);
-      if (!res.headersSent) send(res, status, { error: e.message, ...(e.code ? { code: e.code } : {}) });
+      if (!res.headersSent) send(res, status, { error: e.message, ...(e.code ? { code: e.code } : {}), ...(e.path ? { path: e.path } : {}) });
       else res.end();
     }
   });
@@ -301,6 +306,7 @@ export async function startServer({ port = 3000, host = "127.0.0.1", store: db, 
         server.closeAllConnections?.();
         await closed;
         engine.close();
+        bodies.close();
         await db.close();
       })();
       return closing;
