@@ -41,51 +41,72 @@ int shortest_digits(double x, char* digits, int& ndigits) {
 
 }  // namespace
 
-void write_number(double x, std::string& out) {
+std::size_t format_number(double x, char* buf) {
+  char* o = buf;
   if (!std::isfinite(x)) {
-    out += "null";
-    return;
+    std::memcpy(o, "null", 4);
+    return 4;
   }
   if (x == 0) {
-    out += '0';  // also -0
-    return;
+    *o = '0';  // also -0
+    return 1;
   }
   if (x < 0) {
-    out += '-';
+    *o++ = '-';
     x = -x;
   }
   // Integers below 2^53 print as themselves.
   if (x < 9007199254740992.0 && x == std::floor(x)) {
-    char buf[24];
-    int len = std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(x));
-    out.append(buf, static_cast<std::size_t>(len));
-    return;
+    char digits[20];
+    char* e = digits + sizeof digits;
+    char* b = e;
+    auto u = static_cast<unsigned long long>(x);
+    do {
+      *--b = static_cast<char>('0' + u % 10);
+      u /= 10;
+    } while (u != 0);
+    std::memcpy(o, b, static_cast<std::size_t>(e - b));
+    return static_cast<std::size_t>(o - buf) + static_cast<std::size_t>(e - b);
   }
   char d[24];
   int k = 0;
   const int n = shortest_digits(x, d, k);
+  auto put = [&](const char* p, int len) {
+    std::memcpy(o, p, static_cast<std::size_t>(len));
+    o += len;
+  };
+  auto zeros = [&](int len) {
+    std::memset(o, '0', static_cast<std::size_t>(len));
+    o += len;
+  };
   if (k <= n && n <= 21) {
-    out.append(d, static_cast<std::size_t>(k));
-    out.append(static_cast<std::size_t>(n - k), '0');
+    put(d, k);
+    zeros(n - k);
   } else if (0 < n && n <= 21) {
-    out.append(d, static_cast<std::size_t>(n));
-    out += '.';
-    out.append(d + n, static_cast<std::size_t>(k - n));
+    put(d, n);
+    *o++ = '.';
+    put(d + n, k - n);
   } else if (-6 < n && n <= 0) {
-    out += "0.";
-    out.append(static_cast<std::size_t>(-n), '0');
-    out.append(d, static_cast<std::size_t>(k));
+    put("0.", 2);
+    zeros(-n);
+    put(d, k);
   } else {
-    out += d[0];
+    *o++ = d[0];
     if (k > 1) {
-      out += '.';
-      out.append(d + 1, static_cast<std::size_t>(k - 1));
+      *o++ = '.';
+      put(d + 1, k - 1);
     }
-    out += 'e';
+    *o++ = 'e';
     const int e = n - 1;
-    out += e < 0 ? '-' : '+';
-    out += std::to_string(e < 0 ? -e : e);
+    *o++ = e < 0 ? '-' : '+';
+    o += std::snprintf(o, 8, "%d", e < 0 ? -e : e);
   }
+  return static_cast<std::size_t>(o - buf);
+}
+
+void write_number(double x, std::string& out) {
+  char buf[kNumberChars];
+  out.append(buf, format_number(x, buf));
 }
 
 }  // namespace er::json

@@ -1,10 +1,9 @@
-// A small JSON document model built for the engine's hot path.
-//
-// Why not nlohmann::json here: a write parses two ~300-byte states, and in
-// WASM nlohmann's parser plus its std::map nodes cost ~4 us per state. This
-// model keeps object members in a sorted vector (UTF-16 key order, the order
-// JavaScript sorts in), so canonical JSON is a plain walk, lookup is a binary
-// search and structural equality needs no serialisation.
+// A JSON value tree for the engine's cold paths: schemas, configuration,
+// normalising and building states. The write path never builds one: it
+// works on json::Doc (doc.hpp), a flat tape parsed without an allocation
+// per node. Object members are kept in a sorted vector (UTF-16 key order,
+// the order JavaScript sorts in), so canonical JSON is a plain walk, lookup
+// is a binary search and structural equality needs no serialisation.
 #pragma once
 
 #include <cstddef>
@@ -141,8 +140,9 @@ struct Limits {
   int max_depth = 256;                // nested arrays/objects
 };
 
-// Parses strict JSON (RFC 8259). Errors: ER_TOO_LARGE, ER_TOO_DEEP,
-// ER_LONE_SURROGATE, ER_BAD_JSON (with the byte offset).
+// Parses strict JSON (RFC 8259) into a tree, through json::Doc's parser
+// (the only one). Errors: ER_TOO_LARGE, ER_TOO_DEEP, ER_LONE_SURROGATE,
+// ER_BAD_JSON (with the byte offset).
 Result<Value> parse(std::string_view text, const Limits& limits = {});
 
 // Canonical JSON: sorted keys, no whitespace, JavaScript number and string
@@ -150,6 +150,9 @@ Result<Value> parse(std::string_view text, const Limits& limits = {});
 void write(const Value& value, std::string& out);
 std::string to_string(const Value& value);
 void write_number(double n, std::string& out);
+// The same into buf (at least kNumberChars bytes); returns the length.
+inline constexpr std::size_t kNumberChars = 32;
+std::size_t format_number(double n, char* buf);
 void write_string(std::string_view s, std::string& out);
 
 // Structural equality: true iff the canonical forms are equal.

@@ -1,0 +1,814 @@
+#include "json/doc.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+
+#include "json/detail.hpp"
+
+namespace er::json {
+
+using detail::kPlain;
+using detail::load8;
+
+// ---------------------------------------------------------------- parser
+
+// The first special byte of a word (SWAR): below 0x20, '"', '\\', or >=
+// 0x80. 0 when there is none; otherwise its lowest set bit marks the first
+// one (bits above it may be spurious: borrows only propagate upwards).
+inline std::uint64_t special_mask(std::uint64_t w) {
+  constexpr std::uint64_t ones = 0x0101010101010101ull, top = 0x8080808080808080ull;
+  const std::uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+  return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) | w) & top;
+}
+
+// Bytes after the text that the eight-byte loads may read. NULs: a scan
+// stops on them (below 0x20) exactly at the end of the text.
+constexpr std::size_t kPadding = 8;
+
+class DocParser {
+ public:
+  DocParser(Doc& doc, const Limits& limits) : doc_(doc), limits_(limits) {}
+
+  Result<void> run(std::string_view text) {
+    doc_.clear();
+    if (text.size() > limits_.max_bytes)
+      return make_error(Code::ER_TOO_LARGE, "JSON text of " + std::to_string(text.size()) +
+                                                " bytes exceeds the limit of " + std::to_string(limits_.max_bytes) +
+                                                " bytes");
+    // The text, then NUL padding; strings are decoded in place.
+    doc_.bytes_.resize(text.size() + kPadding);
+    std::memcpy(doc_.bytes_.data(), text.data(), text.size());
+    std::memset(doc_.bytes_.data() + text.size(), 0, kPadding);
+    // At most one node per two bytes ("[0,0]"), one key per four ("\"\":0,").
+    doc_.nodes_.ensure(text.size() / 2 + 2);
+    doc_.order_.ensure(text.size() / 4 + 2);
+    nodes_ = doc_.nodes_.data.get();
+    order_ = doc_.order_.data.get();
+    begin_ = doc_.bytes_.data();
+    p_ = begin_;
+    end_ = begin_ + text.size();
+    if (parse()) {
+      doc_.count_ = count_;
+      doc_.order_count_ = order_count_;
+      doc_.bytes_.resize(text.size());
+      return Ok{};
+    }
+    doc_.clear();
+    return std::move(*error_);
+  }
+
+  // An error leaves open containers on the shared stacks: drop them.
+  ~DocParser() {
+    keys_.resize(keys_base_);
+    frames_.resize(frames_base_);
+  }
+
+ private:
+  // An open container: its node, and for an object where its keys start
+  // on keys_.
+  struct Frame {
+    std::uint32_t node;
+    std::uint32_t keys;  // kArray for an array
+    std::uint32_t items;
+  };
+  static constexpr std::uint32_t kArray = 0xFFFFFFFFu;
+
+  Doc& doc_;
+  const Limits& limits_;
+  Doc::Node* nodes_ = nullptr;
+  std::uint32_t* order_ = nullptr;
+  std::uint32_t count_ = 0;
+  std::uint32_t order_count_ = 0;
+  char* begin_ = nullptr;
+  char* p_ = nullptr;
+  char* end_ = nullptr;
+  std::optional<Error> error_;
+  // Shared by every parse on a thread, so their capacity is reused.
+  std::vector<std::uint32_t>& keys_ = key_stack();  // key node, then its prefix (two words)
+  std::vector<Frame>& frames_ = frame_stack();
+  const std::size_t keys_base_ = keys_.size();
+  const std::size_t frames_base_ = frames_.size();
+
+  static std::vector<std::uint32_t>& key_stack() {
+    thread_local std::vector<std::uint32_t> stack;
+    return stack;
+  }
+  static std::vector<Frame>& frame_stack() {
+    thread_local std::vector<Frame> stack;
+    return stack;
+  }
+
+  bool set_error(Code code, const char* what) {
+    if (error_) return false;
+    std::string msg = "invalid JSON at offset ";
+    if (code == Code::ER_TOO_DEEP)
+      msg = "JSON nests deeper than the limit of " + std::to_string(limits_.max_depth) + " at offset ";
+    if (code == Code::ER_LONE_SURROGATE) msg = "string holds an unpaired UTF-16 surrogate at offset ";
+    msg += std::to_string(p_ - begin_);
+    if (code == Code::ER_BAD_JSON) {
+      msg += ": ";
+      msg += what;
+    }
+    error_ = make_error(code, std::move(msg));
+    return false;
+  }
+
+  void skip_ws() {
+    while (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t') ++p_;  // the padding stops it
+  }
+
+  std::string_view text_of(std::uint32_t k) const {
+    return std::string_view(begin_ + nodes_[k].a, nodes_[k].s.b);
+  }
+
+  Doc::Node& push(Type type, std::uint8_t flags = 0) {
+    Doc::Node& n = nodes_[count_++];
+    n.type = type;
+    n.flags = flags;
+    n.raw_len = 0;
+    n.a = 0;
+    n.num = 0;
+    return n;
+  }
+
+  bool literal(const char* word, std::size_t len) {
+    if (static_cast<std::size_t>(end_ - p_) < len || std::memcmp(p_, word, len) != 0)
+      return set_error(Code::ER_BAD_JSON, "unexpected character");
+    p_ += len;
+    return true;
+  }
+
+  bool open(Type type, std::uint32_t keys) {
+    if (frames_.size() - frames_base_ >= static_cast<std::size_t>(limits_.max_depth))
+      return set_error(Code::ER_TOO_DEEP, "");
+    frames_.push_back(Frame{count_, keys, 0});
+    push(type);
+    ++p_;
+    return true;
+  }
+
+  // The whole text: an iterative walk (no recursion per value) with an
+  // explicit stack of open containers.
+  bool parse() {
+    skip_ws();
+    for (;;) {
+      // ---- a value
+      if (p_ == end_) return set_error(Code::ER_BAD_JSON, "unexpected end of input");
+      switch (*p_) {
+        case '{':
+          if (!open(Type::Object, static_cast<std::uint32_t>(keys_.size()))) return false;
+          skip_ws();
+          if (*p_ == '}') {
+            ++p_;
+            close_object();
+            break;
+          }
+          if (!parse_key()) return false;
+          continue;
+        case '[':
+          if (!open(Type::Array, kArray)) return false;
+          skip_ws();
+          if (*p_ == ']') {
+            ++p_;
+            close_array();
+            break;
+          }
+          ++frames_.back().items;
+          continue;
+        case '"':
+          if (!parse_string()) return false;
+          break;
+        case 't':
+          if (!literal("true", 4)) return false;
+          push(Type::Bool, Doc::kTrue);
+          break;
+        case 'f':
+          if (!literal("false", 5)) return false;
+          push(Type::Bool);
+          break;
+        case 'n':
+          if (!literal("null", 4)) return false;
+          push(Type::Null);
+          break;
+        default:
+          if (!parse_number()) return false;
+          break;
+      }
+      // ---- after a value: close containers, or go on to the next member/item
+      for (;;) {
+        if (frames_.size() == frames_base_) {
+          skip_ws();
+          if (p_ != end_) return set_error(Code::ER_BAD_JSON, "unexpected text after the JSON value");
+          return true;
+        }
+        skip_ws();
+        Frame& f = frames_.back();
+        const char c = *p_;
+        if (c == ',') {
+          ++p_;
+          skip_ws();
+          if (f.keys == kArray) {
+            ++f.items;
+          } else if (!parse_key()) {
+            return false;
+          }
+          break;  // the next value
+        }
+        if (p_ == end_) return set_error(Code::ER_BAD_JSON, f.keys == kArray ? "unexpected end of input in array" : "unexpected end of input in object");
+        if (f.keys == kArray) {
+          if (c != ']') return set_error(Code::ER_BAD_JSON, "expected ',' or ']'");
+          ++p_;
+          close_array();
+        } else {
+          if (c != '}') return set_error(Code::ER_BAD_JSON, "expected ',' or '}'");
+          ++p_;
+          close_object();
+        }
+      }
+    }
+  }
+
+  // A member's key and colon; p_ is then at its value.
+  bool parse_key() {
+    if (*p_ != '"' || p_ == end_) return set_error(Code::ER_BAD_JSON, "expected a string key");
+    const std::uint32_t k = count_;
+    if (!parse_string()) return false;
+    keys_.push_back(k);
+    skip_ws();
+    if (*p_ != ':' || p_ == end_) return set_error(Code::ER_BAD_JSON, "expected ':'");
+    ++p_;
+    skip_ws();
+    return true;
+  }
+
+  void close_array() {
+    const Frame f = frames_.back();
+    frames_.pop_back();
+    Doc::Node& node = nodes_[f.node];
+    node.a = f.items;
+    node.s.b = count_;
+  }
+
+  // The first eight bytes of a key, big-endian, zero-padded: comparing two
+  // of these orders keys like key_less unless they are equal or one of them
+  // holds a byte >= 0xEE (where UTF-8 and UTF-16 orders part).
+  std::uint64_t prefix(std::uint32_t k, bool& complex) const {
+    const std::uint32_t len = nodes_[k].s.b;
+    std::uint64_t w = load8(begin_ + nodes_[k].a);  // padding keeps the load in bounds
+    if (len < 8) w &= (std::uint64_t{1} << (8 * len)) - 1;
+    // A byte >= 0xEE: its top bit is set and its low seven bits + 0x12
+    // reach 0x80 (no carry crosses bytes: 0x7F + 0x12 < 0x100).
+    constexpr std::uint64_t ones = 0x0101010101010101ull, top = ones * 0x80;
+    if (((w & ~top) + ones * 0x12) & w & top) complex = true;
+    return __builtin_bswap64(w);
+  }
+
+  // Sorts the object's keys into order_ (key order; the last of equal keys).
+  void close_object() {
+    const Frame f = frames_.back();
+    frames_.pop_back();
+    std::uint32_t* k = keys_.data() + f.keys;
+    const std::size_t n = keys_.size() - f.keys;
+    const std::uint32_t first = order_count_;
+    bool sorted = true;
+    if (n > 1 && n <= kSmall) {
+      std::uint64_t pre[kSmall];
+      bool complex = false;
+      for (std::size_t i = 0; i < n; ++i) pre[i] = prefix(k[i], complex);
+      auto before = [&](std::uint32_t x, std::uint64_t px, std::uint32_t y, std::uint64_t py) {
+        if (px != py && !complex) return px < py;
+        return key_less(text_of(x), text_of(y));
+      };
+      for (std::size_t i = 1; i < n && sorted; ++i) sorted = before(k[i - 1], pre[i - 1], k[i], pre[i]);
+      if (!sorted) {  // insertion sort, stable; prefixes move with their keys
+        for (std::size_t i = 1; i < n; ++i) {
+          const std::uint32_t x = k[i];
+          const std::uint64_t px = pre[i];
+          std::size_t j = i;
+          for (; j > 0 && before(x, px, k[j - 1], pre[j - 1]); --j) {
+            k[j] = k[j - 1];
+            pre[j] = pre[j - 1];
+          }
+          k[j] = x;
+          pre[j] = px;
+        }
+      }
+    } else if (n > kSmall) {
+      auto less = [this](std::uint32_t x, std::uint32_t y) { return key_less(text_of(x), text_of(y)); };
+      for (std::size_t i = 1; i < n && sorted; ++i) sorted = less(k[i - 1], k[i]);
+      if (!sorted) std::stable_sort(k, k + n, less);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      // Equal keys are adjacent in input order: keep the last of each run.
+      if (!sorted && i + 1 < n && text_of(k[i]) == text_of(k[i + 1])) continue;
+      order_[order_count_++] = k[i];
+    }
+    Doc::Node& node = nodes_[f.node];
+    node.a = order_count_ - first;
+    node.s.b = count_;
+    node.s.c = first;
+    keys_.resize(f.keys);
+  }
+  static constexpr std::size_t kSmall = 32;
+
+  // A string node viewing the bytes in place; escapes are decoded in place
+  // (w trails p_: decoded text is never longer than its escapes).
+  bool parse_string() {
+    ++p_;  // opening quote
+    char* const start = p_;
+    // The common case: plain ASCII up to the closing quote.
+    for (;;) {
+      const std::uint64_t m = special_mask(load8(p_));
+      if (m) {
+        p_ += __builtin_ctzll(m) >> 3;
+        break;
+      }
+      p_ += 8;
+    }
+    char* w = nullptr;  // write position once an escape was seen
+    if (*p_ != '"' || p_ >= end_) {
+      for (;;) {
+        char* run = p_;
+        while (p_ < end_ && kPlain.plain[static_cast<unsigned char>(*p_)]) ++p_;
+        if (p_ >= end_) return set_error(Code::ER_BAD_JSON, "unterminated string");
+        const auto c = static_cast<unsigned char>(*p_);
+        if (c == '"' || c == '\\') {
+          if (w) {
+            std::memmove(w, run, static_cast<std::size_t>(p_ - run));
+            w += p_ - run;
+          }
+          if (c == '"') break;
+          if (!w) w = p_;
+          if (!unescape(w)) return false;
+          continue;
+        }
+        if (c < 0x20) return set_error(Code::ER_BAD_JSON, "control character in string");
+        std::size_t len = 0;  // c >= 0x80
+        if (!utf8_sequence(len)) return false;
+        p_ += len;
+        if (w) {
+          std::memmove(w, run, static_cast<std::size_t>(p_ - run));
+          w += p_ - run;
+        }
+      }
+    }
+    Doc::Node& n = push(Type::String);
+    n.a = static_cast<std::uint32_t>(start - begin_);
+    n.s.b = static_cast<std::uint32_t>((w ? w : p_) - start);
+    ++p_;  // closing quote
+    return true;
+  }
+
+  static int hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+
+  bool read_hex4(unsigned& cu) {
+    if (end_ - p_ < 4) return set_error(Code::ER_BAD_JSON, "truncated \\u escape");
+    cu = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int h = hex(p_[i]);
+      if (h < 0) return set_error(Code::ER_BAD_JSON, "bad \\u escape");
+      cu = cu * 16 + static_cast<unsigned>(h);
+    }
+    p_ += 4;
+    return true;
+  }
+
+  static char* put_utf8(char* w, unsigned cp) {
+    if (cp < 0x80) {
+      *w++ = static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      *w++ = static_cast<char>(0xC0 | (cp >> 6));
+      *w++ = static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      *w++ = static_cast<char>(0xE0 | (cp >> 12));
+      *w++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      *w++ = static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      *w++ = static_cast<char>(0xF0 | (cp >> 18));
+      *w++ = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      *w++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      *w++ = static_cast<char>(0x80 | (cp & 0x3F));
+    }
+    return w;
+  }
+
+  // Validates one UTF-8 sequence starting at p_ (a byte >= 0x80).
+  bool utf8_sequence(std::size_t& len) {
+    const auto* u = reinterpret_cast<const unsigned char*>(p_);
+    const auto avail = static_cast<std::size_t>(end_ - p_);
+    const unsigned c = u[0];
+    unsigned cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return set_error(Code::ER_BAD_JSON, "invalid UTF-8");
+    }
+    if (avail < len) return set_error(Code::ER_BAD_JSON, "invalid UTF-8");
+    for (std::size_t i = 1; i < len; ++i) {
+      if ((u[i] & 0xC0) != 0x80) return set_error(Code::ER_BAD_JSON, "invalid UTF-8");
+      cp = (cp << 6) | (u[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+      return set_error(Code::ER_BAD_JSON, "invalid UTF-8 (overlong)");
+    if (cp >= 0xD800 && cp <= 0xDFFF) return set_error(Code::ER_LONE_SURROGATE, "");
+    return true;
+  }
+
+  // p_ at a backslash: decodes one escape to w.
+  bool unescape(char*& w) {
+    ++p_;
+    if (p_ == end_) return set_error(Code::ER_BAD_JSON, "unterminated escape");
+    const char e = *p_++;
+    switch (e) {
+      case '"': *w++ = '"'; return true;
+      case '\\': *w++ = '\\'; return true;
+      case '/': *w++ = '/'; return true;
+      case 'b': *w++ = '\b'; return true;
+      case 'f': *w++ = '\f'; return true;
+      case 'n': *w++ = '\n'; return true;
+      case 'r': *w++ = '\r'; return true;
+      case 't': *w++ = '\t'; return true;
+      case 'u': {
+        unsigned cu = 0;
+        if (!read_hex4(cu)) return false;
+        if (cu >= 0xD800 && cu <= 0xDBFF) {
+          unsigned lo = 0;
+          if (end_ - p_ >= 6 && p_[0] == '\\' && p_[1] == 'u') {
+            p_ += 2;
+            if (!read_hex4(lo)) return false;
+            if (lo >= 0xDC00 && lo <= 0xDFFF) {
+              w = put_utf8(w, 0x10000 + ((cu - 0xD800) << 10) + (lo - 0xDC00));
+              return true;
+            }
+            p_ -= 6;
+          }
+          return set_error(Code::ER_LONE_SURROGATE, "");
+        }
+        if (cu >= 0xDC00 && cu <= 0xDFFF) {
+          p_ -= 6;
+          return set_error(Code::ER_LONE_SURROGATE, "");
+        }
+        w = put_utf8(w, cu);
+        return true;
+      }
+      default:
+        p_ -= 2;
+        return set_error(Code::ER_BAD_JSON, "bad escape");
+    }
+  }
+
+  bool parse_number() {
+    const char* start = p_;
+    bool neg = false;
+    if (*p_ == '-') {
+      neg = true;
+      ++p_;
+    }
+    if (p_ == end_ || *p_ < '0' || *p_ > '9') return set_error(Code::ER_BAD_JSON, "unexpected character");
+    // Significant digits (up to 19) and the decimal exponent they carry.
+    std::uint64_t mant = 0;
+    int sig = 0;      // significant digits seen (leading zeros excluded)
+    int dropped = 0;  // integer digits beyond 19 (scale the exponent)
+    int exp10 = 0;
+    bool plain = true;  // digits only
+    auto digit = [&](char c, bool fraction) {
+      if (sig == 0 && c == '0') {
+        if (fraction) --exp10;
+        return;
+      }
+      if (sig < 19) {
+        mant = mant * 10 + static_cast<unsigned>(c - '0');
+        ++sig;
+        if (fraction) --exp10;
+      } else {
+        sig = 20;  // too many digits for the fast path
+        if (!fraction) ++dropped;
+      }
+    };
+    if (*p_ == '0') {
+      ++p_;
+    } else {
+      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') digit(*p_++, false);
+    }
+    if (p_ != end_ && *p_ == '.') {
+      plain = false;
+      ++p_;
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') return set_error(Code::ER_BAD_JSON, "digit expected after '.'");
+      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') digit(*p_++, true);
+    }
+    if (p_ != end_ && (*p_ == 'e' || *p_ == 'E')) {
+      plain = false;
+      ++p_;
+      bool eneg = false;
+      if (p_ != end_ && (*p_ == '+' || *p_ == '-')) eneg = *p_++ == '-';
+      if (p_ == end_ || *p_ < '0' || *p_ > '9') return set_error(Code::ER_BAD_JSON, "digit expected in exponent");
+      int e = 0;
+      while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
+        if (e < 100000) e = e * 10 + (*p_ - '0');
+        ++p_;
+      }
+      exp10 += eneg ? -e : e;
+    }
+    exp10 += dropped;
+    double d;
+    // Clinger's fast path: <= 15 digits and |exp10| <= 22 are exact in a
+    // double with one multiplication or division. (musl's strtod works in
+    // long double, which WASM emulates in software: ~10x slower.)
+    static const double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    if (sig <= 15 && exp10 >= -22 && exp10 <= 22) {
+      d = static_cast<double>(mant);
+      d = exp10 < 0 ? d / kPow10[-exp10] : d * kPow10[exp10];
+      if (neg) d = -d;
+    } else {
+      const std::string buf(start, static_cast<std::size_t>(p_ - start));
+      d = std::strtod(buf.c_str(), nullptr);
+    }
+    Doc::Node& n = push(Type::Number);
+    n.num = d;
+    // A plain integer of up to 15 digits prints as its own text in
+    // JavaScript ("-0" excepted: it prints "0").
+    const std::size_t len = static_cast<std::size_t>(p_ - start);
+    if (plain && len <= 16 && sig <= 15 && !(neg && d == 0)) {
+      n.flags = Doc::kRawNumber;
+      n.raw_len = static_cast<std::uint16_t>(len);
+      n.a = static_cast<std::uint32_t>(start - begin_);
+    }
+    return true;
+  }
+};
+
+Result<void> Doc::parse(std::string_view text, const Limits& limits) {
+  return DocParser(*this, limits).run(text);
+}
+
+void Doc::clear() {
+  bytes_.clear();
+  count_ = 0;
+  order_count_ = 0;
+}
+
+void Doc::assign_compact(const Doc& other) {
+  if (&other == this) return;
+  bytes_.assign(other.bytes_);
+  nodes_.ensure(other.count_);
+  order_.ensure(other.order_count_);
+  if (other.count_) std::memcpy(nodes_.data.get(), other.nodes_.data.get(), other.count_ * sizeof(Node));
+  if (other.order_count_)
+    std::memcpy(order_.data.get(), other.order_.data.get(), other.order_count_ * sizeof(std::uint32_t));
+  count_ = other.count_;
+  order_count_ = other.order_count_;
+}
+
+void Doc::release() {
+  std::string().swap(bytes_);
+  nodes_.release();
+  order_.release();
+  count_ = 0;
+  order_count_ = 0;
+}
+
+void Doc::swap(Doc& other) noexcept {
+  bytes_.swap(other.bytes_);
+  std::swap(nodes_.data, other.nodes_.data);
+  std::swap(nodes_.capacity, other.nodes_.capacity);
+  std::swap(order_.data, other.order_.data);
+  std::swap(order_.capacity, other.order_.capacity);
+  std::swap(count_, other.count_);
+  std::swap(order_count_, other.order_count_);
+}
+
+std::size_t Doc::footprint() const {
+  return bytes_.capacity() + nodes_.capacity * sizeof(Node) + order_.capacity * sizeof(std::uint32_t);
+}
+
+std::uint32_t Doc::find(std::uint32_t obj, std::string_view key) const {
+  if (nodes_[obj].type != Type::Object) return kNone;
+  std::uint32_t lo = 0, hi = size(obj);
+  while (lo < hi) {
+    const std::uint32_t mid = (lo + hi) / 2;
+    if (key_less(this->key(obj, mid), key)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < size(obj) && this->key(obj, lo) == key ? value(obj, lo) : kNone;
+}
+
+Result<Value> parse(std::string_view text, const Limits& limits) {
+  Doc doc;
+  auto r = doc.parse(text, limits);
+  if (!r.ok()) return r.take_error();
+  return to_value(doc);
+}
+
+// ---------------------------------------------------------------- writer
+
+namespace {
+
+template <typename Strings>
+void put_node(const Doc& d, std::uint32_t i, detail::Sink& out, Strings&& strings) {
+  const Doc::Node& n = d.node(i);
+  switch (n.type) {
+    case Type::Null:
+      out.put("null", 4);
+      return;
+    case Type::Bool:
+      if (n.flags & Doc::kTrue) out.put("true", 4);
+      else out.put("false", 5);
+      return;
+    case Type::Number:
+      if (n.flags & Doc::kRawNumber) {
+        // The number's own text, still in bytes_ (in-place unescaping never
+        // touches text outside strings).
+        out.put(d.raw(n.a, n.raw_len));
+      } else {
+        detail::put_number(n.num, out);
+      }
+      return;
+    case Type::String:
+      detail::put_string(strings(d.str(i)), out);
+      return;
+    case Type::Array: {
+      out.put('[');
+      const std::uint32_t end = n.s.b;
+      for (std::uint32_t k = i + 1; k < end; k = d.end(k)) {
+        if (k != i + 1) out.put(',');
+        put_node(d, k, out, strings);
+      }
+      out.put(']');
+      return;
+    }
+    case Type::Object: {
+      out.put('{');
+      for (std::uint32_t k = 0; k < n.a; ++k) {
+        if (k) out.put(',');
+        const std::uint32_t key = d.member(i, k);
+        detail::put_string(strings(d.str(key)), out);
+        out.put(':');
+        put_node(d, key + 1, out, strings);
+      }
+      out.put('}');
+      return;
+    }
+  }
+}
+
+struct Same {
+  std::string_view operator()(std::string_view s) const { return s; }
+};
+
+}  // namespace
+
+void write(const Doc& doc, std::uint32_t i, std::string& out) {
+  detail::Sink sink(out, 256);
+  put_node(doc, i, sink, Same{});
+}
+
+void write_mapped(const Doc& doc, std::uint32_t i, std::string& out, StringMap& map) {
+  detail::Sink sink(out, 256);
+  put_node(doc, i, sink, map);
+}
+
+std::string to_string(const Doc& doc, std::uint32_t i) {
+  std::string out;
+  write(doc, i, out);
+  return out;
+}
+
+void write_transition_text(const Doc& doc, std::uint32_t i, std::string& out) {
+  if (i == Doc::kNone || doc.type(i) == Type::Null) {
+    out += "null";
+    return;
+  }
+  if (doc.type(i) == Type::String) {
+    out += doc.str(i);
+    return;
+  }
+  write(doc, i, out);
+}
+
+// ---------------------------------------------------------------- compare
+
+bool equal(const Doc& a, std::uint32_t ia, const Doc& b, std::uint32_t ib) {
+  const Doc::Node& x = a.node(ia);
+  const Doc::Node& y = b.node(ib);
+  if (x.type != y.type) return false;
+  switch (x.type) {
+    case Type::Null:
+      return true;
+    case Type::Bool:
+      return (x.flags & Doc::kTrue) == (y.flags & Doc::kTrue);
+    case Type::Number:
+      return x.num == y.num;  // 0 == -0, as both print "0"
+    case Type::String:
+      return x.s.b == y.s.b && std::memcmp(a.str(ia).data(), b.str(ib).data(), x.s.b) == 0;
+    case Type::Array: {
+      if (x.a != y.a) return false;
+      for (std::uint32_t p = ia + 1, q = ib + 1; p < x.s.b; p = a.end(p), q = b.end(q))
+        if (!equal(a, p, b, q)) return false;
+      return true;
+    }
+    case Type::Object: {
+      if (x.a != y.a) return false;
+      for (std::uint32_t k = 0; k < x.a; ++k) {
+        const std::uint32_t p = a.member(ia, k), q = b.member(ib, k);
+        if (a.str(p) != b.str(q) || !equal(a, p + 1, b, q + 1)) return false;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+bool equal(const Doc& a, std::uint32_t ia, const Value& b) {
+  const Doc::Node& x = a.node(ia);
+  // Canonical JSON prints a non-finite tree number as null.
+  const Type bt = b.is_number() && !std::isfinite(b.as_number()) ? Type::Null : b.type();
+  if (x.type != bt) return false;
+  switch (x.type) {
+    case Type::Null:
+      return true;
+    case Type::Bool:
+      return ((x.flags & Doc::kTrue) != 0) == b.as_bool();
+    case Type::Number:
+      return x.num == b.as_number();
+    case Type::String:
+      return a.str(ia) == b.as_string();
+    case Type::Array: {
+      const Array& items = b.as_array();
+      if (x.a != items.size()) return false;
+      std::size_t k = 0;
+      for (std::uint32_t p = ia + 1; p < x.s.b; p = a.end(p), ++k)
+        if (!equal(a, p, items[k])) return false;
+      return true;
+    }
+    case Type::Object: {
+      const Object& members = b.as_object();
+      if (x.a != members.size()) return false;
+      for (std::uint32_t k = 0; k < x.a; ++k) {
+        const std::uint32_t p = a.member(ia, k);
+        if (a.str(p) != members[k].key || !equal(a, p + 1, members[k].value)) return false;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+Value to_value(const Doc& d, std::uint32_t i) {
+  const Doc::Node& n = d.node(i);
+  switch (n.type) {
+    case Type::Null:
+      return Value(nullptr);
+    case Type::Bool:
+      return Value((n.flags & Doc::kTrue) != 0);
+    case Type::Number:
+      return Value(n.num);
+    case Type::String:
+      return Value(d.str(i));
+    case Type::Array: {
+      Array items;
+      items.reserve(n.a);
+      for (std::uint32_t k = i + 1; k < n.s.b; k = d.end(k)) items.push_back(to_value(d, k));
+      return Value(std::move(items));
+    }
+    case Type::Object: {
+      Object members;
+      members.reserve(n.a);
+      for (std::uint32_t k = 0; k < n.a; ++k) {
+        const std::uint32_t key = d.member(i, k);
+        members.push_back(Member{std::string(d.str(key)), to_value(d, key + 1)});
+      }
+      return Value::sorted_object(std::move(members));
+    }
+  }
+  return Value();
+}
+
+int depth(const Doc& d, std::uint32_t i) {
+  const Doc::Node& n = d.node(i);
+  if (n.type != Type::Array && n.type != Type::Object) return 0;
+  int deepest = 0;
+  if (n.type == Type::Array) {
+    for (std::uint32_t k = i + 1; k < n.s.b; k = d.end(k)) deepest = std::max(deepest, depth(d, k));
+  } else {
+    for (std::uint32_t k = 0; k < n.a; ++k) deepest = std::max(deepest, depth(d, d.member(i, k) + 1));
+  }
+  return deepest + 1;
+}
+
+}  // namespace er::json
