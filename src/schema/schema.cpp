@@ -21,6 +21,8 @@
 //   engine (size and speed in WASM), and formats are mostly regexes.
 #include "schema/schema.hpp"
 
+#include "json/doc.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -233,12 +235,68 @@ std::string enum_text(const std::vector<json::Value>& values) {
   return out;
 }
 
+// --------------------------------------------------------- value views
+//
+// The validator runs over two kinds of value: a json::Value tree it may
+// normalise in place (cold paths) and a read-only json::Doc node (the write
+// path). One template serves both; a Doc view reports "would normalise"
+// (Ctx::changed) instead of changing anything, and the caller then takes
+// the tree path for that state.
+
+// A node of a document.
+struct DocView {
+  const json::Doc* d;
+  std::uint32_t i;
+};
+
+json::Type type_of(const json::Value& v) { return v.type(); }
+json::Type type_of(DocView v) { return v.d->type(v.i); }
+double number_of(const json::Value& v) { return v.as_number(); }
+double number_of(DocView v) { return v.d->number(v.i); }
+std::string_view string_of(const json::Value& v) { return v.as_string(); }
+std::string_view string_of(DocView v) { return v.d->str(v.i); }
+bool equal_to(const json::Value& a, const json::Value& v) { return json::equal(a, v); }
+bool equal_to(const json::Value& a, DocView v) { return json::equal(*v.d, v.i, a); }
+
+// Object members in key order.
+std::size_t member_count(json::Value& v) { return v.as_object().size(); }
+std::size_t member_count(DocView v) { return v.d->size(v.i); }
+std::string_view member_key(json::Value& v, std::size_t k) { return v.as_object()[k].key; }
+std::string_view member_key(DocView v, std::size_t k) { return v.d->key(v.i, static_cast<std::uint32_t>(k)); }
+json::Value& member_value(json::Value& v, std::size_t k) { return v.as_object()[k].value; }
+DocView member_value(DocView v, std::size_t k) { return DocView{v.d, v.d->value(v.i, static_cast<std::uint32_t>(k))}; }
+json::Value* find_member(json::Value& v, std::string_view key) { return v.find(key); }
+std::optional<DocView> find_member(DocView v, std::string_view key) {
+  const std::uint32_t i = v.d->find(v.i, key);
+  if (i == json::Doc::kNone) return std::nullopt;
+  return DocView{v.d, i};
+}
+
+// Array items, in order: f(index, item) until it returns false.
+std::size_t item_count(json::Value& v) { return v.as_array().size(); }
+std::size_t item_count(DocView v) { return v.d->size(v.i); }
+template <typename F>
+bool each_item(json::Value& v, F&& f) {
+  auto& items = v.as_array();
+  for (std::size_t k = 0; k < items.size(); ++k)
+    if (!f(k, items[k])) return false;
+  return true;
+}
+template <typename F>
+bool each_item(DocView v, F&& f) {
+  const std::uint32_t end = v.d->end(v.i);
+  std::size_t k = 0;
+  for (std::uint32_t i = v.d->first_item(v.i); i < end; i = v.d->end(i), ++k)
+    if (!f(k, DocView{v.d, i})) return false;
+  return true;
+}
+
 // --------------------------------------------------------- value checks
 
 bool is_integral(double n) { return std::isfinite(n) && std::trunc(n) == n; }
 
-std::uint8_t value_bit(const json::Value& v) {
-  switch (v.type()) {
+std::uint8_t type_bit(json::Type t) {
+  switch (t) {
     case json::Type::Null:
       return kNull;
     case json::Type::Bool:
@@ -255,10 +313,11 @@ std::uint8_t value_bit(const json::Value& v) {
   return 0;
 }
 
-bool type_ok(std::uint8_t mask, const json::Value& v) {
-  const std::uint8_t bit = value_bit(v);
+template <typename V>
+bool type_ok(std::uint8_t mask, const V& v) {
+  const std::uint8_t bit = type_bit(type_of(v));
   if (bit != kNumber) return (mask & bit) != 0;
-  const double n = v.as_number();
+  const double n = number_of(v);
   if (!std::isfinite(n)) return false;  // NaN/Infinity never come from JSON
   return (mask & kNumber) || ((mask & kInteger) && is_integral(n));
 }
@@ -269,9 +328,10 @@ std::size_t code_points(std::string_view s) {
   return n;
 }
 
-bool in_enum(const Node& n, const json::Value& v) {
+template <typename V>
+bool in_enum(const Node& n, const V& v) {
   for (const auto& e : n.enum_values)
-    if (json::equal(e, v)) return true;
+    if (equal_to(e, v)) return true;
   return false;
 }
 
@@ -356,7 +416,8 @@ void push_index(Ctx& c, std::size_t i) {
   if (c.report) c.failure.rpath.push_back(Seg{{}, i, true});
 }
 
-bool check(const Node& n, json::Value& v, Ctx& c);
+template <typename V>
+bool check(const Node& n, V& v, Ctx& c);
 
 int compare_keys(std::string_view a, std::string_view b) {
   if (a == b) return 0;
@@ -377,18 +438,52 @@ struct Best {
   }
 };
 
-bool check_object(const Node& n, json::Object& obj, Ctx& c) {
+// Applies the strip/default decisions of check_object to a tree (one
+// merge-walk again, moving kept members into a new vector). A document
+// cannot change: it only reports that it would.
+void normalise_object(const Node& n, json::Value& v, std::size_t count) {
+  json::Object& obj = v.as_object();
   const auto& props = n.props;
   const bool strip = n.extra == Extra::kStrip;
-  std::size_t i = 0, j = 0, stripped = 0, inserted = 0;
-  Best best;
+  json::Object out;
+  out.reserve(count);
+  std::size_t i = 0, j = 0;
   while (i < obj.size() || j < props.size()) {
     const int cmp = i == obj.size()     ? 1
                     : j == props.size() ? -1
                                         : compare_keys(obj[i].key, props[j].key);
+    if (cmp == 0) {
+      out.push_back(std::move(obj[i]));
+      ++i;
+      ++j;
+    } else if (cmp > 0) {
+      if (props[j].node->has_default)
+        out.push_back(json::Member{props[j].key, props[j].node->default_value});
+      ++j;
+    } else {
+      if (!strip) out.push_back(std::move(obj[i]));
+      ++i;
+    }
+  }
+  obj.swap(out);
+}
+void normalise_object(const Node&, DocView, std::size_t) {}
+
+template <typename V>
+bool check_object(const Node& n, V& obj, Ctx& c) {
+  const auto& props = n.props;
+  const bool strip = n.extra == Extra::kStrip;
+  const std::size_t size = member_count(obj);
+  std::size_t i = 0, j = 0, stripped = 0, inserted = 0;
+  Best best;
+  while (i < size || j < props.size()) {
+    const int cmp = i == size           ? 1
+                    : j == props.size() ? -1
+                                        : compare_keys(member_key(obj, i), props[j].key);
     if (cmp == 0) {  // a declared property
       const Prop& p = props[j];
-      if (!p.node->trivial && best.wants(p.rank) && !check(*p.node, obj[i].value, c)) {
+      auto&& value = member_value(obj, i);
+      if (!p.node->trivial && best.wants(p.rank) && !check(*p.node, value, c)) {
         if (!c.report) return false;
         push_key(c, p.key);
         best.take(p.rank, c);
@@ -411,7 +506,7 @@ bool check_object(const Node& n, json::Object& obj, Ctx& c) {
       }
       ++j;
     } else {  // a key the schema does not declare
-      const std::string& key = obj[i].key;
+      const std::string_view key = member_key(obj, i);
       if (best.failed && !best.wants(n.unknown_rank)) {
         // an earlier field already failed: nothing left to learn here
       } else if (strip) {
@@ -437,11 +532,13 @@ bool check_object(const Node& n, json::Object& obj, Ctx& c) {
             continue;
           }
         }
-        if (n.extra == Extra::kSchema && !n.extra_node->trivial &&
-            !check(*n.extra_node, obj[i].value, c)) {
-          if (!c.report) return false;
-          push_key(c, key);
-          best.take(n.unknown_rank, c);
+        if (n.extra == Extra::kSchema && !n.extra_node->trivial) {
+          auto&& value = member_value(obj, i);
+          if (!check(*n.extra_node, value, c)) {
+            if (!c.report) return false;
+            push_key(c, key);
+            best.take(n.unknown_rank, c);
+          }
         }
       }
       ++i;
@@ -451,7 +548,7 @@ bool check_object(const Node& n, json::Object& obj, Ctx& c) {
     c.failure = std::move(best.failure);
     return false;
   }
-  const std::size_t count = obj.size() - stripped + inserted;
+  const std::size_t count = size - stripped + inserted;
   if (count < n.min_props)
     return fail(c, [&] {
       return "too few properties: expected at least " + std::to_string(n.min_props) +
@@ -463,63 +560,45 @@ bool check_object(const Node& n, json::Object& obj, Ctx& c) {
              ", received " + std::to_string(count);
     });
   if ((stripped == 0 && inserted == 0) || c.dry) return true;
-
-  // Normalise: one merge-walk again, moving kept members into a new vector.
-  json::Object out;
-  out.reserve(count);
-  i = 0;
-  j = 0;
-  while (i < obj.size() || j < props.size()) {
-    const int cmp = i == obj.size()     ? 1
-                    : j == props.size() ? -1
-                                        : compare_keys(obj[i].key, props[j].key);
-    if (cmp == 0) {
-      out.push_back(std::move(obj[i]));
-      ++i;
-      ++j;
-    } else if (cmp > 0) {
-      if (props[j].node->has_default)
-        out.push_back(json::Member{props[j].key, props[j].node->default_value});
-      ++j;
-    } else {
-      if (!strip) out.push_back(std::move(obj[i]));
-      ++i;
-    }
-  }
-  obj.swap(out);
+  normalise_object(n, obj, count);
   c.changed = true;
   return true;
 }
 
-bool check_array(const Node& n, json::Array& arr, Ctx& c) {
+template <typename V>
+bool check_array(const Node& n, V& arr, Ctx& c) {
+  const std::size_t size = item_count(arr);
   auto too_few = [&] {
     return "too few items: expected at least " + std::to_string(n.min_items) + ", received " +
-           std::to_string(arr.size());
+           std::to_string(size);
   };
   auto too_many = [&](std::size_t max) {
     return "too many items: expected at most " + std::to_string(max) + ", received " +
-           std::to_string(arr.size());
+           std::to_string(size);
   };
   // A closed tuple checks its length first (as zod's tuple does).
   if (n.closed_tuple) {
     const std::size_t max = std::min(n.max_items, n.prefix.size());
-    if (arr.size() > max) return fail(c, [&] { return too_many(max); });
-    if (arr.size() < n.min_items) return fail(c, too_few);
+    if (size > max) return fail(c, [&] { return too_many(max); });
+    if (size < n.min_items) return fail(c, too_few);
   }
-  for (std::size_t i = 0; i < arr.size(); ++i) {
+  const bool items_ok = each_item(arr, [&](std::size_t i, auto&& value) {
     const Node* item = i < n.prefix.size() ? n.prefix[i] : n.items;
-    if (item && !item->trivial && !check(*item, arr[i], c)) {
+    if (item && !item->trivial && !check(*item, value, c)) {
       push_index(c, i);
       return false;
     }
-  }
-  if (arr.size() < n.min_items) return fail(c, too_few);
-  if (arr.size() > n.max_items) return fail(c, [&] { return too_many(n.max_items); });
+    return true;
+  });
+  if (!items_ok) return false;
+  if (size < n.min_items) return fail(c, too_few);
+  if (size > n.max_items) return fail(c, [&] { return too_many(n.max_items); });
   return true;
 }
 
 // Runs `n` on `v` without normalising and without building messages.
-bool trial(const Node& n, json::Value& v, Ctx& c) {
+template <typename V>
+bool trial(const Node& n, V& v, Ctx& c) {
   const bool dry = c.dry, report = c.report;
   c.dry = true;
   c.report = false;
@@ -529,16 +608,17 @@ bool trial(const Node& n, json::Value& v, Ctx& c) {
   return ok;
 }
 
-bool check_branches(const Node& n, json::Value& v, Ctx& c) {
+template <typename V>
+bool check_branches(const Node& n, V& v, Ctx& c) {
   if (!n.disc_key.empty()) {
-    if (!v.is_object())
+    if (type_of(v) != json::Type::Object)
       return fail(c,
-                  [&] { return std::string("expected object, received ") + type_name(v.type()); });
-    const json::Value* tag = v.find(n.disc_key);
+                  [&] { return std::string("expected object, received ") + type_name(type_of(v)); });
+    const auto tag = find_member(v, n.disc_key);
     const Node* branch = nullptr;
     if (tag)
       for (const auto& [value, node] : n.disc_map)
-        if (json::equal(value, *tag)) {
+        if (equal_to(value, *tag)) {
           branch = node;
           break;
         }
@@ -547,7 +627,7 @@ bool check_branches(const Node& n, json::Value& v, Ctx& c) {
         std::vector<json::Value> values;
         for (const auto& entry : n.disc_map) values.push_back(entry.first);
         return "invalid discriminator: " + enum_text(values) +
-               (tag ? std::string(", received ") + type_name(tag->type())
+               (tag ? std::string(", received ") + type_name(type_of(*tag))
                     : std::string(", received undefined"));
       });
       push_key(c, n.disc_key);
@@ -556,11 +636,11 @@ bool check_branches(const Node& n, json::Value& v, Ctx& c) {
     return check(*branch, v, c);
   }
   if (n.nullable_inner) {
-    if (v.is_null()) return true;
+    if (type_of(v) == json::Type::Null) return true;
     if (!type_ok(n.nullable_inner->accepts, v))
       return fail(c, [&] {
         return "expected " + mask_names(n.nullable_inner->accepts | kNull) + ", received " +
-               type_name(v.type());
+               type_name(type_of(v));
       });
     return check(*n.nullable_inner, v, c);
   }
@@ -576,7 +656,7 @@ bool check_branches(const Node& n, json::Value& v, Ctx& c) {
   }
   if (candidates == 0)
     return fail(
-        c, [&] { return "expected " + mask_names(all) + ", received " + type_name(v.type()); });
+        c, [&] { return "expected " + mask_names(all) + ", received " + type_name(type_of(v)); });
   auto no_match = [&](std::string detail) {
     return fail(c, [&] {
       return "matches none of the allowed schemas (" +
@@ -599,29 +679,31 @@ bool check_branches(const Node& n, json::Value& v, Ctx& c) {
   return no_match({});
 }
 
-bool check(const Node& n, json::Value& v, Ctx& c) {
+template <typename V>
+bool check(const Node& n, V& v, Ctx& c) {
   if (n.trivial) return true;
   if (n.never) return fail(c, [] { return std::string("no value is allowed here"); });
+  const json::Type type = type_of(v);
   if (!type_ok(n.types, v))
     return fail(c, [&] {
-      if (v.is_number() && !std::isfinite(v.as_number()))
+      if (type == json::Type::Number && !std::isfinite(number_of(v)))
         return "expected " + mask_names(n.types) + ", received a non-finite number";
-      return "expected " + mask_names(n.types) + ", received " + type_name(v.type());
+      return "expected " + mask_names(n.types) + ", received " + type_name(type);
     });
   if (n.has_enum && !in_enum(n, v)) return fail(c, [&] { return enum_text(n.enum_values); });
-  switch (v.type()) {
+  switch (type) {
     case json::Type::String:
-      if (auto problem = string_problem(n, v.as_string()))
+      if (auto problem = string_problem(n, string_of(v)))
         return fail(c, [&] { return std::move(*problem); });
       break;
     case json::Type::Number:
-      if (auto problem = number_problem(n, v.as_number()))
+      if (auto problem = number_problem(n, number_of(v)))
         return fail(c, [&] { return std::move(*problem); });
       break;
     case json::Type::Array:
       if (n.array_part) {
         if (++c.depth > 2 * kMaxDepth) return fail(c, [] { return std::string("nests too deep"); });
-        const bool ok = check_array(n, v.as_array(), c);
+        const bool ok = check_array(n, v, c);
         --c.depth;
         if (!ok) return false;
       }
@@ -629,7 +711,7 @@ bool check(const Node& n, json::Value& v, Ctx& c) {
     case json::Type::Object:
       if (n.object_part) {
         if (++c.depth > 2 * kMaxDepth) return fail(c, [] { return std::string("nests too deep"); });
-        const bool ok = check_object(n, v.as_object(), c);
+        const bool ok = check_object(n, v, c);
         --c.depth;
         if (!ok) return false;
       }
@@ -1255,17 +1337,37 @@ Result<Schema> Schema::compile(const json::Value& schema, std::string_view kind,
   return out;
 }
 
-Result<bool> Schema::validate(json::Value& state, std::string_view kind,
-                              std::string_view id) const {
-  if (!root_)
+namespace {
+template <typename V>
+Result<bool> run_check(const Node* root, bool strict, V& state, std::string_view kind, std::string_view id) {
+  if (!root)
     return make_error(Code::ER_BAD_SCHEMA, "kind " + quoted(kind) + ": schema was never compiled");
   Ctx c;
-  c.strict = strict_;
-  if (check(*root_, state, c)) return c.changed;
+  c.strict = strict;
+  if (check(*root, state, c)) return c.changed;
   std::string path = format_path(c.failure.rpath.rbegin(), c.failure.rpath.rend());
   std::string message = "kind " + quoted(kind) + " id " + quoted(id) + ": " +
                         (path.empty() ? std::string("(root)") : path) + ": " + c.failure.message;
   return make_error(Code::ER_SCHEMA, std::move(message), std::move(path));
+}
+}  // namespace
+
+Result<bool> Schema::validate(json::Value& state, std::string_view kind,
+                              std::string_view id) const {
+  return run_check(root_.get(), strict_, state, kind, id);
+}
+
+std::vector<std::string> Schema::property_names() const {
+  std::vector<std::string> out;
+  if (root_)
+    for (const Prop& p : root_->props) out.push_back(p.key);
+  return out;
+}
+
+Result<bool> Schema::check(const json::Doc& doc, std::uint32_t node, std::string_view kind,
+                           std::string_view id) const {
+  DocView v{&doc, node};
+  return run_check(root_.get(), strict_, v, kind, id);
 }
 
 }  // namespace er::schema

@@ -4,9 +4,12 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.hpp"
+#include "json/doc.hpp"
 #include "json/value.hpp"
 
 namespace er::schema {
@@ -31,6 +34,13 @@ class Schema {
   // ER_SCHEMA, message naming kind, id and the path of the first bad field,
   // Error::path set to that path ("metadata.tags[2]"; "" for the root).
   Result<bool> validate(json::Value& state, std::string_view kind, std::string_view id) const;
+  // The same checks on a document node, which is never changed: true when
+  // the state is valid but validate() would normalise it (the caller then
+  // takes the tree path for it), false when it is valid as it is.
+  Result<bool> check(const json::Doc& doc, std::uint32_t node, std::string_view kind, std::string_view id) const;
+
+  // The top-level properties the schema declares, in key order.
+  std::vector<std::string> property_names() const;
 
  private:
   std::shared_ptr<const Node> root_;
