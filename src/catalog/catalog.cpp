@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "engine/engine.hpp"
-#include "engine/wire_format.hpp"
 
 namespace er::catalog {
 
@@ -31,30 +30,24 @@ constexpr std::string_view kGroupSchema = R"({
 
 constexpr std::string_view kChangedFieldEnum[] = {"name", "description", "metadata"};
 
-std::optional<std::string> next_name(const Change& c) {
+// next.name when it is a string.
+std::optional<std::string_view> next_name(const ChangeView& c) {
   if (!c.next) return std::nullopt;
-  const json::Value* name = c.next->find("name");
-  if (!name || !name->is_string()) return std::nullopt;
-  return name->as_string();
+  const std::uint32_t name = c.next.doc->find(c.next.node, "name");
+  if (name == json::Doc::kNone || c.next.doc->type(name) != json::Type::String) return std::nullopt;
+  return c.next.doc->str(name);
 }
 
-std::vector<std::string> lifecycle(const Change& c, std::string_view created, std::string_view deleted,
-                                   std::string_view updated) {
-  if (!c.prev && c.next) return {std::string(created)};
-  if (!c.next) return {std::string(deleted)};
-  if (updated.empty()) return {};
-  return {std::string(updated)};
+void lifecycle(const ChangeView& c, std::string_view created, std::string_view deleted, std::string_view updated,
+               std::vector<std::string_view>& out) {
+  if (!c.prev && c.next) out.push_back(created);
+  else if (!c.next) out.push_back(deleted);
+  else if (!updated.empty()) out.push_back(updated);
 }
 
 json::Value field_or(const json::Value& row, std::string_view key, json::Value fallback) {
   const json::Value* v = row.find(key);
   return v && !v->is_null() ? *v : std::move(fallback);
-}
-
-std::string error_text(const Error& e) {
-  std::string out;
-  write_error(e, out);
-  return out;
 }
 
 }  // namespace
@@ -68,30 +61,41 @@ const json::Value& group_state_schema() {
   return schema;
 }
 
-std::vector<std::string> derive_system_triggers(const Change& c) {
-  return lifecycle(c, kSystemCreated, kSystemDeleted, kSystemUpdated);
+void derive_system_triggers(const ChangeView& c, std::vector<std::string_view>& out) {
+  lifecycle(c, kSystemCreated, kSystemDeleted, kSystemUpdated, out);
 }
-std::vector<std::string> derive_group_triggers(const Change& c) {
-  return lifecycle(c, kGroupCreated, kGroupDeleted, {});
-}
-
-json::Value system_payload(const Change& c) {
-  auto payload = json::Value::object();
-  payload.set("systemId", c.id);
-  if (auto name = next_name(c)) payload.set("systemName", *name);
-  json::Array fields;
-  for (const auto& f : c.changed_fields)  // the change's order, filtered to the enum
-    if (std::find(std::begin(kChangedFieldEnum), std::end(kChangedFieldEnum), f) != std::end(kChangedFieldEnum))
-      fields.emplace_back(f);
-  payload.set("changedFields", json::Value(std::move(fields)));
-  return payload;
+void derive_group_triggers(const ChangeView& c, std::vector<std::string_view>& out) {
+  lifecycle(c, kGroupCreated, kGroupDeleted, {}, out);
 }
 
-json::Value group_payload(const Change& c) {
-  auto payload = json::Value::object();
-  payload.set("groupId", c.id);
-  if (auto name = next_name(c)) payload.set("groupName", *name);
-  return payload;
+void system_payload(const ChangeView& c, std::string& out) {
+  // Keys in canonical order: changedFields, systemId, systemName.
+  out += "{\"changedFields\":[";
+  bool first = true;
+  for (std::string_view f : c.changed_fields) {  // the change's order, filtered to the enum
+    if (std::find(std::begin(kChangedFieldEnum), std::end(kChangedFieldEnum), f) == std::end(kChangedFieldEnum))
+      continue;
+    if (!first) out += ',';
+    first = false;
+    json::write_string(f, out);
+  }
+  out += "],\"systemId\":";
+  json::write_string(c.id, out);
+  if (auto name = next_name(c)) {
+    out += ",\"systemName\":";
+    json::write_string(*name, out);
+  }
+  out += '}';
+}
+
+void group_payload(const ChangeView& c, std::string& out) {
+  out += "{\"groupId\":";
+  json::write_string(c.id, out);
+  if (auto name = next_name(c)) {
+    out += ",\"groupName\":";
+    json::write_string(*name, out);
+  }
+  out += '}';
 }
 
 json::Value to_system_state(const json::Value& row) {
@@ -146,75 +150,71 @@ Result<void> register_catalog(Engine& engine) {
 std::string constants_json() {
   std::string out = R"({"kinds":{"system":"catalog-system","group":"catalog-group"},)"
                     R"("systemTriggerEvents":{"created":"catalog.created","updated":"catalog.updated","deleted":"catalog.deleted"},)"
-                    R"("groupTriggerEvents":{"created":"catalog.group.created","deleted":"catalog.group.deleted"},)";
+                    R"("groupTriggerEvents":{"created":"catalog.group.created","deleted":"catalog.group.deleted"},)"
+                    R"("changedFieldEnum":["name","description","metadata"],)";
   out += "\"systemStateSchema\":";
   json::write(system_state_schema(), out);
   out += ",\"groupStateSchema\":";
   json::write(group_state_schema(), out);
-  out += R"(,"triggers":[)"
-         R"({"id":"created","event":"catalog.created","displayName":"System Created",)"
-         R"("description":"Fires when a new system is added to the catalog",)"
-         R"("payloadSchema":{"type":"object","properties":{"systemId":{"type":"string"},"systemName":{"type":"string"}},"required":["systemId","systemName"]}},)"
-         R"({"id":"updated","event":"catalog.updated","displayName":"System Updated",)"
-         R"("description":"Fires when a system's name, description, or metadata changes",)"
-         R"("payloadSchema":{"type":"object","properties":{"systemId":{"type":"string"},"systemName":{"type":"string"},)"
-         R"("changedFields":{"type":"array","items":{"type":"string","enum":["name","description","metadata"]}}},"required":["systemId","systemName","changedFields"]}},)"
-         R"({"id":"deleted","event":"catalog.deleted","displayName":"System Deleted",)"
-         R"("description":"Fires when a system is removed from the catalog",)"
-         R"("payloadSchema":{"type":"object","properties":{"systemId":{"type":"string"},"systemName":{"type":"string"}},"required":["systemId"]}}],)"
-         R"("actions":{"updateMetadata":{"id":"update_metadata","qualifiedId":"catalog.update_metadata","displayName":"Update System Metadata",)"
-         R"("description":"Set or merge metadata keys on a system (shallow merge by default, or replace).","produces":"system_record",)"
-         R"("configSchema":{"type":"object","properties":{"systemId":{"type":"string","minLength":1},)"
-         R"("strategy":{"type":"string","enum":["merge","replace"],"default":"merge"},)"
-         R"("metadata":{"type":"object","propertyNames":{"type":"string"},"additionalProperties":{}}},"required":["systemId","metadata"]}}},)"
-         R"("artifactTypes":{"systemRecord":{"id":"system_record","displayName":"System Record",)"
-         R"("description":"Snapshot of a system after an automation-driven change",)"
-         R"("schema":{"type":"object","properties":{"systemId":{"type":"string"},"systemName":{"type":"string"},)"
-         R"("metadata":{"type":"object","propertyNames":{"type":"string"},"additionalProperties":{}}},"required":["systemId","systemName","metadata"]}}}})";
+  out += '}';
   return out;
 }
 
-std::string call(std::string_view fn, std::string_view arg_json) {
-  auto arg = json::parse(arg_json);
-  if (!arg.ok()) return error_text(arg.error());
-  auto as_change = [&](Change& c) -> bool {
-    if (!arg->is_object()) return false;
-    if (const json::Value* id = arg->find("id"); id && id->is_string()) c.id = id->as_string();
-    if (const json::Value* p = arg->find("prev"); p && p->is_object()) c.prev = *p;
-    if (const json::Value* n = arg->find("next"); n && n->is_object()) c.next = *n;
-    if (const json::Value* f = arg->find("changedFields"); f && f->is_array())
-      for (const auto& s : f->as_array())
-        if (s.is_string()) c.changed_fields.push_back(s.as_string());
-    return true;
-  };
-  auto strings = [](const std::vector<std::string>& ids) {
-    json::Array a;
-    for (const auto& s : ids) a.emplace_back(s);
-    return json::to_string(json::Value(std::move(a)));
-  };
-  Change c;
-  if (fn == "toSystemState" || fn == "toGroupState") {
-    if (!arg->is_object())
-      return error_text(make_error(Code::ER_BAD_ARGUMENT, std::string(fn) + ": row must be an object"));
-    return json::to_string(fn == "toSystemState" ? to_system_state(*arg) : to_group_state(*arg));
+Result<std::string> call(std::string_view fn, std::string_view arg_json) {
+  json::Doc doc;
+  auto parsed = doc.parse(arg_json);
+  if (!parsed.ok()) return parsed.take_error();
+  const std::uint32_t root = json::Doc::root();
+  if (fn == "toSystemState" || fn == "toGroupState" || fn == "updateMetadata") {
+    if (!doc.is_object(root))
+      return make_error(Code::ER_BAD_ARGUMENT, std::string(fn) + ": expected an object");
+    const json::Value arg = json::to_value(doc);
+    if (fn == "updateMetadata") {
+      const json::Value* config = arg.find("config");
+      auto plan = parse_update_metadata_config(config ? *config : json::Value());
+      if (!plan.ok()) return plan.take_error();
+      const json::Value* current = arg.find("current");
+      auto out = json::Value::object();
+      out.set("systemId", plan->system_id);
+      out.set("strategy", plan->replace ? "replace" : "merge");
+      out.set("metadata", apply_metadata_update(current ? *current : json::Value::object(), *plan));
+      return json::to_string(out);
+    }
+    return json::to_string(fn == "toSystemState" ? to_system_state(arg) : to_group_state(arg));
   }
-  if (fn == "updateMetadata") {
-    const json::Value* config = arg->find("config");
-    auto parsed = parse_update_metadata_config(config ? *config : json::Value());
-    if (!parsed.ok()) return error_text(parsed.error());
-    const json::Value* current = arg->find("current");
-    auto out = json::Value::object();
-    out.set("systemId", parsed->system_id);
-    out.set("strategy", parsed->replace ? "replace" : "merge");
-    out.set("metadata", apply_metadata_update(current ? *current : json::Value::object(), *parsed));
-    return json::to_string(out);
+  // The derivers and mappers take a change event: { id, prev, next, changedFields }.
+  if (!doc.is_object(root)) return make_error(Code::ER_BAD_ARGUMENT, std::string(fn) + ": change must be an object");
+  ChangeView c;
+  if (auto id = doc.find(root, "id"); id != json::Doc::kNone && doc.type(id) == json::Type::String) c.id = doc.str(id);
+  if (auto p = doc.find(root, "prev"); p != json::Doc::kNone && doc.is_object(p)) c.prev = DocRef{&doc, p};
+  if (auto n = doc.find(root, "next"); n != json::Doc::kNone && doc.is_object(n)) c.next = DocRef{&doc, n};
+  std::vector<std::string_view> fields;
+  if (auto f = doc.find(root, "changedFields"); f != json::Doc::kNone && doc.type(f) == json::Type::Array)
+    for (std::uint32_t i = doc.first_item(f); i < doc.end(f); i = doc.end(i))
+      if (doc.type(i) == json::Type::String) fields.push_back(doc.str(i));
+  c.changed_fields = fields;
+  std::string out;
+  if (fn == "deriveSystem" || fn == "deriveGroup") {
+    std::vector<std::string_view> ids;
+    if (fn == "deriveSystem") derive_system_triggers(c, ids);
+    else derive_group_triggers(c, ids);
+    out += '[';
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (i) out += ',';
+      json::write_string(ids[i], out);
+    }
+    out += ']';
+    return out;
   }
-  if (!as_change(c)) return error_text(make_error(Code::ER_BAD_ARGUMENT, std::string(fn) + ": change must be an object"));
-  if (fn == "deriveSystem") return strings(derive_system_triggers(c));
-  if (fn == "deriveGroup") return strings(derive_group_triggers(c));
-  if (fn == "systemPayload") return json::to_string(system_payload(c));
-  if (fn == "groupPayload") return json::to_string(group_payload(c));
-  return error_text(make_error(Code::ER_BAD_ARGUMENT, "unknown catalog function " + std::string(fn)));
+  if (fn == "systemPayload") {
+    system_payload(c, out);
+    return out;
+  }
+  if (fn == "groupPayload") {
+    group_payload(c, out);
+    return out;
+  }
+  return make_error(Code::ER_BAD_ARGUMENT, "unknown catalog function " + std::string(fn));
 }
 
 }  // namespace er::catalog

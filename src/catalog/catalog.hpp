@@ -1,6 +1,8 @@
 // The catalog entities of SPEC §8: kinds, state schemas, trigger derivers,
 // payload mappers, row projections and the update_metadata rules. The JS
 // package exports thin wrappers over these; nothing here is written twice.
+// Display texts (titles, descriptions, payload schemas for automation UIs)
+// are the JS package's: no rule here reads them.
 #pragma once
 
 #include <string>
@@ -30,10 +32,10 @@ inline constexpr std::string_view kGroupDeleted = "catalog.group.deleted";
 const json::Value& system_state_schema();
 const json::Value& group_state_schema();
 
-std::vector<std::string> derive_system_triggers(const Change& change);
-std::vector<std::string> derive_group_triggers(const Change& change);
-json::Value system_payload(const Change& change);
-json::Value group_payload(const Change& change);
+void derive_system_triggers(const ChangeView& change, std::vector<std::string_view>& out);
+void derive_group_triggers(const ChangeView& change, std::vector<std::string_view>& out);
+void system_payload(const ChangeView& change, std::string& out);  // JSON
+void group_payload(const ChangeView& change, std::string& out);
 
 // Row projections: description ?? null, metadata ?? {}.
 json::Value to_system_state(const json::Value& row);
@@ -51,13 +53,13 @@ json::Value apply_metadata_update(const json::Value& current, const UpdateMetada
 // Defines both kinds' derivers and payload mappers natively on `engine`.
 Result<void> register_catalog(Engine& engine);
 
-// Everything the JS package exports as data: kinds, trigger ids, state
-// schemas, trigger descriptions with payload schemas, action metadata.
+// What the rules here define and the JS package exports as data (generated
+// at build time): kinds, trigger ids, state schemas.
 std::string constants_json();
 
 // Dispatch for the JS wrappers: fn in {deriveSystem, deriveGroup,
 // systemPayload, groupPayload, toSystemState, toGroupState,
-// updateMetadata}; returns JSON or {"error":...}.
-std::string call(std::string_view fn, std::string_view arg_json);
+// updateMetadata}; the result as JSON text.
+Result<std::string> call(std::string_view fn, std::string_view arg_json);
 
 }  // namespace er::catalog

@@ -17,17 +17,16 @@ void civil_from_days(std::int64_t z, int& y, unsigned& m, unsigned& d) {
   y = static_cast<int>(yy + (m <= 2));
 }
 
-void put(std::string& out, unsigned v, int width) {
-  char buf[8];
+char* put(char* out, unsigned v, int width) {
   for (int i = width - 1; i >= 0; --i) {
-    buf[i] = static_cast<char>('0' + v % 10);
+    out[i] = static_cast<char>('0' + v % 10);
     v /= 10;
   }
-  out.append(buf, static_cast<std::size_t>(width));
+  return out + width;
 }
 }  // namespace
 
-std::string iso8601(std::int64_t ms) {
+void iso8601(std::int64_t ms, char* out) {
   std::int64_t days = ms / 86400000;
   std::int64_t rem = ms % 86400000;
   if (rem < 0) {
@@ -39,23 +38,26 @@ std::string iso8601(std::int64_t ms) {
   civil_from_days(days, y, mo, d);
   if (y < 0) y = 0;
   if (y > 9999) y = 9999;
-  std::string out;
-  out.reserve(24);
-  put(out, static_cast<unsigned>(y), 4);
-  out += '-';
-  put(out, mo, 2);
-  out += '-';
-  put(out, d, 2);
-  out += 'T';
   const auto r = static_cast<unsigned>(rem);
-  put(out, r / 3600000, 2);
-  out += ':';
-  put(out, r / 60000 % 60, 2);
-  out += ':';
-  put(out, r / 1000 % 60, 2);
-  out += '.';
-  put(out, r % 1000, 3);
-  out += 'Z';
+  char* o = put(out, static_cast<unsigned>(y), 4);
+  *o++ = '-';
+  o = put(o, mo, 2);
+  *o++ = '-';
+  o = put(o, d, 2);
+  *o++ = 'T';
+  o = put(o, r / 3600000, 2);
+  *o++ = ':';
+  o = put(o, r / 60000 % 60, 2);
+  *o++ = ':';
+  o = put(o, r / 1000 % 60, 2);
+  *o++ = '.';
+  o = put(o, r % 1000, 3);
+  *o = 'Z';
+}
+
+std::string iso8601(std::int64_t ms) {
+  std::string out(kIsoChars, ' ');
+  iso8601(ms, out.data());
   return out;
 }
 
@@ -76,21 +78,25 @@ std::uint64_t UuidGenerator::next_u64() {
   return result;
 }
 
-std::string UuidGenerator::next() {
+void UuidGenerator::next(char* out) {
   std::uint64_t hi = next_u64(), lo = next_u64();
   hi = (hi & ~0xF000ull) | 0x4000ull;                              // version 4
   lo = (lo & ~(0xC000000000000000ull)) | 0x8000000000000000ull;  // RFC 4122 variant
   static const char* const kHex = "0123456789abcdef";
-  std::string out(36, '-');
   int pos = 0;
-  auto emit = [&](std::uint64_t v, int nibbles) {
-    for (int i = nibbles - 1; i >= 0; --i) {
-      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
-      out[static_cast<std::size_t>(pos++)] = kHex[(v >> (i * 4)) & 0xF];
+  auto emit = [&](std::uint64_t v) {
+    for (int i = 15; i >= 0; --i) {
+      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) out[pos++] = '-';
+      out[pos++] = kHex[(v >> (i * 4)) & 0xF];
     }
   };
-  emit(hi, 16);
-  emit(lo, 16);
+  emit(hi);
+  emit(lo);
+}
+
+std::string UuidGenerator::next() {
+  std::string out(kChars, '-');
+  next(out.data());
   return out;
 }
 

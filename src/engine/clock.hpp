@@ -8,6 +8,8 @@
 namespace er {
 
 // "2026-11-27T15:52:00.123Z" for epoch milliseconds (UTC, years 0..9999).
+inline constexpr std::size_t kIsoChars = 24;
+void iso8601(std::int64_t epoch_ms, char* out);  // kIsoChars bytes
 std::string iso8601(std::int64_t epoch_ms);
 
 // UUID v4 from xoshiro256**, seeded once with 256 bits of entropy the host
@@ -16,6 +18,8 @@ std::string iso8601(std::int64_t epoch_ms);
 class UuidGenerator {
  public:
   explicit UuidGenerator(const std::array<std::uint64_t, 4>& seed);
+  static constexpr std::size_t kChars = 36;
+  void next(char* out);  // kChars bytes
   std::string next();
 
  private:

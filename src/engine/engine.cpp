@@ -1,7 +1,7 @@
 #include "engine/engine.hpp"
 
 #include <algorithm>
-#include <unordered_map>
+#include <cstring>
 
 namespace er {
 
@@ -13,8 +13,8 @@ std::string quoted(std::string_view s) {
   return out;
 }
 
-std::string describe(const json::Value& v) {
-  switch (v.type()) {
+const char* describe(json::Type t) {
+  switch (t) {
     case json::Type::Null: return "null";
     case json::Type::Bool: return "a boolean";
     case json::Type::Number: return "a number";
@@ -26,32 +26,47 @@ std::string describe(const json::Value& v) {
 }
 
 bool blank(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; });
+  return s.find_first_not_of(" \t\n\r\f\v") == std::string_view::npos;
+}
+
+void put_u32(std::string& out, std::uint32_t v) {
+  char b[4];
+  std::memcpy(b, &v, 4);  // little-endian, as WebAssembly is
+  out.append(b, 4);
 }
 
 }  // namespace
 
-Engine::Engine(EngineOptions options)
-    : options_(std::move(options)),
-      store_(options_.retention_per_entity),
-      state_cache_(options_.state_cache_entries),
-      emitter_(options_.buffer_limit, options_.warn),
-      uuids_(options_.seed) {}
+void WriteResult::clear() {
+  status = Status::Done;
+  miss = 0;
+  entries.clear();
+  fields.clear();
+  texts.clear();
+}
+
+Engine::Engine(EngineOptions options) : options_(std::move(options)), uuids_(options_.seed) {}
 
 // ------------------------------------------------------------------ kinds
 
-Result<void> Engine::define_kind(std::string_view kind, const json::Value& schema, bool strict) {
+Result<std::uint32_t> Engine::define_kind(std::string_view kind, const json::Value& schema, bool strict) {
   if (blank(kind))
     return make_error(Code::ER_BAD_KIND, "defineEntity: kind must be a non-empty string, received " + quoted(kind));
-  if (kinds_.count(kind)) return make_error(Code::ER_DUPLICATE_KIND, "defineEntity: duplicate kind " + quoted(kind));
+  if (kind_index_.count(kind)) return make_error(Code::ER_DUPLICATE_KIND, "defineEntity: duplicate kind " + quoted(kind));
   auto compiled = schema::Schema::compile(schema, kind, schema::CompileOptions{strict});
   if (!compiled.ok()) return compiled.take_error();
-  auto k = std::make_unique<Kind>(Kind{std::string(kind), std::move(compiled.value()), strict});
-  kinds_.emplace(std::string(kind), std::move(k));
-  return Ok{};
+  auto k = std::make_unique<Kind>();
+  k->name = std::string(kind);
+  k->schema = std::move(compiled.value());
+  k->strict = strict;
+  k->fields = k->schema.property_names();
+  const auto index = static_cast<std::uint32_t>(kinds_.size());
+  kinds_.push_back(std::move(k));
+  kind_index_.emplace(std::string(kind), index);
+  return index;
 }
 
-Result<void> Engine::define_kind(std::string_view kind, std::string_view schema_json, bool strict) {
+Result<std::uint32_t> Engine::define_kind(std::string_view kind, std::string_view schema_json, bool strict) {
   auto schema = json::parse(schema_json, options_.limits);
   if (!schema.ok()) {
     Error e = schema.take_error();
@@ -61,11 +76,15 @@ Result<void> Engine::define_kind(std::string_view kind, std::string_view schema_
   return define_kind(kind, *schema, strict);
 }
 
-bool Engine::has_kind(std::string_view kind) const { return kinds_.count(kind) != 0; }
+std::optional<std::uint32_t> Engine::kind_index(std::string_view kind) const {
+  auto it = kind_index_.find(kind);
+  if (it == kind_index_.end()) return std::nullopt;
+  return it->second;
+}
 
 std::vector<std::string> Engine::kinds() const {
   std::vector<std::string> out;
-  for (const auto& [name, k] : kinds_) out.push_back(name);
+  for (const auto& [name, index] : kind_index_) out.push_back(name);
   return out;
 }
 
@@ -81,393 +100,448 @@ Result<void> Engine::declare_non_reactive_state(std::string_view table, std::str
   return Ok{};
 }
 
-// ------------------------------------------------------------------ pipeline
+// ------------------------------------------------------------------ cache
 
-Result<MutationOptions> Engine::parse_options(std::string_view opts_json) const {
-  MutationOptions opts;
-  if (opts_json.empty()) return opts;
-  auto parsed = json::parse(opts_json, options_.limits);
-  if (!parsed.ok()) return parsed.take_error();
-  if (parsed->is_null()) return opts;
-  if (!parsed->is_object())
-    return make_error(Code::ER_BAD_ARGUMENT, "opts must be an object, received " + describe(*parsed));
-  if (json::Value* actor = parsed->find("actor"); actor && !actor->is_null()) {
-    const json::Value* type = actor->find("type");
-    if (!actor->is_object() || !type || !type->is_string() || type->as_string().empty())
-      return make_error(Code::ER_BAD_ARGUMENT,
-                        "opts.actor must be an object with a non-empty string type, received " + json::to_string(*actor),
-                        "opts.actor");
-    opts.actor = std::move(*actor);
+std::uint32_t Engine::next_token() {
+  if (++token_ == 0) token_ = 1;  // 0 means "not cached"
+  return token_;
+}
+
+void Engine::cache_touch(std::uint32_t index) {
+  if (lru_head_ == index) return;
+  Entity& e = entities_.at(index);
+  // unlink
+  if (e.lru_prev != Entity::kNil) entities_.at(e.lru_prev).lru_next = e.lru_next;
+  if (e.lru_next != Entity::kNil) entities_.at(e.lru_next).lru_prev = e.lru_prev;
+  if (lru_tail_ == index) lru_tail_ = e.lru_prev;
+  // push front
+  e.lru_prev = Entity::kNil;
+  e.lru_next = lru_head_;
+  if (lru_head_ != Entity::kNil) entities_.at(lru_head_).lru_prev = index;
+  lru_head_ = index;
+  if (lru_tail_ == Entity::kNil) lru_tail_ = index;
+}
+
+void Engine::cache_drop(std::uint32_t index) {
+  Entity& e = entities_.at(index);
+  if (e.token == 0) return;
+  if (e.lru_prev != Entity::kNil) entities_.at(e.lru_prev).lru_next = e.lru_next;
+  else lru_head_ = e.lru_next;
+  if (e.lru_next != Entity::kNil) entities_.at(e.lru_next).lru_prev = e.lru_prev;
+  else lru_tail_ = e.lru_prev;
+  e.lru_prev = e.lru_next = Entity::kNil;
+  cache_bytes_ -= e.cached_bytes;
+  e.cached_bytes = 0;
+  e.token = 0;
+  e.state.release();
+}
+
+void Engine::cache_put(std::uint32_t index, const json::Doc& state) {
+  if (options_.state_cache_bytes == 0) return;
+  {
+    Entity& e = entities_.at(index);
+    const bool cached = e.token != 0;
+    e.state.assign_compact(state);
+    e.token = next_token();
+    cache_bytes_ = cache_bytes_ - e.cached_bytes + e.state.footprint();
+    e.cached_bytes = e.state.footprint();
+    if (!cached) {
+      e.lru_prev = e.lru_next = Entity::kNil;
+      // link at the front
+      e.lru_next = lru_head_;
+      if (lru_head_ != Entity::kNil) entities_.at(lru_head_).lru_prev = index;
+      lru_head_ = index;
+      if (lru_tail_ == Entity::kNil) lru_tail_ = index;
+    } else {
+      cache_touch(index);
+    }
   }
-  if (const json::Value* run = parsed->find("runId"); run && !run->is_null()) {
-    if (!run->is_string() || run->as_string().empty())
-      return make_error(Code::ER_BAD_ARGUMENT, "opts.runId must be a non-empty string, received " + json::to_string(*run),
-                        "opts.runId");
-    opts.run_id = run->as_string();
+  if (!in_batch_) evict(index);
+}
+
+void Engine::evict(std::uint32_t keep) {
+  // Over budget: least recently used out (never `keep`, the state just written).
+  while (cache_bytes_ > options_.state_cache_bytes && lru_tail_ != keep && lru_tail_ != Entity::kNil) {
+    const std::uint32_t victim = lru_tail_;
+    cache_drop(victim);
+    release_if_idle(victim);
   }
-  return opts;
 }
 
-Result<std::uint32_t> Engine::begin(std::string_view kind, std::string_view id, MutationOptions opts) {
-  auto it = kinds_.find(kind);
-  if (it == kinds_.end()) return make_error(Code::ER_UNKNOWN_KIND, "unknown kind " + quoted(kind));
-  if (id.empty()) return make_error(Code::ER_BAD_ID, "kind " + quoted(kind) + ": id must be a non-empty string");
-  Pending p;
-  p.key = WriteSequencer::key(kind, id);
-  const std::uint32_t t = sequencer_.enqueue({p.key});
-  p.kind = it->second.get();
-  p.id = id;
-  p.opts = std::move(opts);
-  pending_.emplace(t, std::move(p));
-  return t;
+void Engine::release_if_idle(std::uint32_t index) {
+  const Entity& e = entities_.at(index);
+  if (e.token == 0 && e.log.empty()) entities_.remove(index);
 }
 
-Result<std::uint32_t> Engine::begin(std::string_view kind, std::string_view id, std::string_view opts_json) {
-  auto opts = parse_options(opts_json);
-  if (!opts.ok()) return opts.take_error();
-  return begin(kind, id, std::move(opts.value()));
+// ------------------------------------------------------------------ writes
+
+Error Engine::not_object(const Kind& kind, std::string_view id, std::string_view what, json::Type type) const {
+  return make_error(Code::ER_NOT_OBJECT, "kind " + quoted(kind.name) + " id " + quoted(id) + ": " + std::string(what) +
+                                             " must be an object, received " + describe(type));
 }
 
-Result<json::Value> Engine::parse_state(std::string_view text, const Kind& kind, std::string_view id,
-                                        std::string_view what) const {
-  auto v = json::parse(text, options_.limits);
-  if (!v.ok()) {
-    Error e = v.take_error();
-    e.message = "kind " + quoted(kind.name) + " id " + quoted(id) + ": " + std::string(what) + ": " + e.message;
+Result<void> Engine::load_state(const Kind& kind, std::string_view id, std::string_view text, json::Doc& doc,
+                                bool prev, bool& normalized) const {
+  normalized = false;
+  const char* what = prev ? "state returned by read" : "state returned by apply";
+  if (auto parsed = doc.parse(text, options_.limits); !parsed.ok()) {
+    Error e = parsed.take_error();
+    e.message = "kind " + quoted(kind.name) + " id " + quoted(id) + ": " + what + ": " + e.message;
     return e;
   }
-  if (!v->is_object())
-    return make_error(Code::ER_NOT_OBJECT, "kind " + quoted(kind.name) + " id " + quoted(id) + ": " + std::string(what) +
-                                               " must be an object, received " + describe(*v));
-  return v;
-}
-
-namespace {
-Error bad_ticket(std::uint32_t t) {
-  return make_error(Code::ER_BAD_TICKET, "mutation ticket " + std::to_string(t) + " is unknown, not ready or finished");
-}
-}  // namespace
-
-Result<void> Engine::set_prev(std::uint32_t ticket, std::string_view prev_json) {
-  auto it = pending_.find(ticket);
-  if (it == pending_.end() || !sequencer_.ready(ticket) || it->second.has_prev_set) return bad_ticket(ticket);
-  Pending& p = it->second;
-  if (!prev_json.empty()) {
-    if (auto cached = state_cache_.take(p.key, prev_json)) {
-      p.prev = std::move(*cached);  // validated and unchanged when it was committed
-      p.has_prev_set = true;
-      return Ok{};
-    }
-    auto prev = parse_state(prev_json, *p.kind, p.id, "state returned by read");
-    if (!prev.ok()) return prev.take_error();
-    // Normalise prev like next (strip unknown keys, fill defaults) so a key
-    // the schema drops never shows up as a change. Stored data that no
-    // longer validates is compared as it is.
-    auto changed = p.kind->schema.validate(*prev, p.kind->name, p.id);
-    if (changed.ok()) {
-      p.prev_normalized = *changed;
-    } else {
-      prev = json::parse(prev_json, options_.limits);
-    }
-    p.prev = std::move(prev.value());
+  if (!doc.is_object(json::Doc::root())) return not_object(kind, id, what, doc.type(json::Doc::root()));
+  auto checked = kind.schema.check(doc, json::Doc::root(), kind.name, id);
+  if (!checked.ok()) {
+    // Stored data that no longer validates is compared as it is.
+    if (prev) return Ok{};
+    return checked.take_error();
   }
-  p.has_prev_set = true;
+  if (!*checked) return Ok{};
+  // The schema normalises this state (strips unknown keys, fills defaults):
+  // the tree path, then the normalised text parsed again.
+  json::Value tree = json::to_value(doc);
+  auto validated = kind.schema.validate(tree, kind.name, id);
+  if (!validated.ok()) return prev ? Result<void>(Ok{}) : Result<void>(validated.take_error());
+  auto reparsed = doc.parse(json::to_string(tree), json::Limits{~std::size_t{0}, options_.limits.max_depth + 1});
+  if (!reparsed.ok()) return reparsed.take_error();
+  normalized = true;
   return Ok{};
 }
 
-Result<CommitOutcome> Engine::commit(std::uint32_t ticket, std::string_view next_json) {
-  auto it = pending_.find(ticket);
-  if (it == pending_.end() || !it->second.has_prev_set || it->second.outcome) return bad_ticket(ticket);
-  if (next_json.empty()) return commit(ticket, std::nullopt);
-  auto next = parse_state(next_json, *it->second.kind, it->second.id, "state returned by apply");
-  if (!next.ok()) return next.take_error();
-  return commit(ticket, std::move(next.value()), next_json);
+void Engine::append_text(TextSpan& span, std::string_view text) {
+  span.offset = static_cast<std::uint32_t>(result_.texts.size());
+  span.length = static_cast<std::uint32_t>(text.size());
+  result_.texts.append(text);
 }
 
-void Engine::remember(const Pending& p, CommitOutcome& outcome, std::string_view source_text) {
-  Change& c = outcome.change;
-  // Only the host's own text, validated unchanged, may stand in for a later
-  // read of the same text; the cache keeps the state unmasked.
-  if (!c.next || source_text.empty() || outcome.normalized) {
-    state_cache_.erase(p.key);
-    return;
+Result<void> Engine::check_entry(const Kind& kind, const WriteEntry& e, std::size_t index, std::size_t count) {
+  auto in_batch = [&](Error err) {
+    if (count > 1) {
+      std::string message = "ingest: entry ";
+      message += std::to_string(index);
+      message += ": ";
+      message += err.message;
+      err.message = std::move(message);
+      std::string path = "[";
+      path += std::to_string(index);
+      path += ']';
+      if (!err.path.empty()) {
+        path += '.';
+        path += err.path;
+      }
+      err.path = std::move(path);
+    }
+    return err;
+  };
+  if (e.id.empty())
+    return in_batch(make_error(Code::ER_BAD_ID, "kind " + quoted(kind.name) + ": id must be a non-empty string", "id"));
+  bool normalized = false;
+  if (e.prev == PrevSource::Text) {
+    auto r = load_state(kind, e.id, e.prev_text, prev_doc_, true, normalized);
+    if (!r.ok()) return in_batch(r.take_error());
   }
-  if (outcome.masked_next) {
-    state_cache_.put(p.key, source_text, std::move(*outcome.unmasked_next));
-    outcome.unmasked_next.reset();
-  } else if (options_.outcome_next_unused) {
-    state_cache_.put(p.key, source_text, std::move(*c.next));
-    c.next.reset();
-  } else {
-    state_cache_.put(p.key, source_text, *c.next);
+  if (!e.remove) {
+    auto r = load_state(kind, e.id, e.next_text, next_doc_, false, normalized);
+    if (!r.ok()) return in_batch(r.take_error());
   }
+  return Ok{};
 }
 
-Result<CommitOutcome> Engine::commit(std::uint32_t ticket, std::optional<json::Value> next,
-                                     std::string_view source_text) {
-  auto it = pending_.find(ticket);
-  if (it == pending_.end() || !it->second.has_prev_set || it->second.outcome) return bad_ticket(ticket);
-  Pending& p = it->second;
-  std::optional<json::Value> normalized;
-  if (next) {
-    if (!next->is_object())
-      return make_error(Code::ER_NOT_OBJECT, "kind " + quoted(p.kind->name) + " id " + quoted(p.id) +
-                                                 ": state returned by apply must be an object, received " +
-                                                 describe(*next));
-    auto changed = p.kind->schema.validate(*next, p.kind->name, p.id);
-    if (!changed.ok()) return changed.take_error();
-    if (*changed) normalized = *next;
+Result<const WriteResult*> Engine::write(const WriteContext& ctx, std::span<const WriteEntry> entries) {
+  result_.clear();
+  if (ctx.kind >= kinds_.size()) return make_error(Code::ER_UNKNOWN_KIND, "unknown kind");
+  const Kind& kind = *kinds_[ctx.kind];
+  const secrets::Matcher* matcher = ctx.run_id.empty() ? nullptr : secrets_.matcher(ctx.run_id);
+  if (matcher && matcher->empty()) matcher = nullptr;
+  // Every cached prev must still be there before anything takes effect.
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const WriteEntry& e = entries[i];
+    if (e.prev != PrevSource::Cached) continue;
+    const std::uint32_t index = entities_.find(ctx.kind, e.id);
+    if (index == EntityTable::kNone || entities_.at(index).token != e.prev_token || e.prev_token == 0) {
+      result_.status = WriteResult::Status::CacheMiss;
+      result_.miss = static_cast<std::uint32_t>(i);
+      return &result_;
+    }
   }
-  auto outcome = build_outcome(*p.kind, p.id, p.opts, std::move(p.prev), std::move(next), options_.now());
-  if (!outcome.ok()) return outcome;
-  outcome->normalized_prev = p.prev_normalized;
-  outcome->normalized = std::move(normalized);
-  if (options_.host_store && !outcome->rows.empty()) {
-    p.outcome = outcome.value();  // waits for settle()
-    p.outcome->normalized.reset();
-    // A normalised next never stands in for the host's text (see remember).
-    if (!outcome->normalized) p.source_text.assign(source_text.data(), source_text.size());
-    return outcome;
+  // A batch validates every entry first: one bad entry fails it whole. (A
+  // single write fails before any effect by construction.)
+  if (entries.size() > 1)
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      if (auto r = check_entry(kind, entries[i], i, entries.size()); !r.ok()) return r.take_error();
+  result_.entries.reserve(entries.size());
+  // Nothing is evicted while a batch commits: every cached prev it was
+  // checked against stays until its entry has run.
+  in_batch_ = entries.size() > 1;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    auto r = commit_entry(kind, ctx, entries[i], matcher, static_cast<std::uint32_t>(i));
+    if (!r.ok()) {
+      in_batch_ = false;
+      return r.take_error();
+    }
   }
-  if (!outcome->rows.empty()) {
-    auto appended = store_.append(outcome->rows);
-    if (!appended.ok()) return appended.take_error();
+  if (in_batch_) {
+    in_batch_ = false;
+    evict(lru_head_);
   }
-  if (outcome->changed) publish(outcome.value());
-  remember(p, outcome.value(), source_text);
-  outcome->woken = sequencer_.finish(ticket);
-  pending_.erase(ticket);
-  return outcome;
+  return &result_;
 }
 
-Result<CommitOutcome> Engine::settle(std::uint32_t ticket, bool appended) {
-  auto it = pending_.find(ticket);
-  if (it == pending_.end() || !it->second.outcome) return bad_ticket(ticket);
-  CommitOutcome outcome = std::move(*it->second.outcome);
-  if (appended) {
-    publish(outcome);
-    remember(it->second, outcome, it->second.source_text);  // "" (normalised): erases
-  } else {
-    outcome.changed = false;  // no history, so no event (SPEC §5)
+Result<void> Engine::commit_entry(const Kind& kind, const WriteContext& ctx, const WriteEntry& e,
+                                  const secrets::Matcher* matcher, std::uint32_t entry_index) {
+  if (e.id.empty()) return make_error(Code::ER_BAD_ID, "kind " + quoted(kind.name) + ": id must be a non-empty string", "id");
+  EntryOutcome& out = result_.entries.emplace_back();
+  (void)entry_index;
+
+  // ---- prev
+  DocRef prev;
+  std::uint32_t entity = EntityTable::kNone;
+  if (e.prev == PrevSource::Cached) {
+    entity = entities_.find(ctx.kind, e.id);  // checked by write()
+    prev = DocRef{&entities_.at(entity).state, json::Doc::root()};
+  } else if (e.prev == PrevSource::Text) {
+    bool normalized = false;
+    if (auto r = load_state(kind, e.id, e.prev_text, prev_doc_, true, normalized); !r.ok()) return r;
+    prev = DocRef{&prev_doc_, json::Doc::root()};
+    if (normalized) {
+      out.prev_normalized = true;
+      scratch_.clear();
+      json::write(prev_doc_, json::Doc::root(), scratch_);
+      append_text(out.prev_text, scratch_);
+    }
   }
-  outcome.woken = sequencer_.finish(ticket);
-  pending_.erase(it);
-  return outcome;
-}
 
-std::vector<std::uint32_t> Engine::abort(std::uint32_t ticket) {
-  pending_.erase(ticket);
-  return sequencer_.finish(ticket);
-}
+  // ---- next
+  DocRef next;
+  if (!e.remove) {
+    bool normalized = false;
+    if (auto r = load_state(kind, e.id, e.next_text, next_doc_, false, normalized); !r.ok()) return r;
+    next = DocRef{&next_doc_, json::Doc::root()};
+    if (normalized) {
+      out.next_normalized = true;
+      scratch_.clear();
+      json::write(next_doc_, json::Doc::root(), scratch_);
+      append_text(out.next_text, scratch_);
+    }
+  }
 
-Result<CommitOutcome> Engine::build_outcome(const Kind& kind, std::string_view id, const MutationOptions& opts,
-                                            std::optional<json::Value> prev, std::optional<json::Value> next,
-                                            std::int64_t now) {
-  CommitOutcome out;
-  Change& c = out.change;
-  c.prev = std::move(prev);
-  c.next = std::move(next);
-  if (!opts.run_id.empty()) {
-    if (const secrets::Matcher* m = secrets_.matcher(opts.run_id)) {
-      if (c.prev) out.masked_prev = secrets::mask_value(*m, *c.prev);
-      if (c.next) {
-        json::Value masked = *c.next;
-        out.masked_next = secrets::mask_value(*m, masked);
-        if (out.masked_next) {
-          out.unmasked_next = std::move(c.next);
-          c.next = std::move(masked);
+  // ---- masking (SPEC §7): the diff, rows and change see masked copies.
+  DocRef mprev = prev, mnext = next;
+  if (matcher) {
+    auto mask = [&](DocRef state, json::Doc& masked, TextSpan& span) -> Result<bool> {
+      scratch_.clear();
+      if (!state || !secrets::mask_doc(*matcher, *state.doc, state.node, scratch_)) return false;
+      // Parsed again: masked keys re-sorted, and of two keys that mask
+      // alike the later one kept.
+      auto r = masked.parse(scratch_, json::Limits{~std::size_t{0}, options_.limits.max_depth + 1});
+      if (!r.ok()) return r.take_error();
+      scratch2_.clear();
+      json::write(masked, json::Doc::root(), scratch2_);
+      append_text(span, scratch2_);
+      return true;
+    };
+    auto p = mask(prev, masked_prev_, out.masked_prev);
+    if (!p.ok()) return p.take_error();
+    if (*p) {
+      out.prev_masked = true;
+      mprev = DocRef{&masked_prev_, json::Doc::root()};
+    }
+    auto n = mask(next, masked_next_, out.masked_next);
+    if (!n.ok()) return n.take_error();
+    if (*n) {
+      out.next_masked = true;
+      mnext = DocRef{&masked_next_, json::Doc::root()};
+    }
+    if (!ctx.actor.empty()) {
+      if (auto a = actor_doc_.parse(ctx.actor, options_.limits); a.ok()) {
+        scratch_.clear();
+        if (secrets::mask_doc(*matcher, actor_doc_, json::Doc::root(), scratch_)) {
+          out.actor_masked = true;
+          append_text(out.actor, scratch_);
         }
       }
     }
   }
-  c.changed_fields = changed_fields(c.prev ? &*c.prev : nullptr, c.next ? &*c.next : nullptr);
-  if (c.changed_fields.empty()) return out;
+
+  // ---- diff
+  diff(mprev, mnext, changes_);
+  if (changes_.empty()) {
+    // No change: no rows, no change event. The cache keeps the entity's
+    // state (a cached prev already equals next).
+    if (next) {
+      if (e.prev == PrevSource::Cached) {
+        out.token = entities_.at(entity).token;
+        cache_touch(entity);
+      } else {
+        if (entity == EntityTable::kNone) entity = entities_.get_or_add(ctx.kind, e.id);
+        cache_put(entity, next_doc_);
+        out.token = entities_.at(entity).token;
+        release_if_idle(entity);
+      }
+    }
+    return Ok{};
+  }
+
+  // ---- the change
   out.changed = true;
-  c.kind = kind.name;
-  c.id = id;
-  c.delta = make_delta(c.next ? &*c.next : nullptr, c.changed_fields);
-  c.actor = opts.actor.is_null() ? system_actor() : opts.actor;
-  c.occurred_at_ms = now;
-  c.occurred_at = iso8601(now);
-  c.change_id = uuids_.next();
-  out.rows = transition_rows(c);
-  if (derivers_.all_native(kind.name)) {
+  out.at = ctx.now;
+  uuids_.next(out.change_id.data());
+  iso8601(ctx.now, out.occurred_at.data());
+  out.field_begin = static_cast<std::uint32_t>(result_.fields.size());
+  out.field_count = static_cast<std::uint32_t>(changes_.size());
+  names_.clear();
+  {
+    // Both lists are in key order: one merge-walk finds listed fields.
+    const auto& listed = kind.fields;
+    std::size_t j = 0;
+    TextSpan names{static_cast<std::uint32_t>(result_.texts.size()), 0};
+    for (const FieldChange& c : changes_) {
+      names_.push_back(c.name);
+      while (j < listed.size() && json::key_less(listed[j], c.name)) ++j;
+      if (j < listed.size() && listed[j] == c.name) {
+        result_.fields.push_back(static_cast<std::uint32_t>(j));
+      } else {
+        result_.fields.push_back(WriteResult::kUnlisted);
+        put_u32(result_.texts, static_cast<std::uint32_t>(c.name.size()));
+        result_.texts.append(c.name);
+      }
+    }
+    names.length = static_cast<std::uint32_t>(result_.texts.size()) - names.offset;
+    out.names = names;
+  }
+
+  if (entity == EntityTable::kNone) entity = entities_.get_or_add(ctx.kind, e.id);
+
+  // ---- transition rows (none for a tombstone)
+  if (next) {
+    out.row_count = out.field_count;
+    auto text_of = [&](DocRef side, std::uint32_t node, std::string& buf) -> std::string_view {
+      if (node == json::Doc::kNone || side.doc->type(node) == json::Type::Null) return "null";
+      if (side.doc->type(node) == json::Type::String) return side.doc->str(node);
+      buf.clear();
+      json::write(*side.doc, node, buf);
+      return buf;
+    };
+    if (options_.host_store) {
+      out.rows.offset = static_cast<std::uint32_t>(result_.texts.size());
+      for (const FieldChange& c : changes_) {
+        if (mprev) {
+          const std::string_view from = text_of(mprev, c.prev, scratch_);
+          put_u32(result_.texts, static_cast<std::uint32_t>(from.size()));
+          result_.texts.append(from);
+        } else {
+          put_u32(result_.texts, WriteResult::kNoValue);
+        }
+        const std::string_view to = text_of(mnext, c.next, scratch_);
+        put_u32(result_.texts, static_cast<std::uint32_t>(to.size()));
+        result_.texts.append(to);
+      }
+      out.rows.length = static_cast<std::uint32_t>(result_.texts.size()) - out.rows.offset;
+    } else {
+      EntityLog& log = entities_.at(entity).log;
+      for (const FieldChange& c : changes_) {
+        std::optional<std::string_view> from;
+        if (mprev) from = text_of(mprev, c.prev, scratch_);
+        const std::string_view to = text_of(mnext, c.next, scratch2_);
+        log.append(c.name, from, to, ctx.now);
+        if (options_.retention_per_entity != 0 && log.rows() > options_.retention_per_entity) log.drop_oldest();
+      }
+    }
+  }
+
+  // ---- derivation by native derivers (a kind whose derivers all are)
+  if (derivers_.has_derivers(kind.name) && derivers_.all_native(kind.name)) {
+    ChangeView view{kind.name, e.id, mprev, mnext, names_};
+    derivers_.derive_native(view, triggers_);
     out.derived = true;
-    out.triggers = derivers_.derive(c, nullptr, nullptr);
-    out.payload = derivers_.native_payload(c);
-  }
-  return out;
-}
-
-void Engine::publish(CommitOutcome& outcome) {
-  const Change& c = outcome.change;
-  outcome.deliver_now = emitter_.publish([&](std::string& out) { write_change(c, out); });
-  outcome.subscribers = subscriptions_.route(c.kind);
-}
-
-// ------------------------------------------------------------------ batches
-
-Result<std::uint32_t> Engine::begin_batch(std::string_view kind, const std::vector<std::string>& ids,
-                                          MutationOptions opts) {
-  auto it = kinds_.find(kind);
-  if (it == kinds_.end()) return make_error(Code::ER_UNKNOWN_KIND, "ingest: unknown kind " + quoted(kind));
-  std::vector<std::string> keys;
-  keys.reserve(ids.size());
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i].empty())
-      return make_error(Code::ER_BAD_ID, "ingest: kind " + quoted(kind) + ": entry " + std::to_string(i) +
-                                             ": id must be a non-empty string",
-                        "[" + std::to_string(i) + "].id");
-    keys.push_back(WriteSequencer::key(kind, ids[i]));
-  }
-  const std::uint32_t t = sequencer_.enqueue(std::move(keys));
-  Pending p;
-  p.kind = it->second.get();
-  p.opts = std::move(opts);
-  pending_.emplace(t, std::move(p));
-  return t;
-}
-
-Result<std::vector<CommitOutcome>> Engine::commit_batch(std::uint32_t ticket, const json::Value& prevs,
-                                                        std::vector<IngestEntry> entries) {
-  auto it = pending_.find(ticket);
-  if (it == pending_.end() || !sequencer_.ready(ticket) || !it->second.batch_outcomes.empty()) return bad_ticket(ticket);
-  Pending& p = it->second;
-  if (!prevs.is_object()) return make_error(Code::ER_NOT_OBJECT, "ingest: read must return an object of states");
-  if (entries.empty()) return make_error(Code::ER_BAD_ARGUMENT, "ingest: no entries");
-  const std::int64_t now = options_.now();
-  // The state each id is in as the batch proceeds (an id may repeat): a
-  // pointer to an earlier outcome's unmasked next. No copy per entry unless
-  // an id repeats.
-  std::unordered_map<std::string_view, const json::Value*> current;
-  std::vector<CommitOutcome> outcomes;
-  outcomes.reserve(entries.size());  // stable addresses for `current`
-  std::size_t row_count = 0;
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    auto& e = entries[i];
-    bool first_prev_normalized = false;
-    std::optional<json::Value> start;  // this entry's prev, owned by its outcome
-    auto cur = current.find(e.id);
-    if (cur == current.end()) {
-      const json::Value* prev = prevs.find(e.id);
-      if (prev && !prev->is_object())
-        return make_error(Code::ER_NOT_OBJECT, "ingest: kind " + quoted(p.kind->name) + " id " + quoted(e.id) +
-                                                   ": state returned by read must be an object, received " +
-                                                   describe(*prev));
-      // Normalise a read prev like set_prev does, so a key the schema drops
-      // never shows up as a change (stored data that no longer validates
-      // is compared as it is).
-      if (prev) {
-        start = *prev;
-        auto changed = p.kind->schema.validate(*start, p.kind->name, e.id);
-        if (!changed.ok()) start = *prev;
-        else first_prev_normalized = *changed;
-      }
-    } else if (cur->second) {
-      start = *cur->second;
+    out.derived_text.offset = static_cast<std::uint32_t>(result_.texts.size());
+    std::string& t = result_.texts;
+    t += "{\"triggers\":[";
+    for (std::size_t i = 0; i < triggers_.size(); ++i) {
+      if (i) t += ',';
+      json::write_string(triggers_[i], t);
     }
-    std::optional<json::Value> normalized;
-    if (e.next) {
-      if (!e.next->is_object())
-        return make_error(Code::ER_NOT_OBJECT,
-                          "ingest: kind " + quoted(p.kind->name) + " id " + quoted(e.id) +
-                              ": next must be an object or null, received " + describe(*e.next),
-                          "[" + std::to_string(i) + "].next");
-      auto changed = p.kind->schema.validate(*e.next, p.kind->name, e.id);
-      if (!changed.ok()) {
-        Error err = changed.take_error();
-        err.message = "ingest: entry " + std::to_string(i) + ": " + err.message;
-        return err;
-      }
-      if (*changed) normalized = *e.next;
-    }
-    const bool has_next = e.next.has_value();
-    auto outcome = build_outcome(*p.kind, e.id, p.opts, std::move(start), std::move(e.next), now);
-    if (!outcome.ok()) return outcome.take_error();
-    outcome->normalized = std::move(normalized);
-    outcome->normalized_prev = first_prev_normalized;  // JS then takes prev from the outcome
-    row_count += outcome->rows.size();
-    outcomes.push_back(std::move(outcome.value()));
-    const CommitOutcome& o = outcomes.back();
-    current[e.id] = !has_next ? nullptr : o.masked_next ? &*o.unmasked_next : &*o.change.next;
+    t += ']';
+    const std::size_t before = t.size();
+    t += ",\"payload\":";
+    if (!derivers_.native_payload(view, t)) t.resize(before);
+    t += '}';
+    out.derived_text.length = static_cast<std::uint32_t>(t.size()) - out.derived_text.offset;
   }
-  if (options_.host_store && row_count != 0) {
-    p.batch_outcomes = outcomes;  // waits for settle_batch()
-    return outcomes;
+
+  // ---- the entity's state for the next write's prev
+  if (next) {
+    cache_put(entity, next_doc_);
+    out.token = entities_.at(entity).token;
+  } else {
+    cache_drop(entity);
   }
-  if (row_count != 0) {
-    std::vector<TransitionRow> rows;
-    rows.reserve(row_count);
-    for (const auto& o : outcomes) rows.insert(rows.end(), o.rows.begin(), o.rows.end());
-    auto appended = store_.append(std::move(rows));
-    if (!appended.ok()) return appended.take_error();
-  }
-  for (auto& o : outcomes)
-    if (o.changed) publish(o);
-  outcomes.back().woken = sequencer_.finish(ticket);
-  pending_.erase(ticket);
-  return outcomes;
+  release_if_idle(entity);
+  return Ok{};
 }
 
-Result<std::vector<CommitOutcome>> Engine::settle_batch(std::uint32_t ticket, bool appended) {
-  auto it = pending_.find(ticket);
-  if (it == pending_.end() || it->second.batch_outcomes.empty()) return bad_ticket(ticket);
-  std::vector<CommitOutcome> outcomes = std::move(it->second.batch_outcomes);
-  for (auto& o : outcomes) {
-    if (!appended) o.changed = false;
-    else if (o.changed) publish(o);
-  }
-  outcomes.back().woken = sequencer_.finish(ticket);
-  pending_.erase(it);
-  return outcomes;
+Result<std::string> Engine::validate(std::uint32_t kind, std::string_view state_json) const {
+  if (kind >= kinds_.size()) return make_error(Code::ER_UNKNOWN_KIND, "unknown kind");
+  json::Doc doc;
+  bool normalized = false;
+  if (auto r = load_state(*kinds_[kind], "", state_json, doc, false, normalized); !r.ok()) return r.take_error();
+  return json::to_string(doc);
 }
 
 // ------------------------------------------------------------------ reads
 
-Result<std::optional<std::string>> Engine::field_text(std::string_view state_json, std::string_view field) const {
-  if (state_json.empty()) return std::optional<std::string>();
-  auto v = json::parse(state_json, options_.limits);
-  if (!v.ok()) return v.take_error();
-  if (!v->is_object()) return make_error(Code::ER_NOT_OBJECT, "state returned by read must be an object");
-  return std::optional<std::string>(transition_text(v->find(field)));
+Result<std::string> Engine::field_text(std::string_view state_json, std::string_view field) const {
+  json::Doc doc;
+  if (auto r = doc.parse(state_json, options_.limits); !r.ok()) return r.take_error();
+  if (!doc.is_object(json::Doc::root())) return make_error(Code::ER_NOT_OBJECT, "state returned by read must be an object");
+  std::string out;
+  json::write_transition_text(doc, doc.find(json::Doc::root(), field), out);
+  return out;
 }
 
-std::optional<std::int64_t> Engine::in_state_since(std::string_view kind, std::string_view id, std::string_view field,
+std::optional<std::int64_t> Engine::in_state_since(std::uint32_t kind, std::string_view id, std::string_view field,
                                                    std::string_view current_text) const {
-  return store_.in_state_since(kind, id, field, current_text);
+  const std::uint32_t e = entities_.find(kind, id);
+  if (e == EntityTable::kNone) return std::nullopt;
+  return entities_.at(e).log.in_state_since(field, current_text);
 }
 
-std::size_t Engine::transition_count(std::string_view kind, std::string_view id, std::string_view field,
-                                     std::int64_t window_ms) const {
-  return store_.transition_count(kind, id, field, window_ms, options_.now());
+std::size_t Engine::transition_count(std::uint32_t kind, std::string_view id, std::string_view field,
+                                     std::int64_t window_ms, std::int64_t now) const {
+  const std::uint32_t e = entities_.find(kind, id);
+  if (e == EntityTable::kNone) return 0;
+  return entities_.at(e).log.count_since(field, now - window_ms);
 }
 
-std::vector<TransitionRow> Engine::history(std::string_view kind, std::string_view id,
+std::vector<TransitionRow> Engine::history(std::uint32_t kind, std::string_view id,
                                            std::optional<std::string_view> field, std::size_t limit) const {
-  return store_.history(kind, id, field, limit);
+  const std::uint32_t e = entities_.find(kind, id);
+  if (e == EntityTable::kNone) return {};
+  return entities_.at(e).log.history(field, limit);
 }
 
-Result<Change> Engine::parse_change(std::string_view change_json) const {
-  auto v = json::parse(change_json, options_.limits);
-  if (!v.ok()) return v.take_error();
-  if (!v->is_object()) return make_error(Code::ER_BAD_ARGUMENT, "change must be an object");
-  Change c;
-  auto str = [&](const char* key, std::string& out) {
-    if (const json::Value* s = v->find(key); s && s->is_string()) out = s->as_string();
+// ------------------------------------------------------------------ changes handed back
+
+ChangeView Engine::ParsedChange::view() const { return ChangeView{kind, id, prev, next, fields}; }
+
+Result<std::unique_ptr<Engine::ParsedChange>> Engine::parse_change(std::string_view change_json) const {
+  auto c = std::make_unique<ParsedChange>();
+  json::Doc& d = c->doc;
+  if (auto r = d.parse(change_json, options_.limits); !r.ok()) return r.take_error();
+  const std::uint32_t root = json::Doc::root();
+  if (!d.is_object(root)) return make_error(Code::ER_BAD_ARGUMENT, "change must be an object");
+  auto str = [&](std::string_view key, std::string& out) {
+    const std::uint32_t i = d.find(root, key);
+    if (i != json::Doc::kNone && d.type(i) == json::Type::String) out = std::string(d.str(i));
   };
-  str("kind", c.kind);
-  str("id", c.id);
-  str("occurredAt", c.occurred_at);
-  str("changeId", c.change_id);
-  if (c.kind.empty()) return make_error(Code::ER_BAD_KIND, "change.kind must be a non-empty string");
-  if (json::Value* prev = v->find("prev"); prev && prev->is_object()) c.prev = std::move(*prev);
-  if (json::Value* next = v->find("next"); next && next->is_object()) c.next = std::move(*next);
-  if (const json::Value* fields = v->find("changedFields"); fields && fields->is_array())
-    for (const auto& f : fields->as_array())
-      if (f.is_string()) c.changed_fields.push_back(f.as_string());
-  if (json::Value* delta = v->find("delta"); delta && delta->is_object()) c.delta = std::move(*delta);
-  if (json::Value* actor = v->find("actor"); actor && actor->is_object()) c.actor = std::move(*actor);
-  else c.actor = system_actor();
+  str("kind", c->kind);
+  str("id", c->id);
+  if (blank(c->kind)) return make_error(Code::ER_BAD_KIND, "change.kind must be a non-empty string");
+  if (auto p = d.find(root, "prev"); p != json::Doc::kNone && d.is_object(p)) c->prev = DocRef{&d, p};
+  if (auto n = d.find(root, "next"); n != json::Doc::kNone && d.is_object(n)) c->next = DocRef{&d, n};
+  if (auto f = d.find(root, "changedFields"); f != json::Doc::kNone && d.type(f) == json::Type::Array)
+    for (std::uint32_t i = d.first_item(f); i < d.end(f); i = d.end(i))
+      if (d.type(i) == json::Type::String) c->fields.push_back(d.str(i));
   return c;
 }
 

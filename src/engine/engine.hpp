@@ -1,209 +1,236 @@
 // The reactive entity engine, sans-IO. The host's read/apply (and an
 // optional host transition store) may be asynchronous JavaScript, so the
-// engine never calls them: the binding layer drives these steps.
+// engine never calls them: the JS layer reads prev and runs apply, then
+// hands the core everything a write needs in one call.
 //
-//   t = begin(kind, id, opts)        // take a place in line (SPEC §9)
-//   ...wait until ready(t)...        // woken by a finishing ticket
-//   prev = await read([id])[id]
-//   set_prev(t, prevJson)            // parsed before apply runs
-//   next = await apply()             // a throw: abort(t), nothing else
-//   out = commit(t, nextJson)        // validate, mask, diff, rows, event
-//   (host store: append out.rows in one transaction, then settle(t, ok))
+//   prev  = await read([id])[id]      (JS, strictly before apply)
+//   next  = await apply()             (JS; a throw ends the write there)
+//   write(kind, {id, prev, next})     validate, mask, diff, rows, change
 //
-// commit() appends to the embedded store itself when there is no host store
-// and then finishes the ticket; with a host store, settle() finishes it and
-// publishes the event only when the append succeeded.
+// prev arrives as JSON text, or as a token naming the state this engine
+// committed last for the entity (the JS layer knows when `read` returned
+// that very object); the engine keeps those states in a byte-bounded cache.
+// A token the cache no longer holds is reported (CacheMiss) and the caller
+// sends the text instead. Writes to one entity are ordered by the caller
+// (one at a time); the engine holds no write open between calls.
 #pragma once
 
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.hpp"
 #include "engine/change.hpp"
 #include "engine/clock.hpp"
-#include "engine/delivery.hpp"
-#include "engine/sequencer.hpp"
-#include "engine/state_cache.hpp"
-#include "json/value.hpp"
+#include "engine/derivers.hpp"
+#include "engine/entities.hpp"
+#include "json/doc.hpp"
 #include "schema/schema.hpp"
 #include "secrets/secret_registry.hpp"
-#include "store/memory_store.hpp"
 
 namespace er {
 
 struct EngineOptions {
-  std::function<std::int64_t()> now;  // epoch ms; required
   std::array<std::uint64_t, 4> seed{};  // entropy for change ids
-  std::size_t buffer_limit = 10000;
-  std::function<void(const std::string&)> warn;
-  bool host_store = false;  // true: rows go to the host, settle() publishes
-  std::size_t retention_per_entity = 0;
-  // Entities whose last committed state is kept to skip re-parsing it as the
-  // next write's prev (0 disables the cache).
-  std::size_t state_cache_entries = 4096;
-  // The caller only serialises outcomes (write_outcome), which reads
-  // change.next only when it was masked or normalised: commit may then move
-  // an unchanged next into the prev cache instead of copying it, leaving
-  // change.next empty in the returned outcome. (The WASM binding sets this.)
-  bool outcome_next_unused = false;
+  // true: transition rows go back to the host (WriteResult), which appends
+  // them; false: the embedded log keeps them.
+  bool host_store = false;
+  std::size_t retention_per_entity = 0;  // embedded log: rows kept per entity (0 = all)
+  // Budget of the prev cache (committed states kept to skip parsing the
+  // next write's prev); 0 disables it.
+  std::size_t state_cache_bytes = 16u << 20;
   json::Limits limits;
 };
 
-struct MutationOptions {
-  json::Value actor;   // null = SYSTEM_ACTOR
-  std::string run_id;  // empty = not run-originated
+enum class PrevSource : std::uint8_t {
+  None,    // read returned nothing (a create, or removing an absent id)
+  Cached,  // the state this engine committed last for the entity (token)
+  Text,    // JSON text
 };
 
-struct CommitOutcome {
+// One write of a batch (a plain mutate/remove is a batch of one).
+struct WriteEntry {
+  std::string_view id;
+  PrevSource prev = PrevSource::None;
+  std::uint32_t prev_token = 0;  // Cached
+  std::string_view prev_text;    // Text
+  bool remove = false;           // a tombstone: no next
+  std::string_view next_text;    // JSON text, unless remove
+};
+
+struct WriteContext {
+  std::uint32_t kind = 0;      // from define_kind
+  std::string_view run_id;     // "" = not run-originated
+  std::string_view actor;      // JSON of opts.actor, read only for a run (masking); "" = none
+  std::int64_t now = 0;        // epoch ms: occurredAt, transitionedAt
+};
+
+// A piece of WriteResult::texts.
+struct TextSpan {
+  std::uint32_t offset = 0;
+  std::uint32_t length = 0;
+};
+
+// What one entry of a write decided. A text span is set where its flag is.
+struct EntryOutcome {
   bool changed = false;
-  // The validated, unmasked next state, when validation normalised it
-  // (stripped keys, defaults); otherwise the host's own value stands.
-  std::optional<json::Value> normalized;
-  bool masked_prev = false;  // change.prev differs from the host's prev
-  bool normalized_prev = false;  // the schema stripped/filled the host's prev
-  bool masked_next = false;  // change.next differs from the validated next
-  // When masked_next: the validated next before masking (the state the
-  // entity is now in, for the prev cache and a batch's next entry).
-  std::optional<json::Value> unmasked_next;
-  Change change;
-  std::vector<TransitionRow> rows;  // host store: to append; else appended
-  bool deliver_now = false;  // emitter wired: deliver; else it was buffered
-  std::vector<std::uint32_t> subscribers;  // in-process handlers to run
-  bool derived = false;  // triggers/payload computed natively
-  std::vector<std::string> triggers;
-  std::optional<json::Value> payload;
-  std::vector<std::uint32_t> woken;  // tickets now free to run
+  bool next_normalized = false;  // next_text: the validated state (defaults filled, keys stripped)
+  bool prev_normalized = false;  // prev_text: prev as validated (a Text prev the schema normalised)
+  bool prev_masked = false;      // masked_prev: the event's prev
+  bool next_masked = false;      // masked_next: the event's next
+  bool actor_masked = false;     // actor: the event's actor
+  bool derived = false;          // derived: {"triggers":[...],"payload":...} (native derivers)
+  // The cache token of the entity's state after the write (0: not cached).
+  std::uint32_t token = 0;
+  // Changed fields (key order): fields[field_begin, +field_count).
+  std::uint32_t field_begin = 0;
+  std::uint32_t field_count = 0;
+  TextSpan next_text, prev_text, masked_prev, masked_next, actor, derived_text;
+  // Names of changed fields the kind's schema does not list: each a u32
+  // byte length and the bytes, in the order they appear in `fields`.
+  TextSpan names;
+  // Host store: per changed field, u32 length (kNoValue: none) and bytes of
+  // fromValue, then u32 length and bytes of toValue.
+  TextSpan rows;
+  std::uint32_t row_count = 0;
+  std::int64_t at = 0;
+  std::array<char, UuidGenerator::kChars> change_id{};
+  std::array<char, kIsoChars> occurred_at{};
+};
+
+struct WriteResult {
+  enum class Status { Done, CacheMiss };
+  Status status = Status::Done;
+  std::uint32_t miss = 0;  // CacheMiss: the entry whose token the cache no longer holds
+  std::vector<EntryOutcome> entries;
+  // Per changed field: its index in the kind's field list (fields()), or
+  // kUnlisted (its name is in the entry's `names`).
+  std::vector<std::uint32_t> fields;
+  std::string texts;
+
+  static constexpr std::uint32_t kUnlisted = 0xFFFFFFFFu;
+  static constexpr std::uint32_t kNoValue = 0xFFFFFFFFu;
+  std::string_view text(TextSpan s) const { return std::string_view(texts.data() + s.offset, s.length); }
+  void clear();
 };
 
 struct NonReactiveDeclaration {
   std::string table, reason, note;
 };
 
-struct KindInfo {
-  std::string kind;
-  bool strict = false;
-};
-
 class Engine {
  public:
   explicit Engine(EngineOptions options);
+  // Reseeds the change-id generator (the binding seeds it before the first
+  // write: edge runtimes forbid randomness at load time).
+  void seed(const std::array<std::uint64_t, 4>& seed) { uuids_ = UuidGenerator(seed); }
 
   // ---- kinds (SPEC §4)
-  Result<void> define_kind(std::string_view kind, const json::Value& schema, bool strict = false);
-  Result<void> define_kind(std::string_view kind, std::string_view schema_json, bool strict = false);
-  bool has_kind(std::string_view kind) const;
-  std::vector<std::string> kinds() const;
+  // The kind's number, used by write() and the reads.
+  Result<std::uint32_t> define_kind(std::string_view kind, std::string_view schema_json, bool strict = false);
+  Result<std::uint32_t> define_kind(std::string_view kind, const json::Value& schema, bool strict = false);
+  std::optional<std::uint32_t> kind_index(std::string_view kind) const;
+  const std::string& kind_name(std::uint32_t kind) const { return kinds_[kind]->name; }
+  // The top-level fields the kind's schema lists, in key order: changed
+  // fields are reported as indices into this list.
+  const std::vector<std::string>& fields(std::uint32_t kind) const { return kinds_[kind]->fields; }
+  std::vector<std::string> kinds() const;  // sorted
+  std::size_t kind_count() const { return kinds_.size(); }
   Result<void> declare_non_reactive_state(std::string_view table, std::string_view reason, std::string_view note);
   const std::vector<NonReactiveDeclaration>& non_reactive_declarations() const { return non_reactive_; }
 
-  // ---- the write pipeline (SPEC §5)
-  // opts_json: "" or {"actor":{type,...},"runId":"..."}; ER_BAD_ARGUMENT otherwise.
-  Result<MutationOptions> parse_options(std::string_view opts_json) const;
-  Result<std::uint32_t> begin(std::string_view kind, std::string_view id, MutationOptions opts);
-  // opts_json: "" or {"actor":{...},"runId":"..."}.
-  Result<std::uint32_t> begin(std::string_view kind, std::string_view id, std::string_view opts_json);
-  bool ready(std::uint32_t ticket) const { return sequencer_.ready(ticket); }
-  // prev_json: "" when read returned nothing. On error the ticket is finished.
-  Result<void> set_prev(std::uint32_t ticket, std::string_view prev_json);
-  // next_json: "" for a removal (tombstone). On error the ticket is finished.
-  Result<CommitOutcome> commit(std::uint32_t ticket, std::string_view next_json);
-  // source_text: the JSON `next` was parsed from, if any (lets the next
-  // write's identical prev skip parsing).
-  Result<CommitOutcome> commit(std::uint32_t ticket, std::optional<json::Value> next,
-                               std::string_view source_text = {});
-  // Host store only: the append succeeded (publish) or failed (drop).
-  Result<CommitOutcome> settle(std::uint32_t ticket, bool appended);
-  // apply threw, or the host gave up: finish without any effect.
-  std::vector<std::uint32_t> abort(std::uint32_t ticket);
+  // ---- the write pipeline (SPEC §5): validate, mask, diff, rows, change.
+  // A batch validates every entry before anything takes effect; one bad
+  // entry fails it. The result stays valid until the next call.
+  Result<const WriteResult*> write(const WriteContext& context, std::span<const WriteEntry> entries);
 
-  // ---- batch ingest (SPEC §9): all entries of one kind in one call.
-  struct IngestEntry {
-    std::string id;
-    std::optional<json::Value> next;  // nullopt = tombstone
-  };
-  // Takes the line for every id; returns the ticket (use ready()).
-  Result<std::uint32_t> begin_batch(std::string_view kind, const std::vector<std::string>& ids,
-                                    MutationOptions opts);
-  // prevs: id -> state as read now. Entries apply in order. All entries are
-  // validated before anything is appended; one bad entry fails the batch.
-  Result<std::vector<CommitOutcome>> commit_batch(std::uint32_t ticket, const json::Value& prevs,
-                                                  std::vector<IngestEntry> entries);
-  // Host store: the batch's rows were appended (or not).
-  Result<std::vector<CommitOutcome>> settle_batch(std::uint32_t ticket, bool appended);
+  // The validated (normalised) state for `state_json`, as JSON text.
+  Result<std::string> validate(std::uint32_t kind, std::string_view state_json) const;
 
-  // ---- reads over the transition log (embedded store)
-  // The transition text of `field` in `state_json` ("" = entity absent -> nullopt).
-  Result<std::optional<std::string>> field_text(std::string_view state_json, std::string_view field) const;
-  std::optional<std::int64_t> in_state_since(std::string_view kind, std::string_view id, std::string_view field,
+  // ---- reads over the embedded transition log
+  // The transition text of `field` in `state_json`.
+  Result<std::string> field_text(std::string_view state_json, std::string_view field) const;
+  std::optional<std::int64_t> in_state_since(std::uint32_t kind, std::string_view id, std::string_view field,
                                              std::string_view current_text) const;
-  std::size_t transition_count(std::string_view kind, std::string_view id, std::string_view field,
-                               std::int64_t window_ms) const;
-  // No field: every field's rows.
-  std::vector<TransitionRow> history(std::string_view kind, std::string_view id, std::optional<std::string_view> field,
+  std::size_t transition_count(std::uint32_t kind, std::string_view id, std::string_view field,
+                               std::int64_t window_ms, std::int64_t now) const;
+  // No field: every field's rows. Newest first; limit 0 = no limit.
+  std::vector<TransitionRow> history(std::uint32_t kind, std::string_view id, std::optional<std::string_view> field,
                                      std::size_t limit) const;
-  std::int64_t now() const { return options_.now(); }
 
-  // ---- delivery (SPEC §6)
-  EventBuffer& emitter() { return emitter_; }
-  Subscriptions& subscriptions() { return subscriptions_; }
+  // ---- derivers (SPEC §6), run-secret masking (§7)
   DeriverRegistry& derivers() { return derivers_; }
   const DeriverRegistry& derivers() const { return derivers_; }
   secrets::SecretRegistry& secrets() { return secrets_; }
+  const secrets::SecretRegistry& secrets() const { return secrets_; }
 
-  // Parses a change event (as written by write_change) for derive/payload
-  // calls on changes the host hands back.
-  Result<Change> parse_change(std::string_view change_json) const;
+  // A change event the host hands back (derive/payload calls), parsed.
+  struct ParsedChange {
+    json::Doc doc;
+    std::string kind, id;
+    std::vector<std::string_view> fields;
+    ChangeView view() const;
+    DocRef prev, next;
+  };
+  Result<std::unique_ptr<ParsedChange>> parse_change(std::string_view change_json) const;
 
-  std::size_t pending_tickets() const { return sequencer_.pending(); }
+  // ---- introspection (tests, budgets)
+  std::size_t entity_count() const { return entities_.size(); }
+  std::size_t cached_bytes() const { return cache_bytes_; }
 
  private:
   struct Kind {
     std::string name;
     schema::Schema schema;
     bool strict = false;
-  };
-  struct Pending {
-    const Kind* kind = nullptr;
-    std::string id;
-    std::string key;  // WriteSequencer::key(kind, id)
-    MutationOptions opts;
-    bool has_prev_set = false;
-    bool prev_normalized = false;
-    std::optional<json::Value> prev;
-    // host store: the outcome waiting for settle(), and the text next came
-    // from (the prev cache takes it once the rows are appended)
-    std::optional<CommitOutcome> outcome;
-    std::string source_text;
-    std::vector<CommitOutcome> batch_outcomes;
+    std::vector<std::string> fields;
+    bool native_derivation = false;  // refreshed per write
   };
 
-  Result<json::Value> parse_state(std::string_view text, const Kind& kind, std::string_view id,
-                                  std::string_view what) const;
-  Result<CommitOutcome> build_outcome(const Kind& kind, std::string_view id, const MutationOptions& opts,
-                                      std::optional<json::Value> prev, std::optional<json::Value> next,
-                                      std::int64_t now);
-  void publish(CommitOutcome& outcome);
-  void remember(const Pending& p, CommitOutcome& outcome, std::string_view source_text);
-  Error fail_ticket(std::uint32_t ticket, Error error);
+  Result<void> check_entry(const Kind& kind, const WriteEntry& e, std::size_t index, std::size_t count);
+  Result<void> commit_entry(const Kind& kind, const WriteContext& ctx, const WriteEntry& e,
+                            const secrets::Matcher* matcher, std::uint32_t entry_index);
+  // Parses `text` into doc as kind's state: an object, validated; when the
+  // schema would normalise it, doc holds the normalised state and `normalized`
+  // is set. A prev that no longer validates is kept as it is (prev = true).
+  Result<void> load_state(const Kind& kind, std::string_view id, std::string_view text, json::Doc& doc, bool prev,
+                          bool& normalized) const;
+  Error not_object(const Kind& kind, std::string_view id, std::string_view what, json::Type type) const;
+  void append_text(TextSpan& span, std::string_view text);
+  void cache_put(std::uint32_t entity, const json::Doc& state);
+  void cache_drop(std::uint32_t entity);
+  void cache_touch(std::uint32_t entity);
+  void evict(std::uint32_t keep);
+  void release_if_idle(std::uint32_t entity);
+  std::uint32_t next_token();
 
   EngineOptions options_;
-  std::map<std::string, std::unique_ptr<Kind>, std::less<>> kinds_;
+  std::vector<std::unique_ptr<Kind>> kinds_;
+  std::map<std::string, std::uint32_t, std::less<>> kind_index_;
   std::vector<NonReactiveDeclaration> non_reactive_;
-  WriteSequencer sequencer_;
-  std::unordered_map<std::uint32_t, Pending> pending_;
-  MemoryTransitionStore store_;
-  StateCache state_cache_;
-  EventBuffer emitter_;
-  Subscriptions subscriptions_;
+  EntityTable entities_;
+  // LRU list of cached entities (most recent first) and what they take.
+  std::uint32_t lru_head_ = Entity::kNil, lru_tail_ = Entity::kNil;
+  std::size_t cache_bytes_ = 0;
+  std::uint32_t token_ = 0;
+  bool in_batch_ = false;
   DeriverRegistry derivers_;
   secrets::SecretRegistry secrets_;
   UuidGenerator uuids_;
+
+  // Scratch, reused by every write (their capacity stays).
+  WriteResult result_;
+  json::Doc prev_doc_, next_doc_, masked_prev_, masked_next_, actor_doc_;
+  std::vector<FieldChange> changes_;
+  std::vector<std::string_view> names_;
+  std::vector<std::string_view> triggers_;
+  std::string scratch_, scratch2_;
 };
 
 }  // namespace er

@@ -511,113 +511,70 @@ bool Matcher::mask(std::string_view text, std::string& out) const {
   return true;
 }
 
-// ------------------------------------------------------------ mask_value
+// ------------------------------------------------------------ documents
 
 namespace {
 
-bool mask_string(const Matcher& matcher, std::string& s) {
-  // Strings rarely hold a secret: check first so an unchanged string costs
-  // no allocation; a changed one is scanned twice, which is cheap.
-  if (!matcher.contains_any(s)) return false;
-  std::string masked;
-  matcher.mask(s, masked);
-  // A secret such as "**" inside "****" masks to the same text: no change.
-  if (masked == s) return false;
-  s = std::move(masked);
-  return true;
-}
-
-// Masks in place; the caller has seen that something matches.
-bool mask_in_place(const Matcher& matcher, json::Value& value) {
-  switch (value.type()) {
-    case json::Type::String:
-      return mask_string(matcher, value.as_string());
-    case json::Type::Array: {
-      bool changed = false;
-      for (json::Value& item : value.as_array()) changed = mask_in_place(matcher, item) || changed;
-      return changed;
-    }
-    case json::Type::Object: {
-      json::Object& members = value.as_object();
-      bool changed = false;
-      bool key_changed = false;
-      for (json::Member& m : members) {
-        if (mask_string(matcher, m.key)) key_changed = true;
-        changed = mask_in_place(matcher, m.value) || changed;
-      }
-      // A masked key may now sort elsewhere or collide with another key
-      // ("k-ALPHA" and "k-BRAVO" both become "k-****"): restore the object
-      // invariant. On a collision normalize_members keeps the later member
-      // (as JSON.parse would); losing a value beats leaking a secret.
-      if (key_changed) json::normalize_members(members);
-      return changed || key_changed;
-    }
-    case json::Type::Null:
-    case json::Type::Bool:
-    case json::Type::Number:
-      return false;
-  }
-  return false;
-}
-
-// Collects the strings and keys of a value into a fixed buffer (no
-// allocation) and hands them to `check` (true: a pattern was found) in
-// batches.
-template <typename Check>
-class StringBatch {
+class Masker final : public json::StringMap {
  public:
-  explicit StringBatch(Check check) : check_(std::move(check)) {}
-  // True as soon as a checked string or key holds a pattern.
-  bool any_match(const json::Value& value) {
-    switch (value.type()) {
-      case json::Type::String:
-        return add(value.as_string());
-      case json::Type::Array:
-        for (const json::Value& item : value.as_array()) {
-          if (any_match(item)) return true;
-        }
-        return false;
-      case json::Type::Object:
-        for (const json::Member& m : value.as_object()) {
-          if (add(m.key) || any_match(m.value)) return true;
-        }
-        return false;
-      case json::Type::Null:
-      case json::Type::Bool:
-      case json::Type::Number:
-        return false;
-    }
-    return false;
-  }
-  // Checks what is still buffered.
-  bool flush() {
-    const std::size_t n = size_;
-    size_ = 0;
-    return n != 0 && check_(views_.data(), n);
+  explicit Masker(const Matcher& matcher) : matcher_(matcher) {}
+  bool changed = false;
+  std::string_view operator()(std::string_view in) override {
+    if (!matcher_.contains_any(in)) return in;
+    scratch_.clear();
+    matcher_.mask(in, scratch_);
+    // A secret such as "**" inside "****" masks to the same text: no change.
+    if (scratch_ == in) return in;
+    changed = true;
+    return scratch_;
   }
 
  private:
-  bool add(std::string_view s) {
-    views_[size_++] = s;
-    return size_ == views_.size() && flush();
-  }
-
-  Check check_;
-  std::array<std::string_view, 32> views_;
-  std::size_t size_ = 0;
+  const Matcher& matcher_;
+  std::string scratch_;
 };
 
 }  // namespace
 
+bool contains_any(const Matcher& matcher, const json::Doc& doc, std::uint32_t node) {
+  if (matcher.empty()) return false;
+  // Values rarely hold a secret: many short strings (keys too) scanned side
+  // by side, a batch at a time.
+  std::array<std::string_view, 32> batch;
+  std::size_t size = 0;
+  const std::uint32_t end = doc.end(node);
+  for (std::uint32_t i = node; i < end; ++i) {
+    if (doc.type(i) != json::Type::String) continue;
+    batch[size++] = doc.str(i);
+    if (size == batch.size()) {
+      if (matcher.contains_any_of(batch.data(), size)) return true;
+      size = 0;
+    }
+  }
+  return size != 0 && matcher.contains_any_of(batch.data(), size);
+}
+
+bool mask_doc(const Matcher& matcher, const json::Doc& doc, std::uint32_t node, std::string& out) {
+  if (!contains_any(matcher, doc, node)) return false;
+  const std::size_t before = out.size();
+  Masker masker(matcher);
+  json::write_mapped(doc, node, out, masker);
+  if (!masker.changed) out.resize(before);
+  return masker.changed;
+}
+
 bool mask_value(const Matcher& matcher, json::Value& value) {
   if (matcher.empty()) return false;
-  // Values rarely hold a secret: a read-only check first, with many short
-  // strings scanned side by side; only then the masking walk.
-  StringBatch batch([&matcher](const std::string_view* texts, std::size_t count) {
-    return matcher.contains_any_of(texts, count);
-  });
-  if (!batch.any_match(value) && !batch.flush()) return false;
-  return mask_in_place(matcher, value);
+  json::Doc doc;
+  if (!doc.parse(json::to_string(value), json::Limits{~std::size_t{0}, 1 << 20}).ok()) return false;
+  std::string masked;
+  if (!mask_doc(matcher, doc, json::Doc::root(), masked)) return false;
+  // The masked text parses again: masked keys re-sorted, and of two keys
+  // that mask alike the later one kept (as JSON.parse keeps it).
+  auto parsed = json::parse(masked, json::Limits{~std::size_t{0}, 1 << 20});
+  if (!parsed.ok()) return false;
+  value = std::move(parsed.value());
+  return true;
 }
 
 // -------------------------------------------------------- SecretRegistry
@@ -674,6 +631,11 @@ const SecretRegistry::Run* SecretRegistry::find_step_run(std::string_view step_i
 
 const Matcher* SecretRegistry::matcher(std::string_view run_id) const {
   const Run* run = find_run(run_id);
+  return run == nullptr ? nullptr : run->matcher.get();
+}
+
+const Matcher* SecretRegistry::step_matcher(std::string_view step_id) const {
+  const Run* run = find_step_run(step_id);
   return run == nullptr ? nullptr : run->matcher.get();
 }
 

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "json/doc.hpp"
 #include "json/value.hpp"
 
 namespace er::secrets {
@@ -39,13 +40,11 @@ class Matcher {
   bool mask(std::string_view text, std::string& out) const;
   // True when `text` contains any pattern.
   bool contains_any(std::string_view text) const;
+  // True when any of texts[0, count) contains a pattern; scans four texts
+  // at a time (the check over a state's many short strings).
+  bool contains_any_of(const std::string_view* texts, std::size_t count) const;
 
  private:
-  friend bool mask_value(const Matcher& matcher, json::Value& value);
-
-  // True when any of texts[0, count) contains a pattern; scans four texts
-  // at a time (mask_value's check over many short strings).
-  bool contains_any_of(const std::string_view* texts, std::size_t count) const;
   // Layout, encoding and sizing rationale: see secret_registry.cpp.
   // Calls on_match(begin, end) for the longest match ending at each end
   // offset, in increasing `end` order, until it returns false.
@@ -93,6 +92,8 @@ class SecretRegistry {
   // The matcher for a run, or nullptr when the run has no secrets. Valid
   // until the run's next register_values (that adds a value) or drop.
   const Matcher* matcher(std::string_view run_id) const;
+  // The matcher of the run a step is linked to, or nullptr.
+  const Matcher* step_matcher(std::string_view step_id) const;
 
  private:
   struct Run;
@@ -109,6 +110,14 @@ class SecretRegistry {
   std::unordered_map<std::string, std::shared_ptr<Run>, KeyHash, std::equal_to<>> runs_;
   std::unordered_map<std::string, std::string, KeyHash, std::equal_to<>> step_to_run_;
 };
+
+// True when any string or key of the document node's subtree holds a pattern.
+bool contains_any(const Matcher& matcher, const json::Doc& doc, std::uint32_t node);
+// Appends the node as JSON with every string and key masked to `out` and
+// returns true, when masking changes anything; otherwise returns false and
+// leaves `out` as it was. Keys keep their order (a masked key may now sort
+// elsewhere or repeat another): parse the text for a canonical document.
+bool mask_doc(const Matcher& matcher, const json::Doc& doc, std::uint32_t node, std::string& out);
 
 // Masks every string and key in `value` with `matcher`; true when changed.
 // Only strings that change are reallocated. An object whose keys changed is

@@ -1,0 +1,51 @@
+#include "engine/change.hpp"
+
+namespace er {
+
+namespace {
+bool is_null(const json::Doc& d, std::uint32_t i) { return d.type(i) == json::Type::Null; }
+}  // namespace
+
+void diff(DocRef prev, DocRef next, std::vector<FieldChange>& out) {
+  out.clear();
+  constexpr std::uint32_t kNone = json::Doc::kNone;
+  if (!next) {
+    if (prev)
+      for (std::uint32_t k = 0; k < prev.doc->size(prev.node); ++k)
+        out.push_back(FieldChange{prev.doc->key(prev.node, k), prev.doc->value(prev.node, k), kNone});
+    return;
+  }
+  const json::Doc& b = *next.doc;
+  const std::uint32_t nb = b.size(next.node);
+  if (!prev) {
+    for (std::uint32_t j = 0; j < nb; ++j) {
+      const std::uint32_t v = b.value(next.node, j);
+      if (!is_null(b, v)) out.push_back(FieldChange{b.key(next.node, j), kNone, v});
+    }
+    return;
+  }
+  const json::Doc& a = *prev.doc;
+  const std::uint32_t na = a.size(prev.node);
+  // Both member lists are in key order: merge-walk the union of keys.
+  std::uint32_t i = 0, j = 0;
+  while (i < na || j < nb) {
+    const std::string_view ka = i < na ? a.key(prev.node, i) : std::string_view();
+    const std::string_view kb = j < nb ? b.key(next.node, j) : std::string_view();
+    if (j == nb || (i < na && json::key_less(ka, kb))) {
+      const std::uint32_t v = a.value(prev.node, i);
+      if (!is_null(a, v)) out.push_back(FieldChange{ka, v, kNone});
+      ++i;
+    } else if (i == na || json::key_less(kb, ka)) {
+      const std::uint32_t v = b.value(next.node, j);
+      if (!is_null(b, v)) out.push_back(FieldChange{kb, kNone, v});
+      ++j;
+    } else {
+      const std::uint32_t va = a.value(prev.node, i), vb = b.value(next.node, j);
+      if (!json::equal(a, va, b, vb)) out.push_back(FieldChange{ka, va, vb});
+      ++i;
+      ++j;
+    }
+  }
+}
+
+}  // namespace er

@@ -1,0 +1,63 @@
+// Per-entity state the engine keeps between writes, found by (kind, id):
+// the last committed state (the prev cache, bounded in bytes, least
+// recently used first out) and the embedded transition log's rows. An
+// entity holding neither is freed (its record is reused).
+//
+// The key is the kind's slot number plus the id's exact bytes, so no two
+// (kind, id) pairs can share an entity, whatever bytes an id holds.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "json/doc.hpp"
+#include "store/transition_log.hpp"
+
+namespace er {
+
+struct Entity {
+  std::uint32_t kind = 0;
+  std::string id;
+  std::uint64_t hash = 0;
+  bool live = false;  // false: a free record
+  // ---- prev cache: the state the last write committed (validated,
+  // normalised, unmasked); token 0 = nothing cached.
+  json::Doc state;
+  std::uint32_t token = 0;
+  std::size_t cached_bytes = 0;  // what the cache budget counts for it
+  std::uint32_t lru_prev = kNil, lru_next = kNil;
+  // ---- embedded transition log
+  EntityLog log;
+
+  static constexpr std::uint32_t kNil = 0xFFFFFFFFu;
+};
+
+class EntityTable {
+ public:
+  static constexpr std::uint32_t kNone = 0xFFFFFFFFu;
+
+  // The entity's index, or kNone.
+  std::uint32_t find(std::uint32_t kind, std::string_view id) const;
+  // The entity's index, adding it when absent.
+  std::uint32_t get_or_add(std::uint32_t kind, std::string_view id);
+  Entity& at(std::uint32_t index) { return records_[index]; }
+  const Entity& at(std::uint32_t index) const { return records_[index]; }
+  // Frees an entity (it must hold no cached state and no rows).
+  void remove(std::uint32_t index);
+  std::size_t size() const { return live_; }
+
+ private:
+  static std::uint64_t hash_of(std::uint32_t kind, std::string_view id);
+  std::uint32_t probe(std::uint32_t kind, std::string_view id, std::uint64_t hash) const;  // slot position
+  void grow();
+
+  std::vector<Entity> records_;
+  std::vector<std::uint32_t> free_;
+  // Open addressing, linear probing: record index + 1, 0 = empty.
+  std::vector<std::uint32_t> slots_;
+  std::size_t live_ = 0;
+};
+
+}  // namespace er
