@@ -1,10 +1,13 @@
 // entity-reactor/catalog: the catalog entities of SPEC §8. Every rule here
 // (derivation, payload mapping, row projection, update_metadata's config and
 // merge) runs in the C++ core; this file moves data and awaits callbacks.
+// What automation UIs show (titles, descriptions, payload schemas) is
+// defined here: no rule reads it.
 import { withEntityRemove, withEntityWrite } from "./engine.js";
-import { EntityReactorError, ErrorCode, fromCore } from "./errors.js";
+import { EntityReactorError, ErrorCode } from "./errors.js";
 import { catalogConstants } from "./generated/catalog-constants.js";
-import { loadModule, loadedModule } from "./load.js";
+import { loadModule, loadedModule, wireOf } from "./load.js";
+import { stringify } from "./values.js";
 
 export const CATALOG_SYSTEM_ENTITY_KIND = catalogConstants.kinds.system;
 export const CATALOG_GROUP_ENTITY_KIND = catalogConstants.kinds.group;
@@ -14,32 +17,100 @@ export const CATALOG_GROUP_TRIGGER_EVENTS = catalogConstants.groupTriggerEvents;
 export const CatalogSystemStateSchema = catalogConstants.systemStateSchema;
 /** JSON Schema of `{ name, metadata: record }`. */
 export const CatalogGroupStateSchema = catalogConstants.groupStateSchema;
+const changedFieldEnum = catalogConstants.changedFieldEnum;
+const str = { type: "string" };
+const record = { type: "object", propertyNames: { type: "string" }, additionalProperties: {} };
+
 /** The catalog system triggers (created / updated / deleted) with payload schemas. */
-export const catalogTriggers = catalogConstants.triggers;
-export const systemRecordArtifactType = catalogConstants.artifactTypes.systemRecord;
+export const catalogTriggers = Object.freeze([
+  {
+    id: "created",
+    event: CATALOG_SYSTEM_TRIGGER_EVENTS.created,
+    displayName: "System Created",
+    description: "Fires when a new system is added to the catalog",
+    payloadSchema: { type: "object", properties: { systemId: str, systemName: str }, required: ["systemId", "systemName"] },
+  },
+  {
+    id: "updated",
+    event: CATALOG_SYSTEM_TRIGGER_EVENTS.updated,
+    displayName: "System Updated",
+    description: "Fires when a system's name, description, or metadata changes",
+    payloadSchema: {
+      type: "object",
+      properties: { systemId: str, systemName: str, changedFields: { type: "array", items: { type: "string", enum: changedFieldEnum } } },
+      required: ["systemId", "systemName", "changedFields"],
+    },
+  },
+  {
+    id: "deleted",
+    event: CATALOG_SYSTEM_TRIGGER_EVENTS.deleted,
+    displayName: "System Deleted",
+    description: "Fires when a system is removed from the catalog",
+    payloadSchema: { type: "object", properties: { systemId: str, systemName: str }, required: ["systemId"] },
+  },
+]);
+
+export const systemRecordArtifactType = Object.freeze({
+  id: "system_record",
+  displayName: "System Record",
+  description: "Snapshot of a system after an automation-driven change",
+  schema: { type: "object", properties: { systemId: str, systemName: str, metadata: record }, required: ["systemId", "systemName", "metadata"] },
+});
+
+const updateMetadataAction = {
+  id: "update_metadata",
+  qualifiedId: "catalog.update_metadata",
+  displayName: "Update System Metadata",
+  description: "Set or merge metadata keys on a system (shallow merge by default, or replace).",
+  produces: "system_record",
+  configSchema: {
+    type: "object",
+    properties: { systemId: { type: "string", minLength: 1 }, strategy: { type: "string", enum: ["merge", "replace"], default: "merge" }, metadata: record },
+    required: ["systemId", "metadata"],
+  },
+};
 
 /** Resolves once the WebAssembly module is loaded (createEngine also does this). */
 export async function catalogReady(options = {}) {
   await loadModule(options.wasm);
 }
 
-function call(fn, arg) {
+// In Node the module loads synchronously on first use; in browsers and
+// workers, `await catalogReady()` (or any createEngine()) first.
+function call(fn, name, arg) {
   const module = loadedModule();
   if (!module)
-    throw new EntityReactorError(ErrorCode.ER_NOT_LOADED, `${fn}: the WebAssembly module is not loaded yet; await createEngine() or catalogReady() first`);
-  const out = JSON.parse(module.catalogCall(fn, JSON.stringify(arg)));
-  if (out && out.error) throw fromCore(out.error);
-  return out;
+    throw new EntityReactorError(
+      ErrorCode.ER_NOT_LOADED,
+      `${name}: the WebAssembly module is not loaded yet; await catalogReady() (or createEngine()) first`,
+    );
+  const wire = wireOf(module);
+  wire.check(module.catalogCall(...wire.put(fn, stringify(arg, `${name} argument`))));
+  return wire.json();
 }
 
-const changeArg = (change) => ({ id: change.id, prev: change.prev, next: change.next, changedFields: change.changedFields });
+function changeArg(change, name) {
+  if (typeof change !== "object" || change === null)
+    throw new EntityReactorError(ErrorCode.ER_BAD_ARGUMENT, `${name}: expected a change event, received ${change === null ? "null" : typeof change}`);
+  return { id: change.id, prev: change.prev, next: change.next, changedFields: change.changedFields };
+}
 
-export const deriveCatalogSystemTriggerEvents = (change) => call("deriveSystem", changeArg(change));
-export const deriveCatalogGroupTriggerEvents = (change) => call("deriveGroup", changeArg(change));
-export const catalogSystemChangeToPayload = (change) => call("systemPayload", changeArg(change));
-export const catalogGroupChangeToPayload = (change) => call("groupPayload", changeArg(change));
-export const toCatalogSystemState = (row) => call("toSystemState", row);
-export const toCatalogGroupState = (row) => call("toGroupState", row);
+function rowArg(row, name) {
+  if (typeof row !== "object" || row === null || Array.isArray(row))
+    throw new EntityReactorError(ErrorCode.ER_BAD_ARGUMENT, `${name}: expected a row object, received ${row === null ? "null" : Array.isArray(row) ? "an array" : typeof row}`);
+  return row;
+}
+
+export const deriveCatalogSystemTriggerEvents = (change) =>
+  call("deriveSystem", "deriveCatalogSystemTriggerEvents", changeArg(change, "deriveCatalogSystemTriggerEvents"));
+export const deriveCatalogGroupTriggerEvents = (change) =>
+  call("deriveGroup", "deriveCatalogGroupTriggerEvents", changeArg(change, "deriveCatalogGroupTriggerEvents"));
+export const catalogSystemChangeToPayload = (change) =>
+  call("systemPayload", "catalogSystemChangeToPayload", changeArg(change, "catalogSystemChangeToPayload"));
+export const catalogGroupChangeToPayload = (change) =>
+  call("groupPayload", "catalogGroupChangeToPayload", changeArg(change, "catalogGroupChangeToPayload"));
+export const toCatalogSystemState = (row) => call("toSystemState", "toCatalogSystemState", rowArg(row, "toCatalogSystemState"));
+export const toCatalogGroupState = (row) => call("toGroupState", "toCatalogGroupState", rowArg(row, "toCatalogGroupState"));
 
 export function createCatalogSystemEntityRead(service) {
   return (ids) => service.getManySystemEntityStates(ids);
@@ -78,7 +149,7 @@ export function registerCatalogEntities(engine, { readSystems, readGroups }) {
  * entityService: { getSystem(id) -> row | null, updateSystem(id, { metadata }) -> row | null }.
  */
 export function createCatalogActions({ entityService, getSystemEntity }) {
-  const meta = catalogConstants.actions.updateMetadata;
+  const meta = updateMetadataAction;
   const updateMetadata = {
     id: meta.id,
     qualifiedId: meta.qualifiedId,
@@ -89,14 +160,14 @@ export function createCatalogActions({ entityService, getSystemEntity }) {
     async execute({ config, runId, logger } = {}) {
       let plan;
       try {
-        plan = call("updateMetadata", { config });
+        plan = call("updateMetadata", "catalog.update_metadata", { config });
       } catch (e) {
         return { success: false, error: e.message };
       }
       const existing = await entityService.getSystem(plan.systemId);
       if (!existing) return { success: false, error: `System not found: ${plan.systemId}` };
       const existingMetadata = existing.metadata ?? {};
-      const nextMetadata = call("updateMetadata", { config, current: existingMetadata }).metadata;
+      const nextMetadata = call("updateMetadata", "catalog.update_metadata", { config, current: existingMetadata }).metadata;
       let updated = null;
       await writeCatalogSystemEntity({
         handle: getSystemEntity?.(),

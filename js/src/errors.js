@@ -13,11 +13,6 @@ export class EntityReactorError extends Error {
   }
 }
 
-/** Turns the core's {"error":{code,message,path}} into a thrown error. */
-export function fromCore(errorObject) {
-  return new EntityReactorError(errorObject.code, errorObject.message, { path: errorObject.path });
-}
-
 export function badArgument(message, path) {
   return new EntityReactorError(ErrorCode.ER_BAD_ARGUMENT, message, { path });
 }
