@@ -3,13 +3,13 @@
 // diffing, masking, transition rows, the change's content and derivation
 // all happen in the C++ core; ordering (./queue.js), delivery
 // (./delivery.js) and the event object (./change.js) live here.
-import { makeChange, setMember } from "./change.js";
+import { ChangeEvent, setMember } from "./change.js";
 import { Delivery, checkKind } from "./delivery.js";
 import { EntityReactorError, ErrorCode, badArgument } from "./errors.js";
 import { EntityHandle } from "./handle.js";
 import { loadModule, wireOf } from "./load.js";
-import { WriteQueue } from "./queue.js";
 import { makeSecrets } from "./secrets.js";
+import { CommittedStates } from "./states.js";
 import { checkText, isFunction, isObject, stringify } from "./values.js";
 import { F, PREV, STATUS } from "./wire.js";
 
@@ -19,6 +19,8 @@ export { EntityHandle };
 export const SYSTEM_ACTOR = Object.freeze({ type: "system" });
 
 const NATIVE_MAPPER = 0xffffffff;
+const NO_OPTIONS = Object.freeze({ runId: "", actor: undefined, actorText: "" });
+const NO_PREV = Object.freeze({ prevMode: PREV.NONE, prevToken: 0, prevText: null });
 const DEFAULT_CACHE_BYTES = 16 << 20;
 
 function toJsonSchema(state, kind) {
@@ -109,11 +111,9 @@ class Engine {
   #fnKeys = new WeakMap(); // deriver/mapper function -> key
   #keyFns = new Map(); // key -> function
   #nextKey = 1;
-  // The host's state objects the core has committed: object -> { handle, id,
-  // token, text }. A read that returns such an object again names the
-  // committed state by token instead of crossing as text (SPEC §5 step 1).
-  #states = new WeakMap();
   #derived = new WeakMap(); // change event -> its native derivation (JSON text)
+  #out = {}; // the record wire.readEntry fills (read at once, never kept)
+  #cacheBytes;
   #seeded = false;
   #closed = false;
   secrets;
@@ -123,13 +123,8 @@ class Engine {
     this.#logger = options.logger ?? console;
     this.#store = options.transitions ?? null;
     this.#wire = wireOf(module);
-    this.#core = new module.Core(
-      this.#store !== null,
-      options.retentionPerEntity ?? 0,
-      options.stateCacheBytes ?? DEFAULT_CACHE_BYTES,
-      0,
-      0,
-    );
+    this.#cacheBytes = options.stateCacheBytes ?? DEFAULT_CACHE_BYTES;
+    this.#core = new module.Core(this.#store !== null, options.retentionPerEntity ?? 0, this.#cacheBytes, 0, 0);
     finalizer?.register(this, this.#core, this);
     this.#delivery = new Delivery(options.bufferLimit ?? 10000, this.#logger);
     this.secrets = makeSecrets(() => this.#live(), this.#wire);
@@ -163,7 +158,7 @@ class Engine {
     const [kindBytes, schemaBytes] = wire.put(kind, stringify(schema, `kind "${kind}" state schema`));
     wire.check(core.defineKind(kindBytes, schemaBytes, strict === true));
     const fields = wire.json();
-    const handle = new EntityHandle(this, kind, wire.value(), fields, read);
+    const handle = new EntityHandle(this, kind, wire.value(), fields, read, new CommittedStates(this.#cacheBytes));
     this.#handles.set(kind, handle);
     return handle;
   }
@@ -200,37 +195,25 @@ class Engine {
     this.#seeded = true;
   }
 
-  // How prev crosses: by token when `read` returned the very object this
-  // engine committed last for the id (its JSON is what the core holds),
-  // else as text. A host that mutates committed state objects in place
-  // does so inside apply, after this point; one that fails a write forgets
-  // its prev object (see #forget).
-  #prevOf(handle, id, prev) {
-    if (prev === undefined) return { prevMode: PREV.NONE, prevToken: 0, prevText: null };
-    const known = typeof prev === "object" ? this.#states.get(prev) : undefined;
-    if (known !== undefined && known.handle === handle && known.id === id)
-      return { prevMode: PREV.CACHED, prevToken: known.token, prevText: known.text };
-    return { prevMode: PREV.TEXT, prevToken: 0, prevText: stringify(prev, `state of ${handle.kind} "${id}"`) };
-  }
-
-  // A write that ran apply and failed: apply may have changed the prev
-  // object in place, so it no longer stands for the committed state.
-  #forget(prev) {
-    if (prev !== null && typeof prev === "object") this.#states.delete(prev);
-  }
-
   // One crossing: the write in, the records out. A cached prev the core
   // has evicted meanwhile crosses again as its text.
-  #commit(core, handle, runId, actorText, entries, now) {
+  #commit1(core, handle, runId, actorText, id, prevMode, prevToken, prevText, nextText, now) {
+    const wire = this.#wire;
+    wire.putWrite1(runId, actorText, id, prevMode, prevToken, prevText, nextText);
+    if (wire.check(core.write(handle.index, 1, now)) === STATUS.CACHE_MISS) {
+      wire.putWrite1(runId, actorText, id, PREV.TEXT, 0, prevText, nextText);
+      wire.check(core.write(handle.index, 1, now));
+    }
+  }
+
+  #commitMany(core, handle, runId, actorText, entries, now) {
     const wire = this.#wire;
     wire.putWrite(runId, actorText, entries);
-    let status = wire.check(core.write(handle.index, entries.length, now));
-    if (status === STATUS.CACHE_MISS) {
+    if (wire.check(core.write(handle.index, entries.length, now)) === STATUS.CACHE_MISS) {
       for (const e of entries) if (e.prevMode === PREV.CACHED) e.prevMode = PREV.TEXT;
       wire.putWrite(runId, actorText, entries);
-      status = wire.check(core.write(handle.index, entries.length, now));
+      wire.check(core.write(handle.index, entries.length, now));
     }
-    return status;
   }
 
   /** @internal the pipeline of SPEC §5 for one mutate/remove. */
@@ -244,44 +227,77 @@ class Engine {
       throw new EntityReactorError(ErrorCode.ER_BAD_ID, `${what}: kind "${kind}": id must be a non-empty string, received ${typeof id === "string" ? '""' : typeof id}`, { path: "id" });
     checkText(id, `${what}: kind "${kind}": id`, "id");
     if (!isFunction(apply)) throw badArgument(`${what}: kind "${kind}" id "${id}": apply must be a function`, "apply");
-    const { runId, actor, actorText } = optionsOf(opts, what);
+    const { runId, actor, actorText } = opts == null ? NO_OPTIONS : optionsOf(opts, what);
     const queue = handle.queue;
-    const { turn, wait } = queue.enter(id);
-    let prevObject = null;
+    const turn = queue.enter(id);
+    let applied = false;
     try {
-      if (wait !== null) await wait;
+      if (turn.wait !== null) await turn.wait;
       let core = this.#live();
       if (!this.#seeded) this.#seed(core);
-      const prev = await readOne(handle.read, kind, id);
-      const entry = this.#prevOf(handle, id, prev);
-      entry.id = id;
-      prevObject = prev ?? null;
+      // 1. prev, strictly before apply: by token when read returned the
+      // object this engine committed last for the id, else as text.
+      const prev = ownState(await handle.read([id]), kind, id);
+      let prevMode = PREV.NONE;
+      let prevToken = 0;
+      let prevText = null;
+      if (prev !== undefined) {
+        const known = handle.states.match(id, prev);
+        if (known !== undefined) {
+          prevMode = PREV.CACHED;
+          prevToken = known.token;
+          prevText = known.text;
+        } else {
+          prevMode = PREV.TEXT;
+          prevText = stringify(prev, `state of ${kind} "${id}"`);
+        }
+      }
+      // 2. the host's write
+      applied = true;
       const next = await apply();
-      entry.nextText = remove ? null : stringify(next, `state returned by apply for ${kind} "${id}"`);
+      const nextText = remove ? null : stringify(next, `state returned by apply for ${kind} "${id}"`);
       core = this.#live();
-      const now = this.#clock();
-      this.#commit(core, handle, runId, runId !== "" ? actorText : "", [entry], now);
-      const out = this.#wire.entry(0, handle.fields, this.#store !== null);
-      const nextText = remove ? null : (out.nextText ?? entry.nextText);
-      if (!remove && out.token !== 0) this.#states.set(next, { handle, id, token: out.token, text: nextText });
-      prevObject = null;
+      // 3-6. validate, mask, diff, rows: one crossing.
+      this.#commit1(core, handle, runId, runId !== "" ? actorText : "", id, prevMode, prevToken, prevText, nextText, this.#clock());
+      const out = this.#wire.readEntry(0, handle.fields, this.#store !== null, this.#out);
+      const stateText = remove ? null : (out.nextText ?? nextText);
+      if (remove || out.token === 0) handle.states.forget(id);
+      else handle.states.remember(id, next, out.token, stateText);
+      applied = false;
+      const returned = out.nextText === null ? next : JSON.parse(out.nextText);
       if (out.flags & F.CHANGED) {
+        const event = this.#event(kind, id, out, out.prevText ?? prevText, stateText, actor);
         if (out.rows !== null) {
           const transitionedAt = new Date(out.at);
           await this.#append(kind, new Map([[id, out.rows.map((r) => ({ ...r, transitionedAt }))]]));
         }
-        const change = makeChange(kind, id, out, out.prevText ?? entry.prevText, nextText, actor ?? SYSTEM_ACTOR);
-        if (out.derivedText !== null) this.#derived.set(change, out.derivedText);
-        this.#delivery.publish(change);
+        this.#delivery.publish(event);
       }
-      if (remove) return undefined;
-      return out.nextText !== null ? JSON.parse(out.nextText) : next;
+      return remove ? undefined : returned;
     } catch (e) {
-      this.#forget(prevObject);
+      // apply ran and the write failed: apply may have changed the prev
+      // object in place, so it no longer stands for the committed state.
+      if (applied) handle.states.forget(id);
       throw e;
     } finally {
       queue.leave(id, turn);
     }
+  }
+
+  // The change event, from a record read by wire.readEntry (js/src/change.js).
+  #event(kind, id, out, prevText, nextText, actor) {
+    const event = new ChangeEvent(
+      kind,
+      id,
+      out.changedFields,
+      out.actorText === null ? (actor ?? SYSTEM_ACTOR) : JSON.parse(out.actorText),
+      out.occurredAt,
+      out.changeId,
+      out.maskedPrev ?? prevText,
+      nextText === null ? null : (out.maskedNext ?? nextText),
+    );
+    if (out.derivedText !== null) this.#derived.set(event, out.derivedText);
+    return event;
   }
 
   // Host store: every row of a write (or batch) in one transaction, opened
@@ -329,13 +345,13 @@ class Engine {
     const { runId, actor, actorText } = optionsOf({ runId: opts.runId, actor: opts.actor }, "ingest");
     if (entries.length === 0) return [];
     const queue = handle.queue;
-    const { turn, wait } = queue.enter(ids);
-    const prevObjects = [];
+    const turn = queue.enter(ids);
+    const unique = [...new Set(ids)];
+    let applied = false;
     try {
-      if (wait !== null) await wait;
+      if (turn.wait !== null) await turn.wait;
       let core = this.#live();
       if (!this.#seeded) this.#seed(core);
-      const unique = [...new Set(ids)];
       const found = (await handle.read(unique)) ?? {};
       if (typeof found !== "object")
         throw badArgument(`ingest: read for kind "${kind}" must return an object keyed by id, received ${typeof found}`);
@@ -343,61 +359,61 @@ class Engine {
       const current = new Map();
       for (const id of unique) {
         const prev = Object.hasOwn(found, id) && found[id] != null ? found[id] : undefined;
-        if (prev !== undefined) prevObjects.push(prev);
-        current.set(id, this.#prevOf(handle, id, prev));
+        const known = prev === undefined ? undefined : handle.states.match(id, prev);
+        current.set(
+          id,
+          prev === undefined
+            ? NO_PREV
+            : known !== undefined
+              ? { prevMode: PREV.CACHED, prevToken: known.token, prevText: known.text }
+              : { prevMode: PREV.TEXT, prevToken: 0, prevText: stringify(prev, `state of ${kind} "${id}"`) },
+        );
       }
+      applied = true;
       if (opts.apply) await opts.apply();
       const wireEntries = new Array(entries.length);
-      const texts = new Array(entries.length); // prev, next of each entry
       for (let i = 0; i < entries.length; i++) {
         const id = ids[i];
         const next = entries[i].next;
         const nextText = next == null ? null : stringify(next, `ingest entry ${i} next`);
         const prev = current.get(id);
         wireEntries[i] = { id, prevMode: prev.prevMode, prevToken: prev.prevToken, prevText: prev.prevText, nextText };
-        texts[i] = prev.prevText;
-        current.set(id, nextText === null ? { prevMode: PREV.NONE, prevToken: 0, prevText: null } : { prevMode: PREV.TEXT, prevToken: 0, prevText: nextText });
+        current.set(id, nextText === null ? NO_PREV : { prevMode: PREV.TEXT, prevToken: 0, prevText: nextText });
       }
       core = this.#live();
-      const now = this.#clock();
-      this.#commit(core, handle, runId, runId !== "" ? actorText : "", wireEntries, now);
-      const outs = new Array(entries.length);
+      this.#commitMany(core, handle, runId, runId !== "" ? actorText : "", wireEntries, this.#clock());
       const withRows = this.#store !== null;
       const last = new Map(); // id -> its last entry
+      const events = [];
+      const groups = new Map(); // host store: entity id -> rows
       for (let i = 0; i < entries.length; i++) {
-        outs[i] = this.#wire.entry(i, handle.fields, withRows);
-        last.set(ids[i], i);
+        const out = this.#wire.readEntry(i, handle.fields, withRows, this.#out);
+        const id = ids[i];
+        const w = wireEntries[i];
+        w.token = out.token;
+        w.stateText = w.nextText === null ? null : (out.nextText ?? w.nextText);
+        last.set(id, i);
+        if (!(out.flags & F.CHANGED)) continue;
+        events.push(this.#event(kind, id, out, out.prevText ?? w.prevText, w.stateText, actor));
+        if (out.rows !== null && out.rows.length) {
+          const group = groups.get(id) ?? groups.set(id, []).get(id);
+          const transitionedAt = new Date(out.at);
+          for (const row of out.rows) group.push({ ...row, transitionedAt });
+        }
       }
       for (const [id, i] of last) {
+        const w = wireEntries[i];
         const next = entries[i].next;
-        if (next != null && typeof next === "object" && outs[i].token !== 0)
-          this.#states.set(next, { handle, id, token: outs[i].token, text: outs[i].nextText ?? wireEntries[i].nextText });
+        if (w.nextText === null || w.token === 0 || typeof next !== "object") handle.states.forget(id);
+        else handle.states.remember(id, next, w.token, w.stateText);
       }
-      prevObjects.length = 0;
-      if (withRows) {
-        // appendTransitions takes one entity's rows: grouped, in order.
-        const groups = new Map();
-        for (let i = 0; i < outs.length; i++) {
-          if (outs[i].rows === null || outs[i].rows.length === 0) continue;
-          const group = groups.get(ids[i]) ?? groups.set(ids[i], []).get(ids[i]);
-          for (const row of outs[i].rows) group.push({ ...row, transitionedAt: new Date(outs[i].at) });
-        }
-        if (groups.size) await this.#append(kind, groups);
-      }
-      const changes = [];
-      const who = actor ?? SYSTEM_ACTOR;
-      for (let i = 0; i < outs.length; i++) {
-        const out = outs[i];
-        if (!(out.flags & F.CHANGED)) continue;
-        const nextText = wireEntries[i].nextText === null ? null : (out.nextText ?? wireEntries[i].nextText);
-        const change = makeChange(kind, ids[i], out, out.prevText ?? texts[i], nextText, who);
-        if (out.derivedText !== null) this.#derived.set(change, out.derivedText);
-        this.#delivery.publish(change);
-        changes.push(change);
-      }
-      return changes;
+      applied = false;
+      // appendTransitions takes one entity's rows: grouped, in order.
+      if (groups.size) await this.#append(kind, groups);
+      for (const event of events) this.#delivery.publish(event);
+      return events;
     } catch (e) {
-      for (const p of prevObjects) this.#forget(p);
+      if (applied) for (const id of unique) handle.states.forget(id);
       throw e;
     } finally {
       queue.leave(ids, turn);
@@ -638,7 +654,11 @@ class Engine {
 }
 
 async function readOne(read, kind, id) {
-  const found = await read([id]);
+  return ownState(await read([id]), kind, id);
+}
+
+// The state of `id` in what read returned, or undefined.
+function ownState(found, kind, id) {
   if (found === undefined || found === null) return undefined;
   if (typeof found !== "object")
     throw badArgument(`read for kind "${kind}" must return an object keyed by id, received ${typeof found}`);

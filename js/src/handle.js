@@ -10,13 +10,15 @@ export class EntityHandle {
   /** @internal */ index;
   /** @internal */ fields;
   /** @internal */ queue = new WriteQueue();
+  /** @internal */ states;
 
-  constructor(engine, kind, index, fields, read) {
+  constructor(engine, kind, index, fields, read, states) {
     this.#engine = engine;
     this.kind = kind;
     this.index = index;
     this.fields = fields;
     this.read = read;
+    this.states = states;
   }
   mutate(args) {
     return this.#engine.write(this, args, false);

@@ -141,6 +141,39 @@ export class Wire {
     }
   }
 
+  /** putWrite for one entry, without building arrays (the common path). */
+  putWrite1(runId, actorText, id, prevMode, prevToken, prevText, nextText) {
+    const bound = 40 + (runId.length + actorText.length + id.length + (prevText?.length ?? 0) + (nextText?.length ?? 0)) * 3;
+    let at = this.#reserve(bound);
+    const heap = this.module.HEAPU8;
+    const u32 = this.module.HEAPU32;
+    const start = at >>> 2;
+    at += 8;
+    let runBytes = 0;
+    let actorBytes = 0;
+    if (runId !== "") {
+      runBytes = encoder.encodeInto(runId, heap.subarray(at, at + runId.length * 3)).written;
+      at += runBytes;
+      if (actorText !== "") actorBytes = encoder.encodeInto(actorText, heap.subarray(at, at + actorText.length * 3)).written;
+      at = align4(at + actorBytes);
+    }
+    u32[start] = runBytes;
+    u32[start + 1] = actorBytes;
+    const head = at >>> 2;
+    at += 16;
+    const idBytes = encoder.encodeInto(id, heap.subarray(at, at + id.length * 3)).written;
+    at += idBytes;
+    let prevArg = prevToken;
+    if (prevMode === PREV.TEXT) {
+      prevArg = encoder.encodeInto(prevText, heap.subarray(at, at + prevText.length * 3)).written;
+      at += prevArg;
+    }
+    u32[head] = idBytes;
+    u32[head + 1] = prevMode;
+    u32[head + 2] = prevArg;
+    u32[head + 3] = nextText === null ? REMOVE : encoder.encodeInto(nextText, heap.subarray(at, at + nextText.length * 3)).written;
+  }
+
   // ---- a write's records
 
   /** How many entries the last write returned. */
@@ -154,36 +187,31 @@ export class Wire {
   }
 
   /**
-   * Entry `i` of the last write, decoded: what js/src/change.js needs to
-   * build the change event, and what the write resolves to.
-   * `fields` maps the kind's listed field indices to names.
+   * Reads entry `i` of the last write into `out` (a reused object; read it
+   * before the next call): what the write resolves to and what
+   * js/src/change.js needs for the event. `fields` maps the kind's listed
+   * field indices to names; host-store rows only when `withRows`.
    */
-  entry(i, fields, withRows) {
+  readEntry(i, fields, withRows, out) {
     const u32 = this.module.HEAPU32;
     const heap = this.module.HEAPU8;
     const h = this.header;
     const r = (u32[h + H.RECORDS] >>> 2) + i * RECORD_WORDS;
     const flags = u32[r + R.FLAGS];
     const texts = u32[h + H.TEXTS];
-    const span = (slot) => {
-      const at = texts + u32[r + slot];
-      return decoder.decode(heap.subarray(at, at + u32[r + slot + 1]));
-    };
-    const out = {
-      flags,
-      token: u32[r + R.TOKEN],
-      nextText: flags & F.NEXT_NORMALIZED ? span(R.NEXT_TEXT) : null,
-      prevText: flags & F.PREV_NORMALIZED ? span(R.PREV_TEXT) : null,
-      changedFields: null,
-      maskedPrev: null,
-      maskedNext: null,
-      actorText: null,
-      derivedText: null,
-      occurredAt: null,
-      changeId: null,
-      rows: null,
-      at: 0,
-    };
+    out.flags = flags;
+    out.token = u32[r + R.TOKEN];
+    out.nextText = flags & F.NEXT_NORMALIZED ? span(heap, u32, texts, r + R.NEXT_TEXT) : null;
+    out.prevText = flags & F.PREV_NORMALIZED ? span(heap, u32, texts, r + R.PREV_TEXT) : null;
+    out.changedFields = null;
+    out.maskedPrev = null;
+    out.maskedNext = null;
+    out.actorText = null;
+    out.derivedText = null;
+    out.occurredAt = null;
+    out.changeId = null;
+    out.rows = null;
+    out.at = 0;
     if (!(flags & F.CHANGED)) return out;
     const count = u32[r + R.FIELD_COUNT];
     const names = new Array(count);
@@ -200,10 +228,10 @@ export class Wire {
       }
     }
     out.changedFields = names;
-    if (flags & F.PREV_MASKED) out.maskedPrev = span(R.MASKED_PREV);
-    if (flags & F.NEXT_MASKED) out.maskedNext = span(R.MASKED_NEXT);
-    if (flags & F.ACTOR_MASKED) out.actorText = span(R.ACTOR);
-    if (flags & F.DERIVED) out.derivedText = span(R.DERIVED);
+    if (flags & F.PREV_MASKED) out.maskedPrev = span(heap, u32, texts, r + R.MASKED_PREV);
+    if (flags & F.NEXT_MASKED) out.maskedNext = span(heap, u32, texts, r + R.MASKED_NEXT);
+    if (flags & F.ACTOR_MASKED) out.actorText = span(heap, u32, texts, r + R.ACTOR);
+    if (flags & F.DERIVED) out.derivedText = span(heap, u32, texts, r + R.DERIVED);
     out.at = this.module.HEAPF64[(r + R.AT) >>> 1];
     const ids = (r + R.IDS) << 2;
     const both = decoder.decode(heap.subarray(ids, ids + 60));
@@ -232,6 +260,12 @@ export class Wire {
     }
     return rows;
   }
+}
+
+// A text span of a record: its offset (into TEXTS) and length at `slot`.
+function span(heap, u32, texts, slot) {
+  const at = texts + u32[slot];
+  return decoder.decode(heap.subarray(at, at + u32[slot + 1]));
 }
 
 // Lengths inside texts are not word-aligned.

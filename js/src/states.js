@@ -1,0 +1,68 @@
+// The host's state objects this engine committed last, per id, with the
+// JSON text the core holds for each. When `read` hands back that very
+// object, the write names the committed state by token instead of
+// stringifying prev (a host that mutates its objects in place does so in
+// apply, after prev was taken; a failed write forgets its id). Bounded in
+// bytes of text, with second-chance eviction (an entry written since the
+// last sweep survives it); the core bounds its own copy the same way and
+// answers a token it no longer holds with CACHE_MISS. Keys are not moved on
+// every write: re-adding Map keys per write makes V8 rebuild small tables.
+export class CommittedStates {
+  #entries = new Map(); // id -> { obj, token, text, used }
+  #bytes = 0;
+  #budget;
+
+  constructor(budget) {
+    this.#budget = budget;
+  }
+
+  /** The entry when `obj` is the object committed last for `id`. */
+  match(id, obj) {
+    const e = this.#entries.get(id);
+    return e !== undefined && e.obj === obj ? e : undefined;
+  }
+
+  remember(id, obj, token, text) {
+    if (text.length > this.#budget) {
+      this.forget(id);
+      return;
+    }
+    const e = this.#entries.get(id);
+    if (e !== undefined) {
+      this.#bytes += text.length - e.text.length;
+      e.obj = obj;
+      e.token = token;
+      e.text = text;
+      e.used = true;
+    } else {
+      this.#entries.set(id, { obj, token, text, used: false });
+      this.#bytes += text.length;
+    }
+    if (this.#bytes > this.#budget) this.#sweep(id);
+  }
+
+  #sweep(keep) {
+    for (const [id, e] of this.#entries) {
+      if (this.#bytes <= this.#budget) return;
+      if (id === keep) continue;
+      this.#entries.delete(id);
+      if (e.used) {
+        e.used = false; // a second chance: to the back of the line
+        this.#entries.set(id, e);
+      } else {
+        this.#bytes -= e.text.length;
+      }
+    }
+  }
+
+  forget(id) {
+    const e = this.#entries.get(id);
+    if (e === undefined) return;
+    this.#entries.delete(id);
+    this.#bytes -= e.text.length;
+  }
+
+  get size() {
+    return this.#entries.size;
+  }
+}
