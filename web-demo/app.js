@@ -132,8 +132,8 @@ async function start() {
 function onLocalChange(event) {
   showChange(event, null);
   for (const sink of captures) sink.push(event);
-  // Events are plain objects (structured-cloneable): hand them to the other tabs.
-  channel?.postMessage({ type: "entity-changed", from: tabId, event });
+  // toJSON(): the event as a plain (structured-cloneable) object for the other tabs.
+  channel?.postMessage({ type: "entity-changed", from: tabId, event: event.toJSON() });
 }
 
 // ------------------------------------------------------------ writes
