@@ -96,6 +96,11 @@ export async function createEngine(options = {}) {
   }
   if (logger !== undefined && (!isObject(logger) || !isFunction(logger.warn) || !isFunction(logger.error)))
     throw badArgument("createEngine: logger must have warn and error methods", "logger");
+  if (transitions?.outbox === true && !isFunction(transitions.appendChanges))
+    throw badArgument("createEngine: a transitions store with an outbox must have appendChanges", "transitions.appendChanges");
+  const { bus } = options;
+  if (bus != null && (!isObject(bus) || !isFunction(bus.publish) || !isFunction(bus.onEntityChanged)))
+    throw badArgument("createEngine: bus must have publish and onEntityChanged (e.g. entity-reactor/bus/redis)", "bus");
   const module = await loadModule(wasm);
   return new Engine(module, options);
 }
@@ -114,6 +119,8 @@ class Engine {
   #derived = new WeakMap(); // change event -> its native derivation (JSON text)
   #out = {}; // the record wire.readEntry fills (read at once, never kept)
   #cacheBytes;
+  #bus = null;
+  #outbox = false;
   #seeded = false;
   #closed = false;
   secrets;
@@ -127,6 +134,11 @@ class Engine {
     this.#core = new module.Core(this.#store !== null, options.retentionPerEntity ?? 0, this.#cacheBytes, 0, 0);
     finalizer?.register(this, this.#core, this);
     this.#delivery = new Delivery(options.bufferLimit ?? 10000, this.#logger);
+    this.#outbox = this.#store !== null && this.#store.outbox === true;
+    if (options.bus != null) {
+      this.#bus = options.bus;
+      this.#bus.attachEngine?.({ store: this.#store, logger: this.#logger });
+    }
     this.secrets = makeSecrets(() => this.#live(), this.#wire);
     if (isFunction(options.emit)) this.wire(options.emit);
   }
@@ -267,11 +279,11 @@ class Engine {
       const returned = out.nextText === null ? next : JSON.parse(out.nextText);
       if (out.flags & F.CHANGED) {
         const event = this.#event(kind, id, out, out.prevText ?? prevText, stateText, actor);
-        if (out.rows !== null) {
+        if (this.#store !== null && (out.rows.length !== 0 || this.#outbox)) {
           const transitionedAt = new Date(out.at);
-          await this.#append(kind, new Map([[id, out.rows.map((r) => ({ ...r, transitionedAt }))]]));
+          await this.#append(kind, new Map([[id, out.rows.map((r) => ({ ...r, transitionedAt }))]]), [event]);
         }
-        this.#delivery.publish(event);
+        this.#publish(event);
       }
       return remove ? undefined : returned;
     } catch (e) {
@@ -304,13 +316,16 @@ class Engine {
   // only when something changed. A failure leaves the host's state as
   // written and no event (SPEC §5).
   // groups: entity id -> rows { field, fromValue, toValue, transitionedAt }.
-  async #append(kind, groups) {
+  // A store with an outbox also records the change events in the same
+  // transaction (a tombstone has no rows but still a change).
+  async #append(kind, groups, events) {
     try {
       await this.#store.runInTransaction(async (tx) => {
         for (const [entityId, rows] of groups) {
           const transitions = rows.map((r) => ({ kind, entityId, field: r.field, fromValue: r.fromValue, toValue: r.toValue, transitionedAt: r.transitionedAt }));
           await this.#store.appendTransitions({ tx, kind, entityId, transitions });
         }
+        if (this.#outbox) await this.#store.appendChanges({ tx, kind, changes: events.map((e) => e.toJSON()) });
       });
     } catch (cause) {
       throw new EntityReactorError(
@@ -409,8 +424,8 @@ class Engine {
       }
       applied = false;
       // appendTransitions takes one entity's rows: grouped, in order.
-      if (groups.size) await this.#append(kind, groups);
-      for (const event of events) this.#delivery.publish(event);
+      if (groups.size || (this.#outbox && events.length)) await this.#append(kind, groups, events);
+      for (const event of events) this.#publish(event);
       return events;
     } catch (e) {
       if (applied) for (const id of unique) handle.states.forget(id);
@@ -430,6 +445,28 @@ class Engine {
 
   // ------------------------------------------------------------- delivery
 
+  // A committed change: to the emitter and in-process handlers; with a bus
+  // and no outbox, published to the bus too (with an outbox the bus's relay
+  // publishes it from the store).
+  #publish(event) {
+    this.#delivery.publish(event);
+    if (this.#bus === null || this.#outbox) return;
+    try {
+      const r = this.#bus.publish(event);
+      if (r && isFunction(r.then)) r.then(undefined, (e) => this.#error("entity-reactor: bus publish failed", e));
+    } catch (e) {
+      this.#error("entity-reactor: bus publish failed", e);
+    }
+  }
+
+  #error(message, cause) {
+    try {
+      this.#logger.error(message, cause);
+    } catch {
+      // A throwing logger never changes a write's outcome.
+    }
+  }
+
   /** Wires the outbound emitter and flushes events buffered before it, in order. */
   wire(emit) {
     this.#live();
@@ -441,8 +478,10 @@ class Engine {
     return !this.#closed && this.#delivery.isWired;
   }
 
+  /** Subscribes a handler: in this process, or through the bus when there is one. */
   onEntityChanged(subscription) {
     this.#live();
+    if (this.#bus !== null) return this.#bus.onEntityChanged(subscription);
     return this.#delivery.subscribe(subscription);
   }
 
