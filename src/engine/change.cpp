@@ -31,11 +31,13 @@ void diff(DocRef prev, DocRef next, std::vector<FieldChange>& out) {
   while (i < na || j < nb) {
     const std::string_view ka = i < na ? a.key(prev.node, i) : std::string_view();
     const std::string_view kb = j < nb ? b.key(next.node, j) : std::string_view();
-    if (j == nb || (i < na && json::key_less(ka, kb))) {
+    // Most keys are on both sides: equality first, then order.
+    const bool same = i < na && j < nb && ka.size() == kb.size() && ka == kb;
+    if (!same && (j == nb || (i < na && json::key_less(ka, kb)))) {
       const std::uint32_t v = a.value(prev.node, i);
       if (!is_null(a, v)) out.push_back(FieldChange{ka, v, kNone});
       ++i;
-    } else if (i == na || json::key_less(kb, ka)) {
+    } else if (!same) {
       const std::uint32_t v = b.value(next.node, j);
       if (!is_null(b, v)) out.push_back(FieldChange{kb, kNone, v});
       ++j;

@@ -82,23 +82,35 @@ std::vector<std::string> DeriverRegistry::derive(const ChangeView& change,
   return out;
 }
 
-void DeriverRegistry::derive_native(const ChangeView& change, std::vector<std::string_view>& out) const {
-  out.clear();
+bool DeriverRegistry::derive_native(const ChangeView& change, std::vector<std::string_view>& triggers,
+                                    std::string& payload, bool& has_payload) const {
+  triggers.clear();
+  has_payload = false;
   auto it = kinds_.find(change.kind);
-  if (it == kinds_.end()) return;
+  if (it == kinds_.end() || it->second.entries.empty()) return false;
+  const Kind& k = it->second;
+  if (k.mapper != 0 && k.mapper != kNativeMapper) return false;
+  for (const Entry& e : k.entries)
+    if (e.host_key != 0) return false;
   std::size_t start = 0;
-  for (const Entry& e : it->second.entries) {
-    if (e.host_key != 0 || !e.native) continue;
-    e.native(change, out);
+  for (const Entry& e : k.entries) {
+    if (!e.native) continue;
+    e.native(change, triggers);
     // First occurrence kept, empty ids dropped.
-    for (std::size_t i = start; i < out.size();) {
-      const bool seen = out[i].empty() || std::find(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(i), out[i]) !=
-                                               out.begin() + static_cast<std::ptrdiff_t>(i);
-      if (seen) out.erase(out.begin() + static_cast<std::ptrdiff_t>(i));
-      else ++i;
+    for (std::size_t i = start; i < triggers.size();) {
+      const auto end_of_seen = triggers.begin() + static_cast<std::ptrdiff_t>(i);
+      if (triggers[i].empty() || std::find(triggers.begin(), end_of_seen, triggers[i]) != end_of_seen)
+        triggers.erase(end_of_seen);
+      else
+        ++i;
     }
-    start = out.size();
+    start = triggers.size();
   }
+  if (k.mapper == kNativeMapper && k.native_mapper) {
+    k.native_mapper(change, payload);
+    has_payload = true;
+  }
+  return true;
 }
 
 bool DeriverRegistry::all_native(std::string_view kind) const {

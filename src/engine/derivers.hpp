@@ -50,9 +50,12 @@ class DeriverRegistry {
   std::uint32_t mapper_key(std::string_view kind) const;
   // Runs the native mapper into `out`; false when the kind has none.
   bool native_payload(const ChangeView& change, std::string& out) const;
-  // The native derivers' ids (all_native kinds): no host call, no allocation
-  // beyond `out`.
-  void derive_native(const ChangeView& change, std::vector<std::string_view>& out) const;
+  // Derives a change of a kind whose derivers and mapper are all native
+  // (one lookup, no host call): its trigger ids into `triggers` and, when
+  // it has a mapper, its payload JSON appended to `payload`. False when the
+  // kind has no derivers or a host one (the host derives on request).
+  bool derive_native(const ChangeView& change, std::vector<std::string_view>& triggers, std::string& payload,
+                     bool& has_payload) const;
 
   static constexpr std::uint32_t kNativeMapper = 0xFFFFFFFFu;
 

@@ -450,23 +450,30 @@ Result<void> Engine::commit_entry(const Kind& kind, const WriteContext& ctx, con
   }
 
   // ---- derivation by native derivers (a kind whose derivers all are)
-  if (derivers_.has_derivers(kind.name) && derivers_.all_native(kind.name)) {
+  {
     ChangeView view{kind.name, e.id, mprev, mnext, names_};
-    derivers_.derive_native(view, triggers_);
-    out.derived = true;
-    out.derived_text.offset = static_cast<std::uint32_t>(result_.texts.size());
     std::string& t = result_.texts;
+    const std::size_t start = t.size();
     t += "{\"triggers\":[";
-    for (std::size_t i = 0; i < triggers_.size(); ++i) {
-      if (i) t += ',';
-      json::write_string(triggers_[i], t);
+    bool has_payload = false;
+    scratch_.clear();
+    if (derivers_.derive_native(view, triggers_, scratch_, has_payload)) {
+      for (std::size_t i = 0; i < triggers_.size(); ++i) {
+        if (i) t += ',';
+        json::write_string(triggers_[i], t);
+      }
+      t += ']';
+      if (has_payload) {
+        t += ",\"payload\":";
+        t += scratch_;
+      }
+      t += '}';
+      out.derived = true;
+      out.derived_text.offset = static_cast<std::uint32_t>(start);
+      out.derived_text.length = static_cast<std::uint32_t>(t.size() - start);
+    } else {
+      t.resize(start);
     }
-    t += ']';
-    const std::size_t before = t.size();
-    t += ",\"payload\":";
-    if (!derivers_.native_payload(view, t)) t.resize(before);
-    t += '}';
-    out.derived_text.length = static_cast<std::uint32_t>(t.size()) - out.derived_text.offset;
   }
 
   // ---- the entity's state for the next write's prev

@@ -11,6 +11,23 @@
 
 namespace er::json::detail {
 
+// a[0, n) == b[0, n), eight bytes at a time: WebAssembly's libc memcmp
+// compares byte by byte, and state compares are mostly short equal strings.
+inline bool same_bytes(const char* a, const char* b, std::size_t n) {
+  for (; n >= 8; n -= 8, a += 8, b += 8) {
+    std::uint64_t x, y;
+    std::memcpy(&x, a, 8);
+    std::memcpy(&y, b, 8);
+    if (x != y) return false;
+  }
+  for (; n > 0; --n)
+    if (*a++ != *b++) return false;
+  return true;
+}
+inline bool same_text(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && same_bytes(a.data(), b.data(), a.size());
+}
+
 // Bytes a JSON string copies as they are: printable ASCII other than '"' and
 // '\\'. Scanning runs of them keeps the common case (ASCII keys and values)
 // a tight loop, in the parser and the writer alike.
@@ -52,18 +69,18 @@ class Sink {
   Sink(const Sink&) = delete;
   Sink& operator=(const Sink&) = delete;
 
-  void put(char c) {
+  [[gnu::always_inline]] void put(char c) {
     if (n_ == s_.size()) grow(1);
     p_[n_++] = c;
   }
-  void put(const char* d, std::size_t k) {
+  [[gnu::always_inline]] void put(const char* d, std::size_t k) {
     if (s_.size() - n_ < k) grow(k);
     std::memcpy(p_ + n_, d, k);
     n_ += k;
   }
   void put(std::string_view v) { put(v.data(), v.size()); }
   // Room for k more bytes, written through the returned pointer; commit(k).
-  char* reserve(std::size_t k) {
+  [[gnu::always_inline]] char* reserve(std::size_t k) {
     if (s_.size() - n_ < k) grow(k);
     return p_ + n_;
   }

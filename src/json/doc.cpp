@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <type_traits>
 
 #include "json/detail.hpp"
 
@@ -47,6 +48,7 @@ class DocParser {
     doc_.order_.ensure(text.size() / 4 + 2);
     nodes_ = doc_.nodes_.data.get();
     order_ = doc_.order_.data.get();
+    prepare_stacks(text.size());
     begin_ = doc_.bytes_.data();
     p_ = begin_;
     end_ = begin_ + text.size();
@@ -60,21 +62,36 @@ class DocParser {
     return std::move(*error_);
   }
 
-  // An error leaves open containers on the shared stacks: drop them.
-  ~DocParser() {
-    keys_.resize(keys_base_);
-    frames_.resize(frames_base_);
-  }
+  ~DocParser() = default;
 
  private:
   // An open container: its node, and for an object where its keys start
-  // on keys_.
+  // on the key stack.
   struct Frame {
     std::uint32_t node;
     std::uint32_t keys;  // kArray for an array
     std::uint32_t items;
   };
   static constexpr std::uint32_t kArray = 0xFFFFFFFFu;
+  // A key of an open object: its node and the first eight bytes of its
+  // text, big-endian and zero-padded (see before()).
+  struct Key {
+    std::uint64_t prefix;
+    std::uint32_t node;
+    std::uint32_t complex;  // a byte >= 0xEE in the prefix
+  };
+  // Stacks shared by every parse on a thread (their capacity is reused),
+  // sized before a parse: no check per push.
+  struct Stacks {
+    std::unique_ptr<Key[]> keys;
+    std::size_t key_capacity = 0;
+    std::unique_ptr<Frame[]> frames;
+    std::size_t frame_capacity = 0;
+  };
+  static Stacks& stacks() {
+    thread_local Stacks s;
+    return s;
+  }
 
   Doc& doc_;
   const Limits& limits_;
@@ -86,19 +103,25 @@ class DocParser {
   char* p_ = nullptr;
   char* end_ = nullptr;
   std::optional<Error> error_;
-  // Shared by every parse on a thread, so their capacity is reused.
-  std::vector<std::uint32_t>& keys_ = key_stack();  // key node, then its prefix (two words)
-  std::vector<Frame>& frames_ = frame_stack();
-  const std::size_t keys_base_ = keys_.size();
-  const std::size_t frames_base_ = frames_.size();
+  Key* keys_ = nullptr;
+  std::uint32_t key_top_ = 0;
+  Frame* frames_ = nullptr;
+  std::uint32_t depth_ = 0;
 
-  static std::vector<std::uint32_t>& key_stack() {
-    thread_local std::vector<std::uint32_t> stack;
-    return stack;
-  }
-  static std::vector<Frame>& frame_stack() {
-    thread_local std::vector<Frame> stack;
-    return stack;
+  void prepare_stacks(std::size_t text_size) {
+    Stacks& s = stacks();
+    const std::size_t keys = text_size / 4 + 2;  // a member takes at least four bytes
+    if (s.key_capacity < keys) {
+      s.keys.reset(new Key[keys]);
+      s.key_capacity = keys;
+    }
+    const auto frames = static_cast<std::size_t>(limits_.max_depth) + 1;
+    if (s.frame_capacity < frames) {
+      s.frames.reset(new Frame[frames]);
+      s.frame_capacity = frames;
+    }
+    keys_ = s.keys.get();
+    frames_ = s.frames.get();
   }
 
   bool set_error(Code code, const char* what) {
@@ -117,6 +140,8 @@ class DocParser {
   }
 
   void skip_ws() {
+    // Compact JSON (what JSON.stringify writes) has none: one compare.
+    if (static_cast<unsigned char>(*p_) > ' ') return;
     while (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t') ++p_;  // the padding stops it
   }
 
@@ -126,10 +151,9 @@ class DocParser {
 
   Doc::Node& push(Type type, std::uint8_t flags = 0) {
     Doc::Node& n = nodes_[count_++];
-    n.type = type;
-    n.flags = flags;
-    n.raw_len = 0;
-    n.a = 0;
+    // Two eight-byte stores: type, flags, raw_len, a; then the union.
+    const std::uint64_t head = static_cast<std::uint64_t>(type) | (static_cast<std::uint64_t>(flags) << 8);
+    std::memcpy(&n, &head, 8);
     n.num = 0;
     return n;
   }
@@ -142,9 +166,8 @@ class DocParser {
   }
 
   bool open(Type type, std::uint32_t keys) {
-    if (frames_.size() - frames_base_ >= static_cast<std::size_t>(limits_.max_depth))
-      return set_error(Code::ER_TOO_DEEP, "");
-    frames_.push_back(Frame{count_, keys, 0});
+    if (depth_ >= static_cast<std::uint32_t>(limits_.max_depth)) return set_error(Code::ER_TOO_DEEP, "");
+    frames_[depth_++] = Frame{count_, keys, 0};
     push(type);
     ++p_;
     return true;
@@ -159,7 +182,7 @@ class DocParser {
       if (p_ == end_) return set_error(Code::ER_BAD_JSON, "unexpected end of input");
       switch (*p_) {
         case '{':
-          if (!open(Type::Object, static_cast<std::uint32_t>(keys_.size()))) return false;
+          if (!open(Type::Object, key_top_)) return false;
           skip_ws();
           if (*p_ == '}') {
             ++p_;
@@ -176,7 +199,7 @@ class DocParser {
             close_array();
             break;
           }
-          ++frames_.back().items;
+          ++frames_[depth_ - 1].items;
           continue;
         case '"':
           if (!parse_string()) return false;
@@ -199,13 +222,13 @@ class DocParser {
       }
       // ---- after a value: close containers, or go on to the next member/item
       for (;;) {
-        if (frames_.size() == frames_base_) {
+        if (depth_ == 0) {
           skip_ws();
           if (p_ != end_) return set_error(Code::ER_BAD_JSON, "unexpected text after the JSON value");
           return true;
         }
         skip_ws();
-        Frame& f = frames_.back();
+        Frame& f = frames_[depth_ - 1];
         const char c = *p_;
         if (c == ',') {
           ++p_;
@@ -236,83 +259,72 @@ class DocParser {
     if (*p_ != '"' || p_ == end_) return set_error(Code::ER_BAD_JSON, "expected a string key");
     const std::uint32_t k = count_;
     if (!parse_string()) return false;
-    keys_.push_back(k);
-    skip_ws();
-    if (*p_ != ':' || p_ == end_) return set_error(Code::ER_BAD_JSON, "expected ':'");
+    // The key's prefix for sorting: its first eight bytes (the padding keeps
+    // the load in bounds), zero-padded, big-endian.
+    const Doc::Node& kn = nodes_[k];
+    std::uint64_t w = load8(begin_ + kn.a);
+    if (kn.s.b < 8) w &= (std::uint64_t{1} << (8 * kn.s.b)) - 1;
+    // A byte >= 0xEE: its top bit is set and its low seven bits + 0x12
+    // reach 0x80 (no carry crosses bytes: 0x7F + 0x12 < 0x100).
+    constexpr std::uint64_t ones = 0x0101010101010101ull, top = ones * 0x80;
+    keys_[key_top_++] = Key{__builtin_bswap64(w), k, ((w & ~top) + ones * 0x12) & w & top ? 1u : 0u};
+    if (*p_ != ':') {
+      skip_ws();
+      if (*p_ != ':' || p_ == end_) return set_error(Code::ER_BAD_JSON, "expected ':'");
+    }
     ++p_;
     skip_ws();
     return true;
   }
 
   void close_array() {
-    const Frame f = frames_.back();
-    frames_.pop_back();
+    const Frame f = frames_[--depth_];
     Doc::Node& node = nodes_[f.node];
     node.a = f.items;
     node.s.b = count_;
   }
 
-  // The first eight bytes of a key, big-endian, zero-padded: comparing two
-  // of these orders keys like key_less unless they are equal or one of them
-  // holds a byte >= 0xEE (where UTF-8 and UTF-16 orders part).
-  std::uint64_t prefix(std::uint32_t k, bool& complex) const {
-    const std::uint32_t len = nodes_[k].s.b;
-    std::uint64_t w = load8(begin_ + nodes_[k].a);  // padding keeps the load in bounds
-    if (len < 8) w &= (std::uint64_t{1} << (8 * len)) - 1;
-    // A byte >= 0xEE: its top bit is set and its low seven bits + 0x12
-    // reach 0x80 (no carry crosses bytes: 0x7F + 0x12 < 0x100).
-    constexpr std::uint64_t ones = 0x0101010101010101ull, top = ones * 0x80;
-    if (((w & ~top) + ones * 0x12) & w & top) complex = true;
-    return __builtin_bswap64(w);
+  // Key order from prefixes, unless they are equal or one holds a byte
+  // where UTF-8 and UTF-16 orders part: then the keys' texts decide.
+  bool before(const Key& x, const Key& y) const {
+    if (x.prefix != y.prefix && !(x.complex | y.complex)) return x.prefix < y.prefix;
+    return key_less(text_of(x.node), text_of(y.node));
   }
 
   // Sorts the object's keys into order_ (key order; the last of equal keys).
   void close_object() {
-    const Frame f = frames_.back();
-    frames_.pop_back();
-    std::uint32_t* k = keys_.data() + f.keys;
-    const std::size_t n = keys_.size() - f.keys;
+    const Frame f = frames_[--depth_];
+    Key* k = keys_ + f.keys;
+    const std::size_t n = key_top_ - f.keys;
     const std::uint32_t first = order_count_;
     bool sorted = true;
-    if (n > 1 && n <= kSmall) {
-      std::uint64_t pre[kSmall];
-      bool complex = false;
-      for (std::size_t i = 0; i < n; ++i) pre[i] = prefix(k[i], complex);
-      auto before = [&](std::uint32_t x, std::uint64_t px, std::uint32_t y, std::uint64_t py) {
-        if (px != py && !complex) return px < py;
-        return key_less(text_of(x), text_of(y));
-      };
-      for (std::size_t i = 1; i < n && sorted; ++i) sorted = before(k[i - 1], pre[i - 1], k[i], pre[i]);
-      if (!sorted) {  // insertion sort, stable; prefixes move with their keys
+    for (std::size_t i = 1; i < n && sorted; ++i) sorted = before(k[i - 1], k[i]);
+    if (!sorted) {
+      if (n <= 32) {  // objects are small: insertion sort, stable
         for (std::size_t i = 1; i < n; ++i) {
-          const std::uint32_t x = k[i];
-          const std::uint64_t px = pre[i];
+          const Key x = k[i];
           std::size_t j = i;
-          for (; j > 0 && before(x, px, k[j - 1], pre[j - 1]); --j) {
-            k[j] = k[j - 1];
-            pre[j] = pre[j - 1];
-          }
+          for (; j > 0 && before(x, k[j - 1]); --j) k[j] = k[j - 1];
           k[j] = x;
-          pre[j] = px;
         }
+      } else {
+        std::stable_sort(k, k + n, [this](const Key& x, const Key& y) { return before(x, y); });
       }
-    } else if (n > kSmall) {
-      auto less = [this](std::uint32_t x, std::uint32_t y) { return key_less(text_of(x), text_of(y)); };
-      for (std::size_t i = 1; i < n && sorted; ++i) sorted = less(k[i - 1], k[i]);
-      if (!sorted) std::stable_sort(k, k + n, less);
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-      // Equal keys are adjacent in input order: keep the last of each run.
-      if (!sorted && i + 1 < n && text_of(k[i]) == text_of(k[i + 1])) continue;
-      order_[order_count_++] = k[i];
+      for (std::size_t i = 0; i < n; ++i) {
+        // Equal keys are adjacent in input order: keep the last of each run.
+        if (i + 1 < n && k[i].prefix == k[i + 1].prefix && detail::same_text(text_of(k[i].node), text_of(k[i + 1].node)))
+          continue;
+        order_[order_count_++] = k[i].node;
+      }
+    } else {
+      for (std::size_t i = 0; i < n; ++i) order_[order_count_++] = k[i].node;
     }
     Doc::Node& node = nodes_[f.node];
     node.a = order_count_ - first;
     node.s.b = count_;
     node.s.c = first;
-    keys_.resize(f.keys);
+    key_top_ = f.keys;
   }
-  static constexpr std::size_t kSmall = 32;
 
   // A string node viewing the bytes in place; escapes are decoded in place
   // (w trails p_: decoded text is never longer than its escapes).
@@ -355,7 +367,7 @@ class DocParser {
         }
       }
     }
-    Doc::Node& n = push(Type::String);
+    Doc::Node& n = push(Type::String, w ? 0 : Doc::kPlainString);
     n.a = static_cast<std::uint32_t>(start - begin_);
     n.s.b = static_cast<std::uint32_t>((w ? w : p_) - start);
     ++p_;  // closing quote
@@ -619,6 +631,11 @@ Result<Value> parse(std::string_view text, const Limits& limits) {
 
 namespace {
 
+// The identity string map: canonical output may copy plain strings' text.
+struct Same {
+  std::string_view operator()(std::string_view s) const { return s; }
+};
+
 template <typename Strings>
 void put_node(const Doc& d, std::uint32_t i, detail::Sink& out, Strings&& strings) {
   const Doc::Node& n = d.node(i);
@@ -640,6 +657,12 @@ void put_node(const Doc& d, std::uint32_t i, detail::Sink& out, Strings&& string
       }
       return;
     case Type::String:
+      if constexpr (std::is_same_v<std::decay_t<Strings>, Same>) {
+        if (n.flags & Doc::kPlainString) {
+          out.put(d.raw(n.a - 1, n.s.b + 2));  // the string with its quotes, as it came
+          return;
+        }
+      }
       detail::put_string(strings(d.str(i)), out);
       return;
     case Type::Array: {
@@ -657,8 +680,16 @@ void put_node(const Doc& d, std::uint32_t i, detail::Sink& out, Strings&& string
       for (std::uint32_t k = 0; k < n.a; ++k) {
         if (k) out.put(',');
         const std::uint32_t key = d.member(i, k);
-        detail::put_string(strings(d.str(key)), out);
-        out.put(':');
+        const Doc::Node& kn = d.node(key);
+        if (std::is_same_v<std::decay_t<Strings>, Same> && (kn.flags & Doc::kPlainString)) {
+          char* at = out.reserve(kn.s.b + 3);  // "key":
+          std::memcpy(at, d.raw(kn.a - 1, kn.s.b + 2).data(), kn.s.b + 2);
+          at[kn.s.b + 2] = ':';
+          out.commit(kn.s.b + 3);
+        } else {
+          detail::put_string(strings(d.str(key)), out);
+          out.put(':');
+        }
         put_node(d, key + 1, out, strings);
       }
       out.put('}');
@@ -666,10 +697,6 @@ void put_node(const Doc& d, std::uint32_t i, detail::Sink& out, Strings&& string
     }
   }
 }
-
-struct Same {
-  std::string_view operator()(std::string_view s) const { return s; }
-};
 
 }  // namespace
 
@@ -715,7 +742,7 @@ bool equal(const Doc& a, std::uint32_t ia, const Doc& b, std::uint32_t ib) {
     case Type::Number:
       return x.num == y.num;  // 0 == -0, as both print "0"
     case Type::String:
-      return x.s.b == y.s.b && std::memcmp(a.str(ia).data(), b.str(ib).data(), x.s.b) == 0;
+      return x.s.b == y.s.b && detail::same_bytes(a.str(ia).data(), b.str(ib).data(), x.s.b);
     case Type::Array: {
       if (x.a != y.a) return false;
       for (std::uint32_t p = ia + 1, q = ib + 1; p < x.s.b; p = a.end(p), q = b.end(q))
@@ -726,7 +753,7 @@ bool equal(const Doc& a, std::uint32_t ia, const Doc& b, std::uint32_t ib) {
       if (x.a != y.a) return false;
       for (std::uint32_t k = 0; k < x.a; ++k) {
         const std::uint32_t p = a.member(ia, k), q = b.member(ib, k);
-        if (a.str(p) != b.str(q) || !equal(a, p + 1, b, q + 1)) return false;
+        if (!detail::same_text(a.str(p), b.str(q)) || !equal(a, p + 1, b, q + 1)) return false;
       }
       return true;
     }

@@ -38,7 +38,7 @@ class Doc {
   };
   struct Node {
     Type type;
-    std::uint8_t flags;      // kTrue (bool), kRawNumber (number)
+    std::uint8_t flags;      // kTrue (bool), kRawNumber (number), kPlainString (string)
     std::uint16_t raw_len;   // number with kRawNumber: length of its text
     std::uint32_t a;         // string: byte offset; container: count; raw number: text offset
     union {
@@ -50,6 +50,10 @@ class Doc {
   // The number's text is exactly what JavaScript prints for it (a plain
   // integer of up to 15 digits): canonical JSON copies it.
   static constexpr std::uint8_t kRawNumber = 2;
+  // The string had no escape in its text, so it holds no byte JSON must
+  // escape: its canonical form is its own text between the quotes, which
+  // still surround it in bytes_ (decoding in place never touches it).
+  static constexpr std::uint8_t kPlainString = 4;
 
   // Parses `text` (copied in), replacing what the document held and keeping
   // its buffers' capacity. On error the document is empty.

@@ -942,7 +942,12 @@ class Compiler {
     if (names) {
       const Node* n = sub(*names, depth, "propertyNames");
       if (!n) return false;
-      if (!n->trivial) {
+      // {type: "string"} (what zod writes for a record's keys) says nothing
+      // about a key: keys are strings.
+      const bool any_string = (n->types & kString) && !n->has_enum && !n->never && n->min_length == 0 &&
+                              n->max_length == kNoLimit && n->branches.empty() && n->all_of.empty() && !n->ref &&
+                              n->disc_key.empty();
+      if (!n->trivial && !any_string) {
         node->names = n;
         node->names_closed = n->has_enum;
       }

@@ -13,18 +13,12 @@ void EntityLog::append(std::string_view field, std::optional<std::string_view> f
   Header h{static_cast<std::uint32_t>(field.size()),
            from ? static_cast<std::uint32_t>(from->size()) : kNoFrom, static_cast<std::uint32_t>(to.size()), 0, at};
   const std::size_t body = field.size() + (from ? from->size() : 0) + to.size();
-  const std::size_t at_offset = buf_.size();
-  buf_.resize(at_offset + sizeof(Header) + align8(body));
-  char* p = buf_.data() + at_offset;
-  std::memcpy(p, &h, sizeof h);
-  p += sizeof h;
-  std::memcpy(p, field.data(), field.size());
-  p += field.size();
-  if (from) {
-    std::memcpy(p, from->data(), from->size());
-    p += from->size();
-  }
-  std::memcpy(p, to.data(), to.size());
+  // Appends (no zero-fill of the row's room first, as resize would).
+  buf_.append(reinterpret_cast<const char*>(&h), sizeof h);
+  buf_.append(field);
+  if (from) buf_.append(*from);
+  buf_.append(to);
+  buf_.append(align8(body) - body, '\0');
   ++count_;
 }
 
