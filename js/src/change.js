@@ -17,6 +17,7 @@ export class ChangeEvent {
   #prev;
   #next;
   #delta;
+  #derivation = null; // the core's native derivation (JSON text), if any
 
   constructor(kind, id, changedFields, actor, occurredAt, changeId, prevText, nextText) {
     this.kind = kind;
@@ -60,6 +61,15 @@ export class ChangeEvent {
   }
   set delta(value) {
     this.#delta = value;
+  }
+
+  /** @internal the engine's: the native derivation decided with the change. */
+  static derivationOf(event) {
+    return #derivation in event ? event.#derivation : null;
+  }
+  /** @internal */
+  static setDerivation(event, text) {
+    event.#derivation = text;
   }
 
   /** The event as a plain object (JSON.stringify calls this). */

@@ -116,7 +116,6 @@ class Engine {
   #fnKeys = new WeakMap(); // deriver/mapper function -> key
   #keyFns = new Map(); // key -> function
   #nextKey = 1;
-  #derived = new WeakMap(); // change event -> its native derivation (JSON text)
   #out = {}; // the record wire.readEntry fills (read at once, never kept)
   #cacheBytes;
   #bus = null;
@@ -308,7 +307,7 @@ class Engine {
       out.maskedPrev ?? prevText,
       nextText === null ? null : (out.maskedNext ?? nextText),
     );
-    if (out.derivedText !== null) this.#derived.set(event, out.derivedText);
+    if (out.derivedText !== null) ChangeEvent.setDerivation(event, out.derivedText);
     return event;
   }
 
@@ -521,8 +520,8 @@ class Engine {
   // The core's native derivation of a change this engine built, while it
   // still answers for the kind (no host deriver registered since).
   #nativeDerivation(change) {
-    const text = this.#derived.get(change);
-    if (text === undefined) return undefined;
+    const text = ChangeEvent.derivationOf(change);
+    if (text === null) return undefined;
     const core = this.#core;
     if (this.#kindValue((k) => core.allNative(k), change.kind) !== 1) return undefined;
     return JSON.parse(text);

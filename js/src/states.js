@@ -7,8 +7,12 @@
 // last sweep survives it); the core bounds its own copy the same way and
 // answers a token it no longer holds with CACHE_MISS. Keys are not moved on
 // every write: re-adding Map keys per write makes V8 rebuild small tables.
+// An entry's bytes: its text plus this much for the entry itself (ids whose
+// state was forgotten keep an empty entry until a sweep).
+const ENTRY_BYTES = 64;
+
 export class CommittedStates {
-  #entries = new Map(); // id -> { obj, token, text, used }
+  #entries = new Map(); // id -> { obj, token, text, used }; obj null: forgotten
   #bytes = 0;
   #budget;
 
@@ -19,7 +23,7 @@ export class CommittedStates {
   /** The entry when `obj` is the object committed last for `id`. */
   match(id, obj) {
     const e = this.#entries.get(id);
-    return e !== undefined && e.obj === obj ? e : undefined;
+    return e !== undefined && e.obj === obj && obj !== null ? e : undefined;
   }
 
   remember(id, obj, token, text) {
@@ -36,7 +40,7 @@ export class CommittedStates {
       e.used = true;
     } else {
       this.#entries.set(id, { obj, token, text, used: false });
-      this.#bytes += text.length;
+      this.#bytes += ENTRY_BYTES + text.length;
     }
     if (this.#bytes > this.#budget) this.#sweep(id);
   }
@@ -50,16 +54,20 @@ export class CommittedStates {
         e.used = false; // a second chance: to the back of the line
         this.#entries.set(id, e);
       } else {
-        this.#bytes -= e.text.length;
+        this.#bytes -= ENTRY_BYTES + e.text.length;
       }
     }
   }
 
+  // The entry stays, emptied: deleting and re-adding a key per write makes
+  // V8 rebuild the table (a removed id is often written again).
   forget(id) {
     const e = this.#entries.get(id);
-    if (e === undefined) return;
-    this.#entries.delete(id);
+    if (e === undefined || e.obj === null) return;
     this.#bytes -= e.text.length;
+    e.obj = null;
+    e.token = 0;
+    e.text = "";
   }
 
   get size() {

@@ -133,6 +133,13 @@ void Engine::cache_drop(std::uint32_t index) {
   cache_bytes_ -= e.cached_bytes;
   e.cached_bytes = 0;
   e.token = 0;
+  // A few dropped documents keep their buffers for the next states cached
+  // (a create after a remove allocates nothing); the rest are freed.
+  if (spare_docs_.size() < kSpareDocs) {
+    spare_docs_.emplace_back();
+    spare_docs_.back().swap(e.state);
+    spare_docs_.back().clear();
+  }
   e.state.release();
 }
 
@@ -141,6 +148,10 @@ void Engine::cache_put(std::uint32_t index, const json::Doc& state) {
   {
     Entity& e = entities_.at(index);
     const bool cached = e.token != 0;
+    if (!cached && !spare_docs_.empty()) {
+      e.state.swap(spare_docs_.back());
+      spare_docs_.pop_back();
+    }
     e.state.assign_compact(state);
     e.token = next_token();
     cache_bytes_ = cache_bytes_ - e.cached_bytes + e.state.footprint();

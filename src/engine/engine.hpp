@@ -224,6 +224,8 @@ class Engine {
   secrets::SecretRegistry secrets_;
   UuidGenerator uuids_;
 
+  std::vector<json::Doc> spare_docs_;  // buffers of dropped cached states, for reuse
+  static constexpr std::size_t kSpareDocs = 16;
   // Scratch, reused by every write (their capacity stays).
   WriteResult result_;
   json::Doc prev_doc_, next_doc_, masked_prev_, masked_next_, actor_doc_;

@@ -578,8 +578,9 @@ void Doc::clear() {
 void Doc::assign_compact(const Doc& other) {
   if (&other == this) return;
   bytes_.assign(other.bytes_);
-  nodes_.ensure(other.count_);
-  order_.ensure(other.order_count_);
+  // A little room to grow: the next state of an entity is often a bit longer.
+  if (nodes_.capacity < other.count_) nodes_.ensure(other.count_ + other.count_ / 4 + 4);
+  if (order_.capacity < other.order_count_) order_.ensure(other.order_count_ + other.order_count_ / 4 + 4);
   if (other.count_) std::memcpy(nodes_.data.get(), other.nodes_.data.get(), other.count_ * sizeof(Node));
   if (other.order_count_)
     std::memcpy(order_.data.get(), other.order_.data.get(), other.order_count_ * sizeof(std::uint32_t));

@@ -5,39 +5,75 @@
  *
  *   import { createClient } from "redis";
  *   import { createEngine } from "entity-reactor";
+ *   import { createPostgresTransitionStore } from "entity-reactor/stores/postgres";
  *   import { createRedisBus } from "entity-reactor/bus/redis";
  *
  *   const bus = await createRedisBus({ client: createClient({ url: process.env.REDIS_URL }) });
- *   const engine = await createEngine({ transitions });
- *   bus.attach(engine);                        // = engine.wire(bus.emit)
- *   bus.onEntityChanged({ kind: "order", handler, delivery: { mode: "work-queue", workerGroup: "mailer", maxRetries: 3 } });
+ *   const transitions = createPostgresTransitionStore(pool, { outbox: true });
+ *   const engine = await createEngine({ transitions, bus });
+ *   engine.onEntityChanged({ kind: "order", handler, delivery: { mode: "work-queue", workerGroup: "mailer", maxRetries: 3 } });
  *
- * Publishing. bus.emit(event) appends the change to the stream (XADD, one
- * entry per change: fields kind, id, changeId, e = the event as JSON). The
- * engine calls its emitter synchronously, in commit order, and every XADD of
- * a bus goes out on one connection, so the entries of one process are in its
- * commit order.
+ * The bus is an option of the engine: createEngine({ bus }) calls
+ * bus.attachEngine({ store, logger }) once, publishes every committed change
+ * through bus.publish (or, with a store that has an outbox, leaves that to the
+ * bus's relay), and engine.onEntityChanged subscribes through the bus.
+ * bus.attach(engine) — engine.wire(bus.publish) — still works for code written
+ * before; with an outbox store, pass the bus to createEngine instead.
+ *
+ * Publishing. One stream entry per change: fields kind, id, changeId, e = the
+ * event as JSON.
+ * - Without an outbox, bus.publish(event) sends one XADD right after the
+ *   commit; every XADD of a bus goes out on one connection, so the entries of
+ *   one process are in its commit order. If Redis is unreachable then, the
+ *   publish fails and is logged, the write stands, and that change reaches
+ *   no other process: at most once into Redis.
+ * - With an outbox (a store created with { outbox: true }: the change is
+ *   committed in the same transaction as its transition rows), the bus runs a
+ *   relay: woken by each commit of this process and every relayPollMs
+ *   otherwise, it asks the store for the oldest unpublished changes
+ *   (store.relayOutbox — one relay of all the processes sharing the store at
+ *   a time), XADDs them in commit order on a connection of its own that
+ *   fails fast while Redis is away, and has the store mark the confirmed
+ *   prefix published. On failure it backs off (retryMinMs doubling to
+ *   retryMaxMs, with jitter) and tries again, forever; a process killed
+ *   between commit and publish leaves its changes in the store for the next
+ *   relay (another process, or its own restart). Delivery into Redis is at
+ *   least once: a change whose XADD went through but whose mark did not (the
+ *   process, Redis or the database died in between) is published again.
+ *   Published rows are pruned after outboxRetentionMs.
  *
  * broadcast. One reader per bus (XREAD BLOCK from the bus's own cursor, which
  * starts at the stream's last entry when the bus is created): every bus runs
  * its broadcast handlers for every change, its own included, one entry at a
- * time, in stream order. A throwing handler is logged; the next entry goes on.
+ * time, in stream order. A change published twice is run once: the bus
+ * remembers the last dedupeWindow changeIds it delivered. A throwing handler
+ * is logged; the next entry goes on.
  *
  * work-queue. One Redis consumer group per (workerGroup, kind), named
  * `<workerGroup>:<kind>`, created at the end of the stream when the first
  * subscriber of any process subscribes. Each bus reads it as consumer
  * `consumerName` (XREADGROUP ... >): Redis hands each entry to one consumer.
- * The handler runs; on success the entry is XACKed. A throwing handler is
- * retried up to maxRetries more times; when it still fails the error is
- * logged, the entry is copied to `<stream>:dead` (fields group, consumer,
- * error, plus the entry's own) and acknowledged. An entry read by a consumer
- * that then died (never acknowledged) stays pending in the group; every
- * consumer runs XAUTOCLAIM every claimIdleMs/2 and takes entries idle for more
- * than claimIdleMs, so another process handles them. At startup a consumer
- * first re-reads its own pending entries (same consumerName after a restart).
- * Delivery is therefore at least once: a consumer killed after its handler
- * ran but before XACK reached Redis lets the change be handled again —
- * de-duplicate on event.changeId.
+ * Exactly once per group at the handler, by changeId: before the handler
+ * runs, the consumer takes the key `<stream>:dedupe:<group>:<changeId>`
+ * (SET NX, PX claimIdleMs, renewed while the handler runs); after it
+ * succeeds the key is set to "done" for dedupeTtlMs and the entry is XACKed.
+ * An entry whose key says "done" — a duplicate of a change already handled
+ * by the group — is acknowledged without running the handler; one whose key
+ * another consumer holds is left pending and looked at again once claimed.
+ * If Redis is away when the handler has run, the bus keeps the change as
+ * handled and marks it when Redis is back. The one window left: a process
+ * killed after its handler ran and before "done" reached Redis lets another
+ * consumer run the handler again — make the handler's effect idempotent on
+ * changeId if that must never happen. dedupeTtlMs must exceed the time
+ * between a change's two copies reaching the group (they are published
+ * close together, so the default hour is ample).
+ * A throwing handler is retried up to maxRetries more times; when it still
+ * fails the error is logged, the entry is copied to `<stream>:dead` (fields
+ * group, consumer, error, plus the entry's own), marked done and
+ * acknowledged. An entry read by a consumer that then died stays pending in
+ * the group; every consumer runs XAUTOCLAIM every claimIdleMs/2 and takes
+ * entries idle for more than claimIdleMs. At startup, and after every Redis
+ * error, a consumer first re-reads its own pending entries.
  *
  * Ordering. Per entity, entries are in commit order as long as one process
  * writes the entity at a time (or writes to it are serialised by the host).
@@ -45,10 +81,15 @@
  * entries of one entity over its consumers, so two changes of one entity may
  * be handled concurrently by two processes.
  *
+ * Durability. What Redis acknowledged is only as safe as Redis's own
+ * persistence: run it with appendonly yes (appendfsync everysec survives a
+ * killed redis-server; always also survives a power cut). Without it, a
+ * restart loses the stream, the groups and the dedupe keys.
+ *
  * Needs Redis >= 6.2 (XAUTOCLAIM). Commands are sent with sendCommand on the
- * bus's own connections (client.duplicate(), one that never blocks plus one
- * per blocking reader); replies are read in their RESP2 and RESP3 shapes, so
- * node-redis 4, 5 and 6 work alike.
+ * bus's own connections (client.duplicate(): one that never blocks, one for
+ * the relay, plus one per blocking reader); replies are read in their RESP2
+ * and RESP3 shapes, so node-redis 4, 5 and 6 work alike.
  */
 
 import { hostname } from "node:os";
@@ -59,11 +100,22 @@ const DEFAULTS = {
   claimIdleMs: 30_000,
   blockMs: 2_000,
   batchSize: 100,
+  dedupeTtlMs: 3_600_000,
+  dedupeWindow: 10_000,
+  relayPollMs: 500,
+  relayLeaseMs: 10_000,
+  retryMinMs: 100,
+  retryMaxMs: 5_000,
+  publishTimeoutMs: 10_000,
+  outboxRetentionMs: 86_400_000,
 };
+const PRUNE_EVERY_MS = 60_000;
+const DONE = "done";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const isFunction = (f) => typeof f === "function";
 const isObject = (o) => o !== null && typeof o === "object" && !Array.isArray(o);
+const messageOf = (e) => String(e?.message ?? e);
 
 function badArgument(message) {
   const e = new TypeError(message);
@@ -98,10 +150,21 @@ function parseRead(reply) {
 
 function toEvent(entry) {
   try {
-    return JSON.parse(entry.fields.e);
+    const event = JSON.parse(entry.fields.e);
+    return isObject(event) && typeof event.kind === "string" ? event : null;
   } catch {
     return null;
   }
+}
+
+/** Stream ids "ms-seq" compared as numbers: <0, 0, >0. */
+function compareIds(a, b) {
+  const [am, as = "0"] = a.split("-");
+  const [bm, bs = "0"] = b.split("-");
+  const d = BigInt(am) - BigInt(bm);
+  if (d !== 0n) return d < 0n ? -1 : 1;
+  const e = BigInt(as) - BigInt(bs);
+  return e === 0n ? 0 : e < 0n ? -1 : 1;
 }
 
 async function closeClient(c, graceful) {
@@ -119,6 +182,31 @@ async function closeClient(c, graceful) {
   } catch {}
 }
 
+/** The changeIds seen last, at most `size` of them. */
+class RecentSet {
+  #set = new Set();
+  #ring;
+  #next = 0;
+  constructor(size) {
+    this.#ring = new Array(size);
+  }
+  /** Adds id; false when it was already there. */
+  add(id) {
+    if (this.#set.has(id)) return false;
+    const old = this.#ring[this.#next];
+    if (old !== undefined) this.#set.delete(old);
+    this.#ring[this.#next] = id;
+    this.#next = (this.#next + 1) % this.#ring.length;
+    this.#set.add(id);
+    return true;
+  }
+}
+
+// Marks a change done for its group and acknowledges its entry, in one command.
+const DONE_AND_ACK = `redis.call('SET', KEYS[1], '${DONE}', 'PX', ARGV[1]) return redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])`;
+// Renews a dedupe lease only while it is still ours.
+const RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+
 /**
  * @param {object} options
  * @param {object} options.client a node-redis client (connected or not); the bus duplicates it and never closes it.
@@ -133,20 +221,50 @@ export async function createRedisBus(options = {}) {
     blockMs = DEFAULTS.blockMs,
     batchSize = DEFAULTS.batchSize,
     maxLen,
-    logger = console,
+    dedupeTtlMs = DEFAULTS.dedupeTtlMs,
+    dedupeWindow = DEFAULTS.dedupeWindow,
+    relayPollMs = DEFAULTS.relayPollMs,
+    relayLeaseMs = DEFAULTS.relayLeaseMs,
+    retryMinMs = DEFAULTS.retryMinMs,
+    retryMaxMs = DEFAULTS.retryMaxMs,
+    publishTimeoutMs = DEFAULTS.publishTimeoutMs,
+    outboxRetentionMs = DEFAULTS.outboxRetentionMs,
   } = options;
+  let logger = options.logger ?? console;
   if (!template || !isFunction(template.duplicate)) throw badArgument("createRedisBus: client must be a node-redis client (createClient from the redis package)");
   if (typeof stream !== "string" || stream === "") throw badArgument("createRedisBus: stream must be a non-empty string");
   if (typeof consumerName !== "string" || consumerName === "") throw badArgument("createRedisBus: consumerName must be a non-empty string");
-  for (const [name, v] of Object.entries({ claimIdleMs, blockMs, batchSize }))
+  const positive = { claimIdleMs, blockMs, batchSize, dedupeTtlMs, dedupeWindow, relayPollMs, relayLeaseMs, retryMinMs, retryMaxMs, publishTimeoutMs, outboxRetentionMs };
+  for (const [name, v] of Object.entries(positive))
     if (!Number.isInteger(v) || v <= 0) throw badArgument(`createRedisBus: ${name} must be a positive integer`);
+  if (retryMaxMs < retryMinMs) throw badArgument("createRedisBus: retryMaxMs must be at least retryMinMs");
   if (maxLen !== undefined && (!Number.isInteger(maxLen) || maxLen <= 0)) throw badArgument("createRedisBus: maxLen must be a positive integer");
 
+  const log = {
+    warn: (...a) => {
+      try {
+        logger.warn?.(...a);
+      } catch {}
+    },
+    error: (...a) => {
+      try {
+        logger.error?.(...a);
+      } catch {}
+    },
+  };
+
   const connections = new Set();
-  async function connection() {
-    const c = template.duplicate();
+  async function connection(overrides) {
+    const c = overrides ? template.duplicate(overrides) : template.duplicate();
+    // One warning per outage and connection, not one per reconnect attempt.
+    let failing = false;
     c.on("error", (e) => {
-      if (!closed) logger.warn?.(`entity-reactor/bus/redis: connection error: ${e?.message ?? e}`);
+      if (closed || failing) return;
+      failing = true;
+      log.warn(`entity-reactor/bus/redis: connection error: ${messageOf(e)} (reconnecting)`);
+    });
+    c.on("ready", () => {
+      failing = false;
     });
     connections.add(c);
     try {
@@ -160,12 +278,16 @@ export async function createRedisBus(options = {}) {
   }
 
   let closed = false;
-  const ctl = await connection(); // XADD, XACK, XAUTOCLAIM, XGROUP: never blocks
+  let closing = null;
+  const ctl = await connection(); // XADD, XACK, SET, XAUTOCLAIM, XGROUP: never blocks
   const cmd = (args) => ctl.sendCommand(args.map(String));
 
   // The broadcast cursor: the stream's last entry now ("0-0" when empty).
-  const last = await cmd(["XREVRANGE", stream, "+", "-", "COUNT", "1"]);
-  let broadcastCursor = Array.isArray(last) && last.length ? String(last[0][0]) : "0-0";
+  async function lastId() {
+    const last = await cmd(["XREVRANGE", stream, "+", "-", "COUNT", "1"]);
+    return Array.isArray(last) && last.length ? String(last[0][0]) : "0-0";
+  }
+  let broadcastCursor = await lastId();
 
   const inflight = new Set();
   const track = (p) => {
@@ -177,30 +299,180 @@ export async function createRedisBus(options = {}) {
     return p;
   };
 
-  /** Appends one change to the stream. Pass it to createEngine({ emit }) or engine.wire(). */
-  function emit(event) {
-    if (closed) return Promise.reject(new Error("entity-reactor/bus/redis: bus is closed"));
-    if (!isObject(event) || typeof event.kind !== "string") return Promise.reject(badArgument("bus.emit: expected a change event"));
+  const xadd = (kind, id, changeId, json) => {
     const args = ["XADD", stream];
-    if (maxLen !== undefined) args.push("MAXLEN", "~", maxLen);
-    args.push("*", "kind", event.kind, "id", String(event.id ?? ""), "changeId", String(event.changeId ?? ""), "e", JSON.stringify(event));
-    return track(cmd(args));
+    if (maxLen !== undefined) args.push("MAXLEN", "~", String(maxLen));
+    args.push("*", "kind", kind, "id", String(id ?? ""), "changeId", String(changeId ?? ""), "e", json);
+    return args;
+  };
+
+  /** Appends one committed change to the stream (XADD): what createEngine({ bus }) calls when the store has no outbox. */
+  function publish(event) {
+    if (closed) return Promise.reject(new Error("entity-reactor/bus/redis: bus is closed"));
+    if (!isObject(event) || typeof event.kind !== "string") return Promise.reject(badArgument("bus.publish: expected a change event"));
+    return track(cmd(xadd(event.kind, event.id, event.changeId, JSON.stringify(event))));
+  }
+
+  // ------------------------------------------------------------ relay (outbox → stream)
+  const relays = new Map(); // store → relay state
+  const relayStats = { published: 0, batches: 0, failures: 0, locked: 0 };
+  let pubConn = null; // fails fast while Redis is away (no offline queue)
+
+  async function publisher() {
+    if (pubConn) return pubConn;
+    pubConn = await connection({ disableOfflineQueue: true });
+    return pubConn;
+  }
+
+  // XADDs the changes in order; resolves to the confirmed prefix (bounded by publishTimeoutMs).
+  async function publishBatch(relay, changes) {
+    const conn = await publisher();
+    const settled = new Array(changes.length).fill(0); // 0 pending, 1 ok, -1 failed
+    let firstError = null;
+    const sends = changes.map((c, i) =>
+      conn.sendCommand(xadd(c.kind, c.id, c.changeId, c.event)).then(
+        () => void (settled[i] = 1),
+        (e) => {
+          settled[i] = -1;
+          firstError ??= e;
+        },
+      ),
+    );
+    let timer;
+    const timeout = new Promise((r) => (timer = setTimeout(r, publishTimeoutMs, "timeout")));
+    const outcome = await Promise.race([Promise.all(sends), timeout]);
+    clearTimeout(timer);
+    let n = 0;
+    while (n < settled.length && settled[n] === 1) n++;
+    if (n < changes.length) relay.error = firstError ?? (outcome === "timeout" ? new Error(`XADD not confirmed within ${publishTimeoutMs} ms`) : null);
+    return n;
+  }
+
+  function startRelay(store) {
+    if (relays.has(store)) return;
+    const relay = { store, wanted: true, wake: null, error: null, failures: 0, loop: null, unwatch: null };
+    relay.signal = () => {
+      relay.wanted = true;
+      relay.wake?.();
+    };
+    relay.unwatch = isFunction(store.watchOutbox) ? store.watchOutbox(relay.signal) : null;
+    relays.set(store, relay);
+    relay.loop = runRelay(relay).catch((e) => log.error("entity-reactor/bus/redis: outbox relay stopped", e));
+  }
+
+  const jitter = (ms) => Math.round(ms * (0.8 + Math.random() * 0.4));
+
+  // Sleeps ms, cut short by a wake when wakeable, or by close.
+  function pause(relay, ms, wakeable) {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        relay.wake = null;
+        relay.stopWait = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      relay.wake = wakeable ? done : null;
+      relay.stopWait = done;
+    });
+  }
+
+  async function runRelay(relay) {
+    let nextPrune = Date.now() + jitter(PRUNE_EVERY_MS / 6);
+    let failingSince = 0;
+    let lastReport = 0;
+    while (!closed) {
+      if (!relay.wanted && !closing) await pause(relay, relayPollMs, true);
+      if (closed) break;
+      relay.wanted = false;
+      let step;
+      relay.error = null;
+      try {
+        step = await relay.store.relayOutbox({ owner: consumerName, limit: batchSize, leaseMs: relayLeaseMs }, (changes) => publishBatch(relay, changes));
+        relayStats.published += step.published;
+        if (step.count) relayStats.batches++;
+        if (step.published < step.count) throw relay.error ?? new Error("publish failed");
+      } catch (e) {
+        relayStats.failures++;
+        relay.failures++;
+        const now = Date.now();
+        if (failingSince === 0) failingSince = now;
+        if (relay.failures === 1 || now - lastReport >= 30_000) {
+          lastReport = now;
+          log.warn(`entity-reactor/bus/redis: outbox relay: ${messageOf(e)}; retrying (failure ${relay.failures}, unpublished changes stay in the store)`);
+        }
+        if (closing) break; // close() drains what it can, not more
+        const backoff = Math.min(retryMaxMs, retryMinMs * 2 ** Math.min(relay.failures - 1, 20));
+        await pause(relay, jitter(backoff), false);
+        relay.wanted = true;
+        continue;
+      }
+      if (relay.failures) {
+        log.warn(`entity-reactor/bus/redis: outbox relay resumed after ${relay.failures} failure(s) in ${Date.now() - failingSince} ms`);
+        relay.failures = 0;
+        failingSince = 0;
+      }
+      if (step.locked) {
+        // Another relay is publishing; ours goes on once it is done.
+        relayStats.locked++;
+        if (closing) break;
+        await pause(relay, Math.min(relayPollMs, 50), false);
+        relay.wanted = true;
+        continue;
+      }
+      if (step.count === batchSize) relay.wanted = true; // more to publish
+      else if (closing) break;
+      if (Date.now() >= nextPrune && isFunction(relay.store.pruneOutbox)) {
+        nextPrune = Date.now() + PRUNE_EVERY_MS;
+        try {
+          await relay.store.pruneOutbox({ before: new Date(Date.now() - outboxRetentionMs) });
+        } catch (e) {
+          log.warn(`entity-reactor/bus/redis: outbox prune failed: ${messageOf(e)}`);
+        }
+      }
+    }
+  }
+
+  /**
+   * Called once by createEngine({ bus }) with the engine's transition store
+   * and logger. A store with an outbox gets a relay (it may also be called
+   * directly, to run a relay for a store in a process without an engine).
+   */
+  function attachEngine({ store = null, logger: engineLogger } = {}) {
+    if (closed) throw new Error("entity-reactor/bus/redis: bus is closed");
+    if (options.logger === undefined && engineLogger) logger = engineLogger;
+    if (store?.outbox !== true) return;
+    if (!isFunction(store.relayOutbox))
+      throw badArgument("bus.attachEngine: a store with an outbox must have relayOutbox (entity-reactor/stores/sqlite or /postgres with { outbox: true })");
+    startRelay(store);
   }
 
   // ------------------------------------------------------------ broadcast
   const broadcastSubs = new Set(); // { kind, handler }
+  const broadcastSeen = new RecentSet(dedupeWindow);
+  const broadcastStats = { delivered: 0, duplicates: 0 };
   let broadcastLoop = null;
 
   async function runBroadcast() {
     const conn = await connection();
+    let failed = false;
     try {
       while (!closed && broadcastSubs.size) {
         let reply;
         try {
+          if (failed) {
+            // After an outage: a stream that went back (Redis lost its data) restarts from its beginning.
+            const last = await lastId();
+            if (compareIds(last, broadcastCursor) < 0) {
+              log.warn(`entity-reactor/bus/redis: stream ${stream} ends at ${last}, before this bus's cursor ${broadcastCursor} (Redis lost data?); reading it from the start`);
+              broadcastCursor = "0-0";
+            }
+            failed = false;
+          }
           reply = await conn.sendCommand(["XREAD", "COUNT", String(batchSize), "BLOCK", String(blockMs), "STREAMS", stream, broadcastCursor]);
         } catch (e) {
           if (closed) break;
-          logger.warn?.(`entity-reactor/bus/redis: XREAD failed: ${e?.message ?? e}`);
+          failed = true;
           await sleep(200);
           continue;
         }
@@ -208,12 +480,17 @@ export async function createRedisBus(options = {}) {
           broadcastCursor = entry.id;
           const event = toEvent(entry);
           if (!event) continue;
+          if (typeof event.changeId === "string" && !broadcastSeen.add(event.changeId)) {
+            broadcastStats.duplicates++;
+            continue;
+          }
+          broadcastStats.delivered++;
           for (const sub of [...broadcastSubs]) {
             if (sub.kind !== event.kind || !broadcastSubs.has(sub)) continue;
             try {
               await sub.handler(event);
             } catch (e) {
-              logger.error?.(`entity-reactor/bus/redis: broadcast handler for kind "${sub.kind}" failed`, e);
+              log.error(`entity-reactor/bus/redis: broadcast handler for kind "${sub.kind}" failed`, e);
             }
           }
         }
@@ -226,104 +503,176 @@ export async function createRedisBus(options = {}) {
   }
 
   // ------------------------------------------------------------ work-queue
-  const groups = new Map(); // "<workerGroup>:<kind>" → { name, kind, subs: [], next, loop, stopped }
+  // "<workerGroup>:<kind>" → { name, kind, subs, next, loop, stopped, claimed, handled, duplicates, dead, held, unmarked }
+  const groups = new Map();
+  const dedupeKey = (g, changeId) => `${stream}:dedupe:${g.name}:${changeId}`;
 
-  async function handleGroupEntry(g, entry, acks) {
-    const event = toEvent(entry);
-    const subs = g.subs;
-    if (!event) {
-      // Unreadable entry: nothing can handle it; acknowledge so it is not claimed forever.
-      acks.push(track(cmd(["XACK", stream, g.name, entry.id])));
-      return;
+  // Takes the dedupe key of each entry: "mine" | "done" | "busy" (held by another consumer).
+  async function acquire(g, items) {
+    const replies = await Promise.all(items.map((it) => cmd(["SET", it.key, it.value, "NX", "PX", claimIdleMs])));
+    const out = new Array(items.length);
+    const others = [];
+    for (let i = 0; i < items.length; i++) {
+      if (replies[i] !== null && replies[i] !== undefined) out[i] = "mine";
+      else others.push(i);
     }
-    // Unsubscribed meanwhile: left pending, another consumer claims it.
-    if (subs.length === 0) return;
-    const sub = subs[g.next++ % subs.length];
+    const current = await Promise.all(others.map((i) => cmd(["GET", items[i].key])));
+    const takeovers = [];
+    others.forEach((i, j) => {
+      const value = current[j] === null || current[j] === undefined ? null : String(current[j]);
+      if (value === DONE) out[i] = "done";
+      else if (value !== null && value.startsWith(`p:${consumerName}:`) && !g.held.has(items[i].changeId)) {
+        // Left by this consumer before a restart (same consumerName): ours again.
+        takeovers.push(i);
+      } else out[i] = "busy";
+    });
+    const taken = await Promise.all(takeovers.map((i) => cmd(["SET", items[i].key, items[i].value, "XX", "PX", claimIdleMs])));
+    takeovers.forEach((i, j) => (out[i] = taken[j] === null || taken[j] === undefined ? "busy" : "mine"));
+    return out;
+  }
+
+  // "done" and XACK; a failure keeps the change in g.unmarked (marked when Redis is back).
+  async function markDone(g, changeId, key, entryId) {
+    g.unmarked.set(changeId, { key, entryId });
+    await cmd(["EVAL", DONE_AND_ACK, "2", key, stream, dedupeTtlMs, g.name, entryId]);
+    g.unmarked.delete(changeId);
+  }
+
+  async function flushUnmarked(g) {
+    for (const [changeId, { key, entryId }] of [...g.unmarked]) await markDone(g, changeId, key, entryId);
+  }
+
+  async function handleEntries(g, entries) {
+    if (g.unmarked.size) await flushUnmarked(g);
+    const items = [];
+    for (const entry of entries) {
+      const event = toEvent(entry);
+      if (!event || typeof event.changeId !== "string" || event.changeId === "") {
+        // Unreadable entry: nothing can handle it; acknowledge so it is not claimed forever.
+        await cmd(["XACK", stream, g.name, entry.id]).catch(() => {});
+        continue;
+      }
+      if (g.unmarked.has(event.changeId)) {
+        await markDone(g, event.changeId, dedupeKey(g, event.changeId), entry.id);
+        continue;
+      }
+      items.push({ entry, event, changeId: event.changeId, key: dedupeKey(g, event.changeId), value: `p:${consumerName}:${randomUUID()}` });
+    }
+    if (!items.length) return;
+    const states = await acquire(g, items);
+    const acks = [];
+    const errors = [];
+    const later = (p) => acks.push(p.catch((e) => void errors.push(e)));
+    for (let i = 0; i < items.length; i++) if (states[i] === "mine") g.held.set(items[i].changeId, items[i]);
+    try {
+      for (let i = 0; i < items.length; i++) {
+        const it = items[i];
+        if (states[i] === "done") {
+          g.duplicates++;
+          later(cmd(["XACK", stream, g.name, it.entry.id]));
+          continue;
+        }
+        if (states[i] !== "mine") continue; // another consumer has it: left pending
+        if (g.stopped || closed || g.subs.length === 0) continue; // left pending: claimed elsewhere
+        await runHandler(g, it);
+        g.held.delete(it.changeId);
+        later(markDone(g, it.changeId, it.key, it.entry.id));
+      }
+    } finally {
+      for (const it of items) g.held.delete(it.changeId);
+    }
+    await Promise.all(acks);
+    if (errors.length) throw errors[0];
+  }
+
+  async function runHandler(g, it) {
+    const sub = g.subs[g.next++ % g.subs.length];
     let lastError;
     for (let attempt = 0; attempt <= sub.maxRetries; attempt++) {
       try {
-        await sub.handler(event);
-        acks.push(track(cmd(["XACK", stream, g.name, entry.id])));
+        await sub.handler(it.event);
+        g.handled++;
         return;
       } catch (e) {
         lastError = e;
       }
     }
-    logger.error?.(
-      `entity-reactor/bus/redis: work-queue handler for kind "${sub.kind}" (group "${sub.workerGroup}") failed ${sub.maxRetries + 1} time(s); change ${event.changeId} moved to ${stream}:dead`,
+    g.dead++;
+    log.error(
+      `entity-reactor/bus/redis: work-queue handler for kind "${sub.kind}" (group "${sub.workerGroup}") failed ${sub.maxRetries + 1} time(s); change ${it.changeId} moved to ${stream}:dead`,
       lastError,
     );
-    const flat = Object.entries(entry.fields).flat();
-    acks.push(
-      track(
-        cmd(["XADD", `${stream}:dead`, "*", "group", g.name, "consumer", consumerName, "error", String(lastError?.message ?? lastError), "entryId", entry.id, ...flat]).then(() =>
-          cmd(["XACK", stream, g.name, entry.id]),
-        ),
-      ),
-    );
+    const flat = Object.entries(it.entry.fields).flat();
+    await track(cmd(["XADD", `${stream}:dead`, "*", "group", g.name, "consumer", consumerName, "error", messageOf(lastError), "entryId", it.entry.id, ...flat]));
+  }
+
+  // Keeps the leases of held changes alive and their entries unclaimable while they wait or run.
+  function renewLeases(g) {
+    for (const it of g.held.values()) {
+      cmd(["EVAL", RENEW, "1", it.key, it.value, claimIdleMs]).catch(() => {});
+      cmd(["XCLAIM", stream, g.name, consumerName, "0", it.entry.id, "JUSTID"]).catch(() => {});
+    }
   }
 
   async function ensureGroup(name) {
     try {
       await cmd(["XGROUP", "CREATE", stream, name, "$", "MKSTREAM"]);
     } catch (e) {
-      if (!String(e?.message ?? e).includes("BUSYGROUP")) throw e;
+      if (!messageOf(e).includes("BUSYGROUP")) throw e;
     }
   }
 
   async function runGroup(g) {
     const conn = await connection();
-    const acksOf = async (entries) => {
-      const acks = [];
-      for (const entry of entries) {
-        if (g.stopped || closed) break;
-        await handleGroupEntry(g, entry, acks);
-      }
-      await Promise.allSettled(acks);
+    const renew = setInterval(() => renewLeases(g), Math.max(1, Math.floor(claimIdleMs / 3)));
+    let rescan = true; // this consumer's own pending entries: at start and after every error
+    let nextClaim = Date.now() + Math.floor(claimIdleMs / 2);
+    const failed = async (e, what) => {
+      rescan = true;
+      if (closed || g.stopped) return;
+      const message = messageOf(e);
+      if (message.includes("NOGROUP")) await ensureGroup(g.name).catch(() => {});
+      else if (!g.failing) log.warn(`entity-reactor/bus/redis: ${what} failed: ${message}; retrying`);
+      g.failing = true;
+      await sleep(200);
     };
     try {
-      // 1. This consumer's own pending entries (a restart under the same consumerName).
-      for (let cursor = "0"; !g.stopped && !closed; ) {
-        const reply = await conn.sendCommand(["XREADGROUP", "GROUP", g.name, consumerName, "COUNT", String(batchSize), "STREAMS", stream, cursor]);
-        const entries = parseRead(reply);
-        if (!entries.length) break;
-        await acksOf(entries);
-        cursor = entries.at(-1).id;
-      }
-      // 2. New entries, and now and then the idle pending entries of dead consumers.
-      let nextClaim = Date.now() + Math.floor(claimIdleMs / 2);
       while (!g.stopped && !closed) {
-        if (Date.now() >= nextClaim) {
-          nextClaim = Date.now() + Math.floor(claimIdleMs / 2);
-          try {
+        try {
+          if (rescan) {
+            for (let cursor = "0"; !g.stopped && !closed; ) {
+              const reply = await conn.sendCommand(["XREADGROUP", "GROUP", g.name, consumerName, "COUNT", String(batchSize), "STREAMS", stream, cursor]);
+              const entries = parseRead(reply);
+              if (!entries.length) break;
+              await handleEntries(g, entries);
+              cursor = entries.at(-1).id;
+            }
+            rescan = false;
+          }
+          if (Date.now() >= nextClaim) {
+            nextClaim = Date.now() + Math.floor(claimIdleMs / 2);
             for (let start = "0-0"; !g.stopped && !closed; ) {
               const r = await cmd(["XAUTOCLAIM", stream, g.name, consumerName, claimIdleMs, start, "COUNT", batchSize]);
               const claimed = parseEntries(r?.[1]);
               if (claimed.length) g.claimed += claimed.length;
-              await acksOf(claimed);
+              await handleEntries(g, claimed);
               start = String(r?.[0] ?? "0-0");
               if (start === "0-0") break;
             }
-          } catch (e) {
-            if (closed) break;
-            logger.warn?.(`entity-reactor/bus/redis: XAUTOCLAIM failed: ${e?.message ?? e}`);
           }
-        }
-        let reply;
-        try {
           const block = Math.max(1, Math.min(blockMs, nextClaim - Date.now()));
-          reply = await conn.sendCommand(["XREADGROUP", "GROUP", g.name, consumerName, "COUNT", String(batchSize), "BLOCK", String(block), "STREAMS", stream, ">"]);
+          const reply = await conn.sendCommand(["XREADGROUP", "GROUP", g.name, consumerName, "COUNT", String(batchSize), "BLOCK", String(block), "STREAMS", stream, ">"]);
+          await handleEntries(g, parseRead(reply));
+          if (g.failing) {
+            g.failing = false;
+            log.warn(`entity-reactor/bus/redis: work-queue reader "${g.name}" resumed`);
+          }
         } catch (e) {
-          if (closed || g.stopped) break;
-          const message = String(e?.message ?? e);
-          if (message.includes("NOGROUP")) await ensureGroup(g.name).catch(() => {});
-          else logger.warn?.(`entity-reactor/bus/redis: XREADGROUP failed: ${message}`);
-          await sleep(200);
-          continue;
+          await failed(e, `work-queue reader "${g.name}"`);
         }
-        await acksOf(parseRead(reply));
       }
     } finally {
+      clearInterval(renew);
       connections.delete(conn);
       await closeClient(conn, true);
     }
@@ -334,32 +683,32 @@ export async function createRedisBus(options = {}) {
     if (closed) throw new Error("entity-reactor/bus/redis: bus is closed");
     if (!isObject(subscription)) throw badArgument("onEntityChanged: expected { kind, handler, delivery? }");
     const { kind, handler, delivery = { mode: "broadcast" } } = subscription;
-    if (typeof kind !== "string" || kind === "") throw badArgument("onEntityChanged: kind must be a non-empty string");
+    if (typeof kind !== "string" || kind.trim() === "") throw badArgument("onEntityChanged: kind must be a non-empty string");
     if (!isFunction(handler)) throw badArgument("onEntityChanged: handler must be a function");
     if (!isObject(delivery) || (delivery.mode !== "broadcast" && delivery.mode !== "work-queue"))
       throw badArgument('onEntityChanged: delivery.mode must be "broadcast" or "work-queue"');
     if (delivery.mode === "broadcast") {
       const sub = { kind, handler };
       broadcastSubs.add(sub);
-      if (!broadcastLoop) broadcastLoop = runBroadcast().catch((e) => logger.error?.("entity-reactor/bus/redis: broadcast reader stopped", e));
+      if (!broadcastLoop) broadcastLoop = runBroadcast().catch((e) => log.error("entity-reactor/bus/redis: broadcast reader stopped", e));
       return async () => {
         broadcastSubs.delete(sub);
       };
     }
     const { workerGroup, maxRetries = 0 } = delivery;
-    if (typeof workerGroup !== "string" || workerGroup === "") throw badArgument("onEntityChanged: work-queue delivery needs a non-empty workerGroup");
+    if (typeof workerGroup !== "string" || workerGroup.trim() === "") throw badArgument("onEntityChanged: work-queue delivery needs a non-empty workerGroup");
     if (!Number.isInteger(maxRetries) || maxRetries < 0) throw badArgument("onEntityChanged: maxRetries must be a non-negative integer");
     const name = `${workerGroup}:${kind}`;
     const sub = { kind, handler, workerGroup, maxRetries };
     let g = groups.get(name);
     if (!g) {
-      g = { name, kind, subs: [], next: 0, stopped: false, claimed: 0, loop: null };
+      g = { name, kind, subs: [], next: 0, stopped: false, failing: false, claimed: 0, handled: 0, duplicates: 0, dead: 0, held: new Map(), unmarked: new Map(), loop: null };
       groups.set(name, g);
       const group = g;
       group.ready = ensureGroup(name);
       group.loop = group.ready
         .then(() => runGroup(group))
-        .catch((e) => logger.error?.(`entity-reactor/bus/redis: work-queue reader "${name}" stopped`, e));
+        .catch((e) => log.error(`entity-reactor/bus/redis: work-queue reader "${name}" stopped`, e));
     }
     g.subs.push(sub);
     return async () => {
@@ -384,32 +733,55 @@ export async function createRedisBus(options = {}) {
     while (inflight.size) await Promise.allSettled([...inflight]);
   }
 
-  /** engine.wire(bus.emit): every committed change of the engine is published. */
+  /** Compatibility: engine.wire(bus.publish). New code passes the bus to createEngine({ bus }). */
   function attach(engine) {
     if (!engine || !isFunction(engine.wire)) throw badArgument("attach: expected an engine");
-    engine.wire(emit);
+    engine.wire(publish);
     return engine;
   }
 
+  /**
+   * Drains the relays (what the outbox holds now, while Redis answers; bounded
+   * by blockMs + 1 s), flushes, stops the readers and closes the connections.
+   */
   async function close() {
-    if (closed) return;
-    await flush();
-    closed = true;
-    for (const g of groups.values()) g.stopped = true;
-    const loops = [broadcastLoop, ...[...groups.values()].map((g) => g.loop)].filter(Boolean);
-    // Readers leave after their current blocking read (at most blockMs); then they are cut.
-    const timer = (ms) => new Promise((r) => setTimeout(r, ms).unref?.());
-    await Promise.race([Promise.allSettled(loops), timer(blockMs + 1000)]);
-    for (const c of [...connections]) await closeClient(c, false);
-    connections.clear();
-    // A handler that never settles keeps its reader; its entry stays pending and is claimed elsewhere.
-    await Promise.race([Promise.allSettled(loops), timer(1000)]);
+    if (closing) return closing;
+    closing = (async () => {
+      const timer = (ms) => new Promise((r) => setTimeout(r, ms).unref?.());
+      for (const relay of relays.values()) {
+        relay.wanted = true;
+        relay.stopWait?.();
+      }
+      const relayLoops = [...relays.values()].map((r) => r.loop);
+      await Promise.race([Promise.allSettled(relayLoops), timer(blockMs + 1000)]);
+      await flush();
+      closed = true;
+      for (const relay of relays.values()) {
+        relay.stopWait?.();
+        relay.unwatch?.();
+        try {
+          await relay.store.releaseOutbox?.({ owner: consumerName });
+        } catch {}
+      }
+      for (const g of groups.values()) g.stopped = true;
+      const loops = [broadcastLoop, ...[...groups.values()].map((g) => g.loop), ...relayLoops].filter(Boolean);
+      // Readers leave after their current blocking read (at most blockMs); then they are cut.
+      await Promise.race([Promise.allSettled(loops), timer(blockMs + 1000)]);
+      for (const c of [...connections]) await closeClient(c, false);
+      connections.clear();
+      // A handler that never settles keeps its reader; its entry stays pending and is claimed elsewhere.
+      await Promise.race([Promise.allSettled(loops), timer(1000)]);
+    })();
+    return closing;
   }
 
   return {
     stream,
     consumerName,
-    emit,
+    publish,
+    /** The old name of publish (engine.wire(bus.emit)). */
+    emit: publish,
+    attachEngine,
     attach,
     onEntityChanged,
     ready,
@@ -418,6 +790,16 @@ export async function createRedisBus(options = {}) {
     /** Entries this bus took over from other consumers with XAUTOCLAIM, per group. */
     claimedCounts() {
       return Object.fromEntries([...groups.values()].map((g) => [g.name, g.claimed]));
+    },
+    /** Counters: relay (published, batches, failures, locked), broadcast (delivered, duplicates) and per work-queue group (handled, duplicates, claimed, dead, unmarked). */
+    stats() {
+      return {
+        relay: { ...relayStats, relays: relays.size },
+        broadcast: { ...broadcastStats },
+        groups: Object.fromEntries(
+          [...groups.values()].map((g) => [g.name, { handled: g.handled, duplicates: g.duplicates, claimed: g.claimed, dead: g.dead, unmarked: g.unmarked.size }]),
+        ),
+      };
     },
     [Symbol.asyncDispose]: close,
   };

@@ -35,43 +35,104 @@
  * client is returned to the pool in every case (discarded if ROLLBACK itself
  * failed).
  *
+ * Text and NUL. PostgreSQL's text cannot hold a NUL character, which a kind,
+ * an id, a field or a value may contain. Such a string — and, so that the
+ * encoding stays unambiguous, one starting with U+FDD0 (a Unicode
+ * noncharacter) — is stored as U+FDD0 followed by the string with "\" written
+ * "\\" and NUL written "\0"; every other string is stored as itself. Queries
+ * encode their arguments the same way and rows are decoded when read, so kind
+ * "a" with id "b\0c" and kind "a\0b" with id "c" are two logs, and values
+ * with NUL round-trip.
+ *
+ * Outbox (option `outbox: true`, for entity-reactor/bus/redis). Each change
+ * event is written in the same transaction as its transition rows — one
+ * INSERT statement for both, sent just before COMMIT — into the table
+ * `<table>_outbox` (option `outboxTable`, in the table's schema by default):
+ *   seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY
+ *   change_id, kind, entity_id TEXT NOT NULL
+ *   event TEXT NOT NULL                    the change as JSON
+ *   created_at TIMESTAMPTZ NOT NULL DEFAULT now(), published_at TIMESTAMPTZ
+ * with a partial index on seq WHERE published_at IS NULL. A tombstone (no
+ * rows) still records its change. relayOutbox runs one relay step in one
+ * transaction: pg_try_advisory_xact_lock on the outbox's name (so one relay
+ * of all the processes sharing the table publishes at a time, in seq order;
+ * the others find it taken and come back later — a crashed relay's lock goes
+ * with its connection), SELECT the oldest unpublished changes, publish them,
+ * UPDATE published_at, COMMIT. If the process or the server dies before the
+ * COMMIT, those changes are published again (at least once).
+ *
  * This file only moves data: rows arrive already built (values as text) from
  * the engine's core.
  */
 
-import { transitionFromSqlRow } from "./sql-rows.js";
+import { Watchers, checkOutboxCall, checkRelayArgs, outboxEntries, toOutboxChange, transitionFromSqlRow } from "./sql-rows.js";
 
 const DEFAULT_TABLE = "entity_transitions";
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Errors of a concurrent CREATE ... IF NOT EXISTS that lost the race.
 const ALREADY_EXISTS = new Set(["42P07", "23505", "42710"]);
 const MAX_DATE_MS = 8.64e15;
+const MARK = "\uFDD0";
 
 function checkPool(pool) {
   if (!pool || typeof pool.connect !== "function" || typeof pool.query !== "function")
     throw new TypeError("createPostgresTransitionStore: pool must be a pg.Pool");
 }
 
+/** A string as stored: itself, unless it holds NUL or starts with U+FDD0 (then escaped behind U+FDD0). */
+function encodeText(s) {
+  if (typeof s !== "string" || (s.indexOf("\0") < 0 && s.charCodeAt(0) !== 0xfdd0)) return s;
+  return MARK + s.replace(/[\\\0]/g, (c) => (c === "\0" ? "\\0" : "\\\\"));
+}
+
+/** The inverse of encodeText. */
+function decodeText(s) {
+  if (typeof s !== "string" || s.charCodeAt(0) !== 0xfdd0) return s;
+  return s.slice(1).replace(/\\([\\0])/g, (_, c) => (c === "0" ? "\0" : "\\"));
+}
+
 const toDate = (value) => (value === null || value === undefined ? null : value instanceof Date ? value : new Date(value));
 const toIso = (value) => (value instanceof Date ? value : new Date(value)).toISOString();
 
-const toRow = (r) => transitionFromSqlRow(r, toDate(r.transitioned_at));
+const toRow = (r) =>
+  transitionFromSqlRow(
+    {
+      kind: decodeText(r.kind),
+      entity_id: decodeText(r.entity_id),
+      field: decodeText(r.field),
+      from_value: decodeText(r.from_value),
+      to_value: decodeText(r.to_value),
+    },
+    toDate(r.transitioned_at),
+  );
+
+function parseTable(name, what) {
+  const parts = typeof name === "string" ? name.split(".") : [];
+  if (parts.length < 1 || parts.length > 2 || !parts.every((p) => IDENT.test(p)))
+    throw new TypeError(`createPostgresTransitionStore: ${what} must be an SQL identifier, optionally schema-qualified, received ${JSON.stringify(name)}`);
+  return parts;
+}
 
 /**
  * @param {import("pg").Pool} pool
- * @param {{ table?: string }} [options]
+ * @param {{ table?: string, outbox?: boolean, outboxTable?: string }} [options]
  */
 export function createPostgresTransitionStore(pool, options = {}) {
   checkPool(pool);
   const table = options?.table ?? DEFAULT_TABLE;
-  const parts = typeof table === "string" ? table.split(".") : [];
-  if (parts.length < 1 || parts.length > 2 || !parts.every((p) => IDENT.test(p)))
-    throw new TypeError(
-      `createPostgresTransitionStore: table must be an SQL identifier, optionally schema-qualified, received ${JSON.stringify(table)}`,
-    );
-  const t = parts.map((p) => `"${p}"`).join(".");
+  const parts = parseTable(table, "table");
+  const outbox = options?.outbox ?? false;
+  if (typeof outbox !== "boolean") throw new TypeError("createPostgresTransitionStore: outbox must be a boolean");
+  const quote = (ps) => ps.map((p) => `"${p}"`).join(".");
+  const t = quote(parts);
   const base = parts.at(-1);
   const order = "ORDER BY transitioned_at DESC, id DESC";
+  const outboxTable = outbox ? (options?.outboxTable ?? [...parts.slice(0, -1), `${base}_outbox`].join(".")) : null;
+  const oParts = outbox ? parseTable(outboxTable, "outboxTable") : null;
+  if (outbox && quote(oParts) === t) throw new TypeError("createPostgresTransitionStore: outboxTable must differ from table");
+  const o = outbox ? quote(oParts) : null;
+  const oBase = outbox ? oParts.at(-1) : null;
+  const watchers = new Watchers();
 
   const ddl = [
     `CREATE TABLE IF NOT EXISTS ${t} (
@@ -86,6 +147,19 @@ export function createPostgresTransitionStore(pool, options = {}) {
     `CREATE INDEX IF NOT EXISTS "${base}_field_time_idx" ON ${t} (kind, entity_id, field, transitioned_at DESC, id DESC)`,
     `CREATE INDEX IF NOT EXISTS "${base}_entity_time_idx" ON ${t} (kind, entity_id, transitioned_at DESC, id DESC)`,
   ];
+  if (outbox)
+    ddl.push(
+      `CREATE TABLE IF NOT EXISTS ${o} (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        change_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        published_at TIMESTAMPTZ
+      )`,
+      `CREATE INDEX IF NOT EXISTS "${oBase}_unpublished_idx" ON ${o} (seq) WHERE published_at IS NULL`,
+    );
 
   let initialised = null;
 
@@ -116,43 +190,81 @@ export function createPostgresTransitionStore(pool, options = {}) {
     return initialised;
   }
 
-  async function insert(client, kind, entityId, transitions) {
-    if (!Array.isArray(transitions)) throw new TypeError("appendTransitions: transitions must be an array");
-    if (transitions.length === 0) return;
+  // Rows as the six columns of an unnest, in order.
+  function columns(rows, kind, entityId) {
     const cols = [[], [], [], [], [], []];
-    for (const r of transitions) {
-      cols[0].push(r.kind ?? kind);
-      cols[1].push(r.entityId ?? entityId);
-      cols[2].push(r.field);
-      cols[3].push(r.fromValue ?? null);
-      cols[4].push(r.toValue);
+    for (const r of rows) {
+      cols[0].push(encodeText(r.kind ?? kind));
+      cols[1].push(encodeText(r.entityId ?? entityId));
+      cols[2].push(encodeText(r.field));
+      cols[3].push(encodeText(r.fromValue ?? null));
+      cols[4].push(encodeText(r.toValue));
       cols[5].push(toIso(r.transitionedAt));
     }
-    await client.query(
-      `INSERT INTO ${t} (kind, entity_id, field, from_value, to_value, transitioned_at)
+    return cols;
+  }
+
+  const insertRows = `INSERT INTO ${t} (kind, entity_id, field, from_value, to_value, transitioned_at)
        SELECT k, e, f, fv, tv, ta
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
             WITH ORDINALITY AS r(k, e, f, fv, tv, ta, n)
-       ORDER BY n`,
-      cols,
-    );
+       ORDER BY n`;
+
+  async function insert(client, kind, entityId, transitions) {
+    if (!Array.isArray(transitions)) throw new TypeError("appendTransitions: transitions must be an array");
+    if (transitions.length === 0) return;
+    await client.query(insertRows, columns(transitions, kind, entityId));
   }
 
-  return {
+  // Outbox: the staged rows and changes of a transaction in one statement.
+  const insertBoth = outbox
+    ? `WITH rows AS (${insertRows} RETURNING 1)
+       INSERT INTO ${o} (change_id, kind, entity_id, event)
+       SELECT c, k, e, ev FROM unnest($7::text[], $8::text[], $9::text[], $10::text[]) WITH ORDINALITY AS x(c, k, e, ev, n)
+       ORDER BY n`
+    : null;
+
+  async function flush(tx) {
+    const { rows, changes } = tx;
+    tx.rows = [];
+    tx.changes = [];
+    if (changes.length === 0) {
+      if (rows.length) await tx.client.query(insertRows, columns(rows));
+      return false;
+    }
+    const cols = columns(rows);
+    cols.push(
+      changes.map((c) => c.changeId),
+      changes.map((c) => encodeText(c.kind)),
+      changes.map((c) => encodeText(c.entityId)),
+      changes.map((c) => c.event),
+    );
+    await tx.client.query(insertBoth, cols);
+    return true;
+  }
+
+  const store = {
     table,
-    /** Creates the table and indexes now (otherwise done on first use). */
+    /** True when change events are recorded in the outbox table (option outbox). */
+    outbox,
+    /** The outbox table, or null. */
+    outboxTable,
+    /** Creates the tables and indexes now (otherwise done on first use). */
     ready,
 
     async runInTransaction(fn) {
       await ready();
       const client = await pool.connect();
-      const tx = { client, open: true };
+      const tx = { client, open: true, rows: [], changes: [] };
       let broken = false;
+      let recorded = false;
       try {
         await client.query("BEGIN");
         const result = await fn(tx);
         tx.open = false;
+        if (outbox) recorded = await flush(tx);
         await client.query("COMMIT");
+        if (recorded) watchers.notify();
         return result;
       } catch (e) {
         tx.open = false;
@@ -175,14 +287,17 @@ export function createPostgresTransitionStore(pool, options = {}) {
         return;
       }
       if (!tx.client || tx.open !== true) throw new Error("appendTransitions: tx is not an open transaction of this store");
-      await insert(tx.client, kind, entityId, transitions);
+      if (!outbox) return insert(tx.client, kind, entityId, transitions);
+      // With an outbox, the rows go with the changes in one statement before COMMIT.
+      if (!Array.isArray(transitions)) throw new TypeError("appendTransitions: transitions must be an array");
+      for (const r of transitions) tx.rows.push({ ...r, kind: r.kind ?? kind, entityId: r.entityId ?? entityId });
     },
 
     async inStateSince({ kind, entityId, field, currentValue }) {
       await ready();
       const { rows } = await pool.query(
         `SELECT transitioned_at FROM ${t} WHERE kind = $1 AND entity_id = $2 AND field = $3 AND to_value = $4 ${order} LIMIT 1`,
-        [kind, entityId, field, currentValue],
+        [encodeText(kind), encodeText(entityId), encodeText(field), encodeText(currentValue)],
       );
       return rows.length ? toDate(rows[0].transitioned_at) : null;
     },
@@ -194,17 +309,17 @@ export function createPostgresTransitionStore(pool, options = {}) {
       const from = Math.abs(since) <= MAX_DATE_MS ? new Date(since).toISOString() : "-infinity";
       const { rows } = await pool.query(
         `SELECT COUNT(*)::int AS n FROM ${t} WHERE kind = $1 AND entity_id = $2 AND field = $3 AND transitioned_at >= $4::timestamptz`,
-        [kind, entityId, field, from],
+        [encodeText(kind), encodeText(entityId), encodeText(field), from],
       );
       return rows[0].n;
     },
 
     async history({ kind, entityId, field, limit }) {
       await ready();
-      const params = [kind, entityId];
+      const params = [encodeText(kind), encodeText(entityId)];
       let where = "kind = $1 AND entity_id = $2";
       if (field !== undefined && field !== null) {
-        params.push(field);
+        params.push(encodeText(field));
         where += ` AND field = $${params.length}`;
       }
       let tail = "";
@@ -219,4 +334,81 @@ export function createPostgresTransitionStore(pool, options = {}) {
       return rows.map(toRow);
     },
   };
+  if (!outbox) return store;
+
+  const lockKey = `entity-reactor:outbox:${outboxTable}`;
+  return Object.assign(store, {
+    /** Records change events (plain objects, in commit order) in tx: inserted with its rows, in the same transaction. */
+    async appendChanges({ tx, kind, changes }) {
+      checkOutboxCall("appendChanges", changes);
+      if (!tx?.client || tx.open !== true || !Array.isArray(tx.changes)) throw new Error("appendChanges: tx is not an open transaction of this store");
+      tx.changes.push(...outboxEntries(kind, changes));
+    },
+
+    /**
+     * One relay step, in one transaction: the outbox's advisory lock (else
+     * { locked: true }), up to `limit` unpublished changes in commit order,
+     * await publish(changes) — which resolves to how many of them (a prefix)
+     * reached the bus; a rejection rolls back, nothing marked — then those
+     * are marked published and the transaction commits. Resolves to { locked, count, published }. `owner` and
+     * `leaseMs` are accepted for the common contract (the lock needs no lease).
+     */
+    async relayOutbox({ owner, limit = 100, leaseMs = 10_000 }, publish) {
+      checkRelayArgs(owner, limit, leaseMs, publish);
+      await ready();
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        await client.query("BEGIN");
+        const { rows: lock } = await client.query("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok", [lockKey]);
+        if (!lock[0].ok) {
+          await client.query("ROLLBACK");
+          return { locked: true, count: 0, published: 0 };
+        }
+        const { rows } = await client.query(
+          `SELECT seq, change_id, kind, entity_id, event FROM ${o} WHERE published_at IS NULL ORDER BY seq LIMIT $1`,
+          [limit],
+        );
+        let published = 0;
+        if (rows.length) {
+          published = Math.max(0, Math.min(rows.length, Number(await publish(rows.map((r) => toOutboxChange(r, decodeText)))) || 0));
+          if (published > 0)
+            await client.query(`UPDATE ${o} SET published_at = now() WHERE seq = ANY($1::bigint[])`, [rows.slice(0, published).map((r) => r.seq)]);
+        }
+        await client.query("COMMIT");
+        return { locked: false, count: rows.length, published };
+      } catch (e) {
+        try {
+          await client.query("ROLLBACK");
+        } catch {
+          broken = true;
+        }
+        throw e;
+      } finally {
+        client.release(broken || undefined);
+      }
+    },
+
+    /** Nothing to give up: the relay's lock lasts one transaction. */
+    async releaseOutbox() {},
+
+    /** Deletes published changes whose published_at is before `before`; resolves to how many. */
+    async pruneOutbox({ before }) {
+      await ready();
+      const { rowCount } = await pool.query(`DELETE FROM ${o} WHERE published_at IS NOT NULL AND published_at < $1::timestamptz`, [toIso(before)]);
+      return rowCount;
+    },
+
+    /** How many committed changes are not yet published. */
+    async outboxBacklog() {
+      await ready();
+      const { rows } = await pool.query(`SELECT COUNT(*)::int AS n FROM ${o} WHERE published_at IS NULL`);
+      return rows[0].n;
+    },
+
+    /** Calls listener() after each commit that recorded changes in this process; returns an unsubscribe. */
+    watchOutbox(listener) {
+      return watchers.add(listener);
+    },
+  });
 }

@@ -33,14 +33,36 @@
  * other requests) would join, and roll back with, the transition
  * transaction.
  *
+ * Outbox (option `outbox: true`, for entity-reactor/bus/redis). Each change
+ * event is written in the same transaction as its transition rows, into the
+ * table `<table>_outbox` (option `outboxTable`):
+ *   seq INTEGER PRIMARY KEY AUTOINCREMENT   commit order
+ *   change_id, kind, entity_id TEXT NOT NULL
+ *   event TEXT NOT NULL                     the change as JSON
+ *   created_at INTEGER NOT NULL, published_at INTEGER (NULL: not yet published)
+ * with a partial index on seq WHERE published_at IS NULL, so finding what is
+ * left to publish costs the same however many published rows are kept. A
+ * tombstone (no rows) still records its change. The bus's relay reads the
+ * unpublished changes in seq order (relayOutbox), publishes them and marks
+ * them; published rows are deleted by pruneOutbox once older than the
+ * retention the relay asks for. One relay at a time: a lease row in
+ * `<table>_outbox_lease` (taken and renewed in the relay's read transaction,
+ * lost when it expires), so several processes on one file never publish the
+ * same change twice in the normal case nor out of order.
+ *
+ * Keys. kind, entity_id and field are separate TEXT columns compared as
+ * whole values (SQLite's BINARY collation compares the full length, NUL bytes
+ * included): kind "a" with id "b\0c" and kind "a\0b" with id "c" are two logs.
+ *
  * This file only moves data: rows arrive already built (values as text) from
  * the engine's core.
  */
 
-import { transitionFromSqlRow } from "./sql-rows.js";
+import { Watchers, checkOutboxCall, checkRelayArgs, outboxEntries, toOutboxChange, transitionFromSqlRow } from "./sql-rows.js";
 
 const DEFAULT_TABLE = "entity_transitions";
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const LEASE = "relay";
 
 function checkDb(db) {
   if (!db || typeof db.prepare !== "function" || typeof db.exec !== "function" || typeof db.transaction !== "function")
@@ -52,18 +74,29 @@ const toMs = (value) => (value instanceof Date ? value.getTime() : typeof value 
 // transitioned_at holds epoch milliseconds.
 const toRow = (r) => transitionFromSqlRow(r, new Date(r.transitioned_at));
 
+function checkTable(name, what) {
+  if (typeof name !== "string" || !IDENT.test(name))
+    throw new TypeError(`createSqliteTransitionStore: ${what} must be an SQL identifier ([A-Za-z_][A-Za-z0-9_]*), received ${JSON.stringify(name)}`);
+  return name;
+}
+
 /**
  * @param {import("better-sqlite3").Database} db
- * @param {{ table?: string }} [options]
+ * @param {{ table?: string, outbox?: boolean, outboxTable?: string }} [options]
  */
 export function createSqliteTransitionStore(db, options = {}) {
   checkDb(db);
-  const table = options?.table ?? DEFAULT_TABLE;
-  if (typeof table !== "string" || !IDENT.test(table))
-    throw new TypeError(`createSqliteTransitionStore: table must be an SQL identifier ([A-Za-z_][A-Za-z0-9_]*), received ${JSON.stringify(table)}`);
+  const table = checkTable(options?.table ?? DEFAULT_TABLE, "table");
+  const outbox = options?.outbox ?? false;
+  if (typeof outbox !== "boolean") throw new TypeError("createSqliteTransitionStore: outbox must be a boolean");
+  const outboxTable = outbox ? checkTable(options?.outboxTable ?? `${table}_outbox`, "outboxTable") : null;
+  if (outbox && outboxTable === table) throw new TypeError("createSqliteTransitionStore: outboxTable must differ from table");
   const t = `"${table}"`;
+  const o = outbox ? `"${outboxTable}"` : null;
+  const lease = outbox ? `"${outboxTable}_lease"` : null;
+  const watchers = new Watchers();
 
-  let sql = null; // prepared statements, once the table exists
+  let sql = null; // prepared statements, once the tables exist
 
   function ready() {
     if (sql) return sql;
@@ -80,14 +113,33 @@ export function createSqliteTransitionStore(db, options = {}) {
       CREATE INDEX IF NOT EXISTS "${table}_field_time_idx" ON ${t} (kind, entity_id, field, transitioned_at DESC, id DESC);
       CREATE INDEX IF NOT EXISTS "${table}_entity_time_idx" ON ${t} (kind, entity_id, transitioned_at DESC, id DESC);
     `);
+    if (outbox)
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS ${o} (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+          change_id TEXT NOT NULL,
+          kind TEXT NOT NULL,
+          entity_id TEXT NOT NULL,
+          event TEXT NOT NULL,
+          created_at INTEGER NOT NULL,
+          published_at INTEGER
+        );
+        CREATE INDEX IF NOT EXISTS "${outboxTable}_unpublished_idx" ON ${o} (seq) WHERE published_at IS NULL;
+        CREATE TABLE IF NOT EXISTS ${lease} (
+          name TEXT PRIMARY KEY,
+          owner TEXT NOT NULL,
+          expires_at INTEGER NOT NULL
+        );
+      `);
     const insert = db.prepare(
       `INSERT INTO ${t} (kind, entity_id, field, from_value, to_value, transitioned_at) VALUES (?, ?, ?, ?, ?, ?)`,
     );
+    const insertRows = (rows) => {
+      for (const r of rows) insert.run(r.kind, r.entityId, r.field, r.fromValue ?? null, r.toValue, toMs(r.transitionedAt));
+    };
     const order = "ORDER BY transitioned_at DESC, id DESC";
     sql = {
-      insertAll: db.transaction((rows) => {
-        for (const r of rows) insert.run(r.kind, r.entityId, r.field, r.fromValue ?? null, r.toValue, toMs(r.transitionedAt));
-      }),
+      insertAll: db.transaction(insertRows),
       inStateSince: db
         .prepare(`SELECT transitioned_at FROM ${t} WHERE kind = ? AND entity_id = ? AND field = ? AND to_value = ? ${order} LIMIT 1`)
         .pluck(),
@@ -97,6 +149,33 @@ export function createSqliteTransitionStore(db, options = {}) {
       history: db.prepare(`SELECT * FROM ${t} WHERE kind = ? AND entity_id = ? ${order} LIMIT ?`),
       historyField: db.prepare(`SELECT * FROM ${t} WHERE kind = ? AND entity_id = ? AND field = ? ${order} LIMIT ?`),
     };
+    if (outbox) {
+      const insertChange = db.prepare(`INSERT INTO ${o} (change_id, kind, entity_id, event, created_at) VALUES (?, ?, ?, ?, ?)`);
+      const unpublished = db.prepare(`SELECT seq, change_id, kind, entity_id, event FROM ${o} WHERE published_at IS NULL ORDER BY seq LIMIT ?`);
+      const mark = db.prepare(`UPDATE ${o} SET published_at = ? WHERE seq = ? AND published_at IS NULL`);
+      const addLease = db.prepare(`INSERT OR IGNORE INTO ${lease} (name, owner, expires_at) VALUES (?, ?, 0)`);
+      const takeLease = db.prepare(`UPDATE ${lease} SET owner = ?, expires_at = ? WHERE name = ? AND (owner = ? OR expires_at < ?)`);
+      sql.insertWithChanges = db.transaction((rows, entries) => {
+        insertRows(rows);
+        const at = Date.now();
+        for (const c of entries) insertChange.run(c.changeId, c.kind, c.entityId, c.event, at);
+      });
+      // Lease and read in one write transaction (BEGIN IMMEDIATE): two relays
+      // never both hold the lease.
+      const claim = db.transaction((owner, limit, leaseMs) => {
+        const now = Date.now();
+        addLease.run(LEASE, owner);
+        if (takeLease.run(owner, now + leaseMs, LEASE, owner, now).changes === 0) return null;
+        return unpublished.all(limit);
+      });
+      sql.claim = (owner, limit, leaseMs) => claim.immediate(owner, limit, leaseMs);
+      sql.mark = db.transaction((seqs, at) => {
+        for (const seq of seqs) mark.run(at, seq);
+      });
+      sql.release = db.prepare(`UPDATE ${lease} SET expires_at = 0 WHERE name = ? AND owner = ?`);
+      sql.prune = db.prepare(`DELETE FROM ${o} WHERE published_at IS NOT NULL AND published_at < ?`);
+      sql.backlog = db.prepare(`SELECT COUNT(*) FROM ${o} WHERE published_at IS NULL`).pluck();
+    }
     return sql;
   }
 
@@ -104,16 +183,20 @@ export function createSqliteTransitionStore(db, options = {}) {
   const stage = (kind, entityId, transitions) =>
     transitions.map((r) => ({ ...r, kind: r.kind ?? kind, entityId: r.entityId ?? entityId }));
 
-  return {
+  const store = {
     table,
-    /** Creates the table and indexes now (otherwise done on first use). */
+    /** True when change events are recorded in the outbox table (option outbox). */
+    outbox,
+    /** The outbox table, or null. */
+    outboxTable,
+    /** Creates the tables and indexes now (otherwise done on first use). */
     async ready() {
       ready();
     },
 
     async runInTransaction(fn) {
       const statements = ready();
-      const tx = { rows: [], open: true };
+      const tx = { rows: [], changes: [], open: true };
       let result;
       try {
         result = await fn(tx);
@@ -121,7 +204,10 @@ export function createSqliteTransitionStore(db, options = {}) {
         tx.open = false;
       }
       // One BEGIN ... COMMIT; a failing INSERT rolls the whole batch back.
-      if (tx.rows.length > 0) statements.insertAll(tx.rows);
+      if (tx.changes.length > 0) {
+        statements.insertWithChanges(tx.rows, tx.changes);
+        watchers.notify();
+      } else if (tx.rows.length > 0) statements.insertAll(tx.rows);
       return result;
     },
 
@@ -154,4 +240,54 @@ export function createSqliteTransitionStore(db, options = {}) {
       return rows.map(toRow);
     },
   };
+  if (!outbox) return store;
+
+  return Object.assign(store, {
+    /** Records change events (plain objects, in commit order) in tx: written with its rows, in the same transaction. */
+    async appendChanges({ tx, kind, changes }) {
+      checkOutboxCall("appendChanges", changes);
+      if (!tx || !Array.isArray(tx.changes) || tx.open !== true) throw new Error("appendChanges: tx is not an open transaction of this store");
+      tx.changes.push(...outboxEntries(kind, changes));
+    },
+
+    /**
+     * One relay step: takes (or renews) the relay lease for `owner`, reads up
+     * to `limit` unpublished changes in commit order and awaits
+     * publish(changes), which resolves to how many of them (a prefix) reached
+     * the bus; those are marked published (a rejection marks none). Resolves
+     * to { locked: true } when
+     * another relay holds the lease, else { count, published }.
+     */
+    async relayOutbox({ owner, limit = 100, leaseMs = 10_000 }, publish) {
+      checkRelayArgs(owner, limit, leaseMs, publish);
+      const s = ready();
+      const rows = s.claim(owner, limit, leaseMs);
+      if (rows === null) return { locked: true, count: 0, published: 0 };
+      if (rows.length === 0) return { locked: false, count: 0, published: 0 };
+      const changes = rows.map(toOutboxChange);
+      const published = Math.max(0, Math.min(rows.length, Number(await publish(changes)) || 0));
+      if (published > 0) s.mark(rows.slice(0, published).map((r) => r.seq), Date.now());
+      return { locked: false, count: rows.length, published };
+    },
+
+    /** Gives up the relay lease held by `owner` (another relay may take it at once). */
+    async releaseOutbox({ owner }) {
+      ready().release.run(LEASE, owner);
+    },
+
+    /** Deletes published changes whose published_at is before `before`; resolves to how many. */
+    async pruneOutbox({ before }) {
+      return ready().prune.run(toMs(before)).changes;
+    },
+
+    /** How many committed changes are not yet published. */
+    async outboxBacklog() {
+      return ready().backlog.get();
+    },
+
+    /** Calls listener() after each commit that recorded changes in this process; returns an unsubscribe. */
+    watchOutbox(listener) {
+      return watchers.add(listener);
+    },
+  });
 }
