@@ -74,6 +74,25 @@ export async function packageModules(pkg, { only } = {}) {
   return modules;
 }
 
+/** wrangler.jsonc without its comments (strings kept as they are). */
+export function parseJsonc(text) {
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      const start = i;
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === "\\") i++;
+      out += text.slice(start, i + 1);
+    } else if (c === "/" && text[i + 1] === "/") {
+      while (i < text.length && text[i] !== "\n") i++;
+      out += "\n";
+    } else if (c === "/" && text[i + 1] === "*") {
+      i = text.indexOf("*/", i + 2) + 1;
+    } else out += c;
+  }
+  return JSON.parse(out.replace(/,(\s*[}\]])/g, "$1"));
+}
+
 export function canConnect(port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: "127.0.0.1", port });
