@@ -59,26 +59,29 @@ after(async () => {
 const backends = [
   {
     name: "memory (reference)",
-    async create() {
-      const store = createMemoryTransitionStore();
+    async create({ outbox = false } = {}) {
+      const store = createMemoryTransitionStore({ outbox });
       return {
         store,
         count: async () => store.rows.length,
         toValues: async () => store.rows.map((r) => r.toValue),
         reopen: async () => store,
+        second: async () => store,
+        outboxRows: async () => store.changes.map((c) => ({ changeId: c.changeId, published: c.publishedAt !== null })),
       };
     },
   },
   {
     name: "sqlite (better-sqlite3, temp file)",
     sql: "sqlite",
-    async create({ table } = {}) {
+    async create({ table, outbox = false } = {}) {
       const dir = mkdtempSync(path.join(os.tmpdir(), "er-sqlite-"));
       tmpDirs.push(dir);
       const file = path.join(dir, "transitions.db");
       const db = new Database(file);
       db.pragma("journal_mode = WAL");
-      const store = createSqliteTransitionStore(db, table ? { table } : {});
+      const options = { ...(table ? { table } : {}), ...(outbox ? { outbox } : {}) };
+      const store = createSqliteTransitionStore(db, options);
       const name = table ?? "entity_transitions";
       return {
         store,
@@ -87,18 +90,23 @@ const backends = [
         toValues: async () => db.prepare(`SELECT to_value FROM "${name}"`).pluck().all(),
         reopen: async () => {
           db.close();
-          return createSqliteTransitionStore(new Database(file), table ? { table } : {});
+          return createSqliteTransitionStore(new Database(file), options);
         },
+        // Another connection to the same file (another process, as far as SQLite is concerned).
+        second: async () => createSqliteTransitionStore(new Database(file), options),
+        outboxRows: async () =>
+          db.prepare(`SELECT change_id, published_at FROM "${name}_outbox" ORDER BY seq`).all().map((r) => ({ changeId: r.change_id, published: r.published_at !== null })),
       };
     },
   },
   {
     name: "postgres (pg, private server)",
     sql: "postgres",
-    async create({ table } = {}) {
+    async create({ table, outbox = false } = {}) {
       const name = table ?? `et_${process.pid}_${++tableSeq}`;
       const pool = newPool();
-      const store = createPostgresTransitionStore(pool, { table: name });
+      const options = { table: name, ...(outbox ? { outbox } : {}) };
+      const store = createPostgresTransitionStore(pool, options);
       const quoted = name
         .split(".")
         .map((p) => `"${p}"`)
@@ -108,7 +116,10 @@ const backends = [
         pool,
         count: async () => Number((await pool.query(`SELECT COUNT(*) AS n FROM ${quoted}`)).rows[0].n),
         toValues: async () => (await pool.query(`SELECT to_value FROM ${quoted}`)).rows.map((r) => r.to_value),
-        reopen: async () => createPostgresTransitionStore(newPool(), { table: name }),
+        reopen: async () => createPostgresTransitionStore(newPool(), options),
+        second: async () => createPostgresTransitionStore(newPool(), options),
+        outboxRows: async () =>
+          (await pool.query(`SELECT change_id, published_at FROM "${name}_outbox" ORDER BY seq`)).rows.map((r) => ({ changeId: r.change_id, published: r.published_at !== null })),
       };
     },
   },
@@ -401,6 +412,131 @@ for (const backend of backends) {
       assert.equal((await second.handle.inStateSince("a", "name")).getTime(), want.find((r) => r.field === "name").transitionedAt.getTime());
     });
 
+    test("key encodings are unambiguous: a NUL in a kind or id never merges two logs, and NUL values round-trip", async () => {
+      const b = await backend.create();
+      const clock = new FakeClock();
+      const engine = await createEngine({ transitions: b.store, now: clock.now, logger: quietLogger() });
+      const t1 = new Table();
+      const t2 = new Table();
+      const a = engine.defineEntity({ kind: "a", state: systemSchema, read: t1.read });
+      const ab = engine.defineEntity({ kind: "a\0b", state: systemSchema, read: t2.read });
+      // Joined with a NUL separator, both keys would be "a\0b\0c".
+      await a.mutate({ id: "b\0c", apply: t1.put("b\0c", sys("one")) });
+      clock.advance(1000);
+      await ab.mutate({ id: "c", apply: t2.put("c", sys("two\0nul")) });
+      // Strings shaped like an escaped one (PostgreSQL's encoding: U+FDD0, "\\", "\0") stay themselves.
+      const tricky = ["\uFDD0", "\uFDD0b\\0c", "\uFDD0b\0c", "b\\0c", "\\", "\0"];
+      for (const id of tricky) await a.mutate({ id, apply: t1.put(id, sys(`name ${id}`, { description: id })) });
+
+      const one = await a.history("b\0c");
+      assert.deepEqual(one.map((r) => [r.kind, r.entityId, r.field, r.toValue]).sort(), [
+        ["a", "b\0c", "metadata", "{}"],
+        ["a", "b\0c", "name", "one"],
+      ]);
+      const two = await ab.history("c");
+      assert.deepEqual(two.map((r) => [r.kind, r.entityId, r.field, r.toValue]).sort(), [
+        ["a\0b", "c", "metadata", "{}"],
+        ["a\0b", "c", "name", "two\0nul"],
+      ]);
+      assert.equal((await a.inStateSince("b\0c", "name")).getTime(), clock.t - 1000);
+      assert.equal((await ab.inStateSince("c", "name")).getTime(), clock.t);
+      assert.equal(await a.transitionCount({ id: "b\0c", field: "name", windowMs: 1e9 }), 1);
+      assert.equal(await ab.transitionCount({ id: "c", field: "name", windowMs: 1e9 }), 1);
+      // Directly: the halves of one log do not answer for the other.
+      assert.deepEqual(await b.store.history({ kind: "a", entityId: "b" }), []);
+      assert.deepEqual(await b.store.history({ kind: "a\0b", entityId: "b\0c" }), []);
+      assert.deepEqual(await b.store.history({ kind: "a", entityId: "c" }), []);
+      for (const id of tricky) {
+        const rows = await a.history(id, { field: "description" });
+        assert.deepEqual(rows.map((r) => [r.entityId, r.toValue]), [[id, id]], `id ${JSON.stringify(id)}`);
+        assert.notEqual(await a.inStateSince(id, "description"), null);
+      }
+      assert.equal(await b.count(), 4 + tricky.length * 3);
+      engine.close();
+    });
+
+    test("outbox: each change is recorded in its rows' transaction (tombstones too) and relayed in commit order", async () => {
+      const b = await backend.create({ outbox: true });
+      const { store } = b;
+      assert.equal(store.outbox, true);
+      let woke = 0;
+      const unwatch = store.watchOutbox(() => woke++);
+      const { engine, handle, table, events } = await engineWith(store);
+      await handle.mutate({ id: "o1", apply: table.put("o1", sys("one")) });
+      await handle.mutate({ id: "o1", apply: table.put("o1", sys("one-b")) });
+      await handle.remove({ id: "o1", apply: table.del("o1") });
+      await engine.ingest(KIND, [
+        { id: "o2", next: sys("two") },
+        { id: "o3", next: sys("three") },
+      ]);
+      assert.equal(events.length, 5);
+      assert.deepEqual(await b.outboxRows(), events.map((e) => ({ changeId: e.changeId, published: false })));
+      assert.ok(woke >= 4, `watchOutbox listeners are told after each commit (${woke})`);
+      assert.equal(await store.outboxBacklog(), 5);
+      const batches = [];
+      const relay = (limit) => store.relayOutbox({ owner: "relay-1", limit }, async (changes) => (batches.push(changes), changes.length));
+      assert.deepEqual(await relay(3), { locked: false, count: 3, published: 3 });
+      assert.deepEqual(await relay(3), { locked: false, count: 2, published: 2 });
+      assert.deepEqual(await relay(3), { locked: false, count: 0, published: 0 });
+      const relayed = batches.flat();
+      assert.deepEqual(relayed.map((c) => c.changeId), events.map((e) => e.changeId));
+      for (const [i, c] of relayed.entries()) {
+        assert.equal(c.kind, KIND);
+        assert.equal(c.id, events[i].id);
+        assert.deepEqual(JSON.parse(c.event), JSON.parse(JSON.stringify(events[i])), "the event as JSON, tombstone included");
+      }
+      assert.equal(JSON.parse(relayed[2].event).next, null);
+      assert.equal(await store.outboxBacklog(), 0);
+      assert.ok((await b.outboxRows()).every((r) => r.published));
+      unwatch();
+      engine.close();
+    });
+
+    test("outbox: a failed transaction records neither rows nor changes; only a publish's confirmed prefix is marked", async () => {
+      const b = await backend.create({ outbox: true });
+      const failing = failingOnAppend(b.store, 1);
+      const first = await engineWith(failing);
+      await assert.rejects(first.handle.mutate({ id: "x", apply: first.table.put("x", sys("x")) }), (e) => e.code === ErrorCode.ER_STORE);
+      assert.equal(await b.count(), 0);
+      assert.deepEqual(await b.outboxRows(), [], "no change without its rows");
+      const { handle, table, events } = await engineWith(b.store);
+      for (const id of ["p1", "p2", "p3"]) await handle.mutate({ id, apply: table.put(id, sys(id)) });
+      // Only the first of three reached the bus.
+      assert.deepEqual(await b.store.relayOutbox({ owner: "r" }, async () => 1), { locked: false, count: 3, published: 1 });
+      assert.deepEqual((await b.outboxRows()).map((r) => r.published), [true, false, false]);
+      // A publish that throws marks nothing.
+      await assert.rejects(b.store.relayOutbox({ owner: "r" }, async () => Promise.reject(new Error("redis down"))), /redis down/);
+      assert.deepEqual((await b.outboxRows()).map((r) => r.published), [true, false, false]);
+      const rest = [];
+      await b.store.relayOutbox({ owner: "r" }, async (changes) => (rest.push(...changes.map((c) => c.changeId)), changes.length));
+      assert.deepEqual(rest, events.slice(1).map((e) => e.changeId), "the next relay starts at the first unconfirmed change");
+      await assert.rejects(b.store.relayOutbox({ owner: "" }, async () => 0), TypeError);
+    });
+
+    test("outbox: one relay at a time over a shared database; releaseOutbox and pruneOutbox", async () => {
+      const b = await backend.create({ outbox: true });
+      const { handle, table } = await engineWith(b.store);
+      await handle.mutate({ id: "l1", apply: table.put("l1", sys("l1")) });
+      await handle.mutate({ id: "l2", apply: table.put("l2", sys("l2")) });
+      const other = await b.second();
+      let release = null;
+      const holding = b.store.relayOutbox({ owner: "r1" }, (changes) => new Promise((r) => (release = () => r(changes.length))));
+      for (let i = 0; release === null && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(release, "the first relay is publishing");
+      assert.deepEqual(await other.relayOutbox({ owner: "r2" }, () => assert.fail("a second relay must not publish now")), { locked: true, count: 0, published: 0 });
+      release();
+      assert.deepEqual(await holding, { locked: false, count: 2, published: 2 });
+      await b.store.releaseOutbox({ owner: "r1" });
+      await handle.mutate({ id: "l3", apply: table.put("l3", sys("l3")) });
+      const got = [];
+      assert.deepEqual(await other.relayOutbox({ owner: "r2" }, async (c) => (got.push(...c), c.length)), { locked: false, count: 1, published: 1 });
+      assert.equal(got[0].id, "l3");
+      await handle.mutate({ id: "l4", apply: table.put("l4", sys("l4")) }); // left unpublished
+      assert.equal(await b.store.pruneOutbox({ before: new Date(Date.now() - 3_600_000) }), 0, "nothing published that long ago");
+      assert.equal(await b.store.pruneOutbox({ before: new Date(Date.now() + 1000) }), 3);
+      assert.deepEqual((await b.outboxRows()).map((r) => r.published), [false], "the unpublished change is kept");
+    });
+
     if (backend.sql)
       test("option table: the log goes to the named table", async () => {
         const table = backend.sql === "postgres" ? `audit_${process.pid}.custom_log` : "custom_log";
@@ -457,7 +593,70 @@ describe("sqlite adapter", () => {
   });
 });
 
+describe("sqlite adapter: outbox", () => {
+  test("off by default; with outbox: true its table, the partial index and the lease table exist, and the relay's read uses the index", async () => {
+    const plain = await backends[1].create();
+    await plain.store.ready();
+    assert.equal(plain.store.outbox, false);
+    assert.equal(plain.store.appendChanges, undefined);
+    assert.equal(plain.db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%outbox%'").pluck().get(), 0);
+    const b = await backends[1].create({ outbox: true });
+    await b.store.ready();
+    assert.equal(b.store.outboxTable, "entity_transitions_outbox");
+    const names = b.db.prepare("SELECT name FROM sqlite_master WHERE name LIKE 'entity_transitions_outbox%' ORDER BY name").pluck().all();
+    assert.deepEqual(names, ["entity_transitions_outbox", "entity_transitions_outbox_lease", "entity_transitions_outbox_unpublished_idx"]);
+    const plan = b.db
+      .prepare("EXPLAIN QUERY PLAN SELECT seq, change_id, kind, entity_id, event FROM entity_transitions_outbox WHERE published_at IS NULL ORDER BY seq LIMIT 100")
+      .all()
+      .map((r) => r.detail)
+      .join(" ");
+    assert.match(plan, /entity_transitions_outbox_unpublished_idx/);
+    assert.doesNotMatch(plan, /TEMP B-TREE/, "no sort: the index is in seq order");
+    assert.throws(() => createSqliteTransitionStore(b.db, { outbox: "yes" }), TypeError);
+    assert.throws(() => createSqliteTransitionStore(b.db, { outbox: true, outboxTable: "entity_transitions" }), TypeError);
+  });
+
+  test("a lease left by a relay that died expires, then another relay takes over", async () => {
+    const b = await backends[1].create({ outbox: true });
+    const { handle, table } = await engineWith(b.store);
+    await handle.mutate({ id: "e1", apply: table.put("e1", sys("e1")) });
+    // The relay "dies" holding a short lease: it read the change, never published it.
+    await assert.rejects(b.store.relayOutbox({ owner: "dead", leaseMs: 150 }, () => Promise.reject(new Error("killed"))));
+    const other = await b.second();
+    assert.equal((await other.relayOutbox({ owner: "alive" }, async (c) => c.length)).locked, true);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(await other.relayOutbox({ owner: "alive" }, async (c) => c.length), { locked: false, count: 1, published: 1 });
+  });
+});
+
 describe("postgres adapter", () => {
+  test("outbox: off by default; with outbox: true the table and its partial index on unpublished changes exist", async () => {
+    const plain = await backends[2].create();
+    await plain.store.ready();
+    assert.equal(plain.store.outbox, false);
+    const none = await plain.pool.query("SELECT to_regclass($1) AS t", [`"${plain.store.table}_outbox"`]);
+    assert.equal(none.rows[0].t, null);
+    const b = await backends[2].create({ outbox: true });
+    await b.store.ready();
+    assert.equal(b.store.outboxTable, `${b.store.table}_outbox`);
+    const { rows } = await b.pool.query("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname", [b.store.outboxTable]);
+    assert.match(rows.map((r) => r.indexdef).join("\n"), /\(seq\) WHERE \(published_at IS NULL\)/);
+    assert.throws(() => createPostgresTransitionStore(b.pool, { table: "t", outbox: true, outboxTable: "t" }), TypeError);
+    assert.throws(() => createPostgresTransitionStore(b.pool, { outbox: true, outboxTable: "a.b.c" }), TypeError);
+  });
+
+  test("outbox: with NUL in a kind or id the change is recorded and relayed as committed", async () => {
+    const b = await backends[2].create({ outbox: true });
+    const engine = await createEngine({ transitions: b.store, logger: quietLogger() });
+    const t = new Table();
+    const h = engine.defineEntity({ kind: "k\0x", state: systemSchema, read: t.read });
+    await h.mutate({ id: "i\0d", apply: t.put("i\0d", sys("n\0")) });
+    const got = [];
+    await b.store.relayOutbox({ owner: "r" }, async (c) => (got.push(...c), c.length));
+    assert.deepEqual([got[0].kind, got[0].id, JSON.parse(got[0].event).next.name], ["k\0x", "i\0d", "n\0"]);
+    engine.close();
+  });
+
   test("the index on (kind, entity_id, field, transitioned_at DESC, id DESC) exists", async () => {
     const b = await backends[2].create();
     await b.store.ready();

@@ -264,7 +264,7 @@ export function createSqliteTransitionStore(db, options = {}) {
       const rows = s.claim(owner, limit, leaseMs);
       if (rows === null) return { locked: true, count: 0, published: 0 };
       if (rows.length === 0) return { locked: false, count: 0, published: 0 };
-      const changes = rows.map(toOutboxChange);
+      const changes = rows.map((r) => toOutboxChange(r));
       const published = Math.max(0, Math.min(rows.length, Number(await publish(changes)) || 0));
       if (published > 0) s.mark(rows.slice(0, published).map((r) => r.seq), Date.now());
       return { locked: false, count: rows.length, published };
