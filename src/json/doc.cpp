@@ -165,116 +165,211 @@ class DocParser {
     return true;
   }
 
-  bool open(Type type, std::uint32_t keys) {
-    if (depth_ >= static_cast<std::uint32_t>(limits_.max_depth)) return set_error(Code::ER_TOO_DEEP, "");
-    frames_[depth_++] = Frame{count_, keys, 0};
-    push(type);
-    ++p_;
-    return true;
-  }
-
   // The whole text: an iterative walk (no recursion per value) with an
-  // explicit stack of open containers.
+  // explicit stack of open containers. The position and node count live in
+  // locals (registers) on the common path — plain strings, plain integers,
+  // compact JSON — and the members only around the slow paths (escapes,
+  // UTF-8, other numbers, errors), which are the general functions below.
   bool parse() {
-    skip_ws();
+    char* p = p_;
+    char* const end = end_;
+    Doc::Node* const nodes = nodes_;
+    std::uint32_t n = count_;
+    auto sync = [&] {
+      p_ = p;
+      count_ = n;
+    };
+    auto load = [&] {
+      p = p_;
+      n = count_;
+    };
+    auto ws = [&] {
+      if (static_cast<unsigned char>(*p) > ' ') return;
+      while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') ++p;  // the padding stops it
+    };
+    // A string whose text runs to its closing quote with no escape, no
+    // control byte and no byte >= 0x80: p at the opening quote. False:
+    // not such a string (p unchanged).
+    auto plain_string = [&]() -> bool {
+      char* const start = p + 1;
+      char* q = start;
+      std::uint64_t m;
+      while ((m = special_mask(load8(q))) == 0) q += 8;
+      q += __builtin_ctzll(m) >> 3;
+      if (*q != '"' || q >= end) return false;
+      Doc::Node& node = nodes[n++];
+      const std::uint64_t head = static_cast<std::uint64_t>(Type::String) |
+                                 (static_cast<std::uint64_t>(Doc::kPlainString) << 8) |
+                                 (static_cast<std::uint64_t>(start - begin_) << 32);
+      std::memcpy(&node, &head, 8);
+      node.s.b = static_cast<std::uint32_t>(q - start);
+      node.s.c = 0;
+      p = q + 1;
+      return true;
+    };
+    ws();
     for (;;) {
       // ---- a value
-      if (p_ == end_) return set_error(Code::ER_BAD_JSON, "unexpected end of input");
-      switch (*p_) {
-        case '{':
-          if (!open(Type::Object, key_top_)) return false;
-          skip_ws();
-          if (*p_ == '}') {
-            ++p_;
+      if (p == end) {
+        sync();
+        return set_error(Code::ER_BAD_JSON, "unexpected end of input");
+      }
+      switch (*p) {
+        case '"':
+          if (!plain_string()) {
+            sync();
+            if (!parse_string()) return false;
+            load();
+          }
+          break;
+        case '{': {
+          if (depth_ >= static_cast<std::uint32_t>(limits_.max_depth)) {
+            sync();
+            return set_error(Code::ER_TOO_DEEP, "");
+          }
+          frames_[depth_++] = Frame{n, key_top_, 0};
+          Doc::Node& node = nodes[n++];
+          const std::uint64_t head = static_cast<std::uint64_t>(Type::Object);
+          std::memcpy(&node, &head, 8);
+          ++p;
+          ws();
+          if (*p == '}') {
+            ++p;
+            count_ = n;
             close_object();
             break;
           }
-          if (!parse_key()) return false;
-          continue;
-        case '[':
-          if (!open(Type::Array, kArray)) return false;
-          skip_ws();
-          if (*p_ == ']') {
-            ++p_;
+          goto key;
+        }
+        case '[': {
+          if (depth_ >= static_cast<std::uint32_t>(limits_.max_depth)) {
+            sync();
+            return set_error(Code::ER_TOO_DEEP, "");
+          }
+          frames_[depth_++] = Frame{n, kArray, 0};
+          Doc::Node& node = nodes[n++];
+          const std::uint64_t head = static_cast<std::uint64_t>(Type::Array);
+          std::memcpy(&node, &head, 8);
+          ++p;
+          ws();
+          if (*p == ']') {
+            ++p;
+            count_ = n;
             close_array();
             break;
           }
           ++frames_[depth_ - 1].items;
           continue;
-        case '"':
-          if (!parse_string()) return false;
-          break;
+        }
         case 't':
-          if (!literal("true", 4)) return false;
-          push(Type::Bool, Doc::kTrue);
-          break;
         case 'f':
-          if (!literal("false", 5)) return false;
-          push(Type::Bool);
-          break;
         case 'n':
-          if (!literal("null", 4)) return false;
-          push(Type::Null);
+          sync();
+          if (*p == 't' ? !literal("true", 4) : *p == 'f' ? !literal("false", 5) : !literal("null", 4)) return false;
+          push(*p == 't' ? Type::Bool : *p == 'f' ? Type::Bool : Type::Null, *p == 't' ? Doc::kTrue : 0);
+          load();
           break;
-        default:
+        default: {
+          // A plain integer of up to 15 digits (no sign, no leading zero,
+          // no fraction, no exponent): the common number, read here.
+          char* q = p;
+          std::uint64_t v = 0;
+          while (q - p < 15 && static_cast<unsigned>(*q - '0') < 10) v = v * 10 + static_cast<unsigned>(*q++ - '0');
+          const char c = *q;
+          if (q != p && (*p != '0' || q - p == 1) && c != '.' && c != 'e' && c != 'E' &&
+              static_cast<unsigned>(c - '0') >= 10) {
+            Doc::Node& node = nodes[n++];
+            const std::uint64_t head = static_cast<std::uint64_t>(Type::Number) |
+                                       (static_cast<std::uint64_t>(Doc::kRawNumber) << 8) |
+                                       (static_cast<std::uint64_t>(q - p) << 16) |
+                                       (static_cast<std::uint64_t>(p - begin_) << 32);
+            std::memcpy(&node, &head, 8);
+            node.num = static_cast<double>(v);
+            p = q;
+            break;
+          }
+          sync();
           if (!parse_number()) return false;
+          load();
           break;
+        }
       }
       // ---- after a value: close containers, or go on to the next member/item
       for (;;) {
         if (depth_ == 0) {
-          skip_ws();
-          if (p_ != end_) return set_error(Code::ER_BAD_JSON, "unexpected text after the JSON value");
+          ws();
+          sync();
+          if (p != end) return set_error(Code::ER_BAD_JSON, "unexpected text after the JSON value");
           return true;
         }
-        skip_ws();
+        ws();
         Frame& f = frames_[depth_ - 1];
-        const char c = *p_;
+        const char c = *p;
         if (c == ',') {
-          ++p_;
-          skip_ws();
+          ++p;
+          ws();
           if (f.keys == kArray) {
             ++f.items;
-          } else if (!parse_key()) {
-            return false;
+            break;  // the next item
           }
-          break;  // the next value
+          goto key;
         }
-        if (p_ == end_) return set_error(Code::ER_BAD_JSON, f.keys == kArray ? "unexpected end of input in array" : "unexpected end of input in object");
+        if (p == end) {
+          sync();
+          return set_error(Code::ER_BAD_JSON, f.keys == kArray ? "unexpected end of input in array" : "unexpected end of input in object");
+        }
         if (f.keys == kArray) {
-          if (c != ']') return set_error(Code::ER_BAD_JSON, "expected ',' or ']'");
-          ++p_;
+          if (c != ']') {
+            sync();
+            return set_error(Code::ER_BAD_JSON, "expected ',' or ']'");
+          }
+          ++p;
+          count_ = n;
           close_array();
         } else {
-          if (c != '}') return set_error(Code::ER_BAD_JSON, "expected ',' or '}'");
-          ++p_;
+          if (c != '}') {
+            sync();
+            return set_error(Code::ER_BAD_JSON, "expected ',' or '}'");
+          }
+          ++p;
+          count_ = n;
           close_object();
         }
       }
-    }
-  }
+      continue;
 
-  // A member's key and colon; p_ is then at its value.
-  bool parse_key() {
-    if (*p_ != '"' || p_ == end_) return set_error(Code::ER_BAD_JSON, "expected a string key");
-    const std::uint32_t k = count_;
-    if (!parse_string()) return false;
-    // The key's prefix for sorting: its first eight bytes (the padding keeps
-    // the load in bounds), zero-padded, big-endian.
-    const Doc::Node& kn = nodes_[k];
-    std::uint64_t w = load8(begin_ + kn.a);
-    if (kn.s.b < 8) w &= (std::uint64_t{1} << (8 * kn.s.b)) - 1;
-    // A byte >= 0xEE: its top bit is set and its low seven bits + 0x12
-    // reach 0x80 (no carry crosses bytes: 0x7F + 0x12 < 0x100).
-    constexpr std::uint64_t ones = 0x0101010101010101ull, top = ones * 0x80;
-    keys_[key_top_++] = Key{__builtin_bswap64(w), k, ((w & ~top) + ones * 0x12) & w & top ? 1u : 0u};
-    if (*p_ != ':') {
-      skip_ws();
-      if (*p_ != ':' || p_ == end_) return set_error(Code::ER_BAD_JSON, "expected ':'");
+    key : {
+      // ---- a member's key and colon; then its value
+      if (*p != '"' || p == end) {
+        sync();
+        return set_error(Code::ER_BAD_JSON, "expected a string key");
+      }
+      const std::uint32_t k = n;
+      if (!plain_string()) {
+        sync();
+        if (!parse_string()) return false;
+        load();
+      }
+      // The key's prefix for sorting: its first eight bytes (the padding
+      // keeps the load in bounds), zero-padded, big-endian.
+      const Doc::Node& kn = nodes[k];
+      std::uint64_t w = load8(begin_ + kn.a);
+      if (kn.s.b < 8) w &= (std::uint64_t{1} << (8 * kn.s.b)) - 1;
+      // A byte >= 0xEE: its top bit is set and its low seven bits + 0x12
+      // reach 0x80 (no carry crosses bytes: 0x7F + 0x12 < 0x100).
+      constexpr std::uint64_t ones = 0x0101010101010101ull, top = ones * 0x80;
+      keys_[key_top_++] = Key{__builtin_bswap64(w), k, ((w & ~top) + ones * 0x12) & w & top ? 1u : 0u};
+      if (*p != ':') {
+        ws();
+        if (*p != ':' || p == end) {
+          sync();
+          return set_error(Code::ER_BAD_JSON, "expected ':'");
+        }
+      }
+      ++p;
+      ws();
     }
-    ++p_;
-    skip_ws();
-    return true;
+    }
   }
 
   void close_array() {
