@@ -9,6 +9,7 @@ import { createClient } from "redis";
 import { createEngine } from "../../js/src/index.js";
 import { createRedisBus } from "../../js/src/bus/redis.js";
 import { Table, quietLogger, sys, systemSchema } from "../js/helpers.mjs";
+import { createMemoryTransitionStore } from "../node/memory-store.mjs";
 import { startRedis } from "./redis-server.mjs";
 
 let redis = null;
@@ -226,4 +227,164 @@ test("the same subscriber code runs on the engine (in-process) or on the bus (mu
   await remote.write("s", "bus");
   await waitFor("via the bus", () => viaBus.length === 1);
   assert.deepEqual([inProcess, viaBus], [["local"], ["bus"]]);
+});
+
+// ------------------------------------------------------------ createEngine({ bus }), the outbox relay, dedupe
+
+async function streamLength(stream) {
+  return Number(await rc.sendCommand(["XLEN", stream]));
+}
+
+test("createEngine({ bus }): engine.onEntityChanged subscribes through the bus, and changes are published without attach", async () => {
+  const stream = `s${++seq}`;
+  const b = await bus({ stream });
+  const e = await createEngine({ bus: b, logger: quietLogger() });
+  closers.push(async () => e.close());
+  const table = new Table();
+  const handle = e.defineEntity({ kind: "sys", state: systemSchema, read: table.read });
+  const broadcast = [];
+  const queued = [];
+  const off = e.onEntityChanged({ kind: "sys", handler: (ev) => broadcast.push(ev.next.name) });
+  e.onEntityChanged({ kind: "sys", handler: (ev) => queued.push(ev.changeId), delivery: { mode: "work-queue", workerGroup: "wq" } });
+  await b.ready();
+  await sleep(50);
+  for (const name of ["one", "two", "three"]) await handle.mutate({ id: "x", apply: table.put("x", sys(name)) });
+  await waitFor("delivery through Redis", () => broadcast.length === 3 && queued.length === 3);
+  assert.deepEqual(broadcast, ["one", "two", "three"]);
+  assert.equal(await streamLength(stream), 3);
+  await off();
+  assert.equal(b.stats().relay.relays, 0, "no outbox, no relay");
+});
+
+test("with an outbox store the relay publishes committed changes (tombstones too) in commit order, and the store is left empty", async () => {
+  const stream = `s${++seq}`;
+  const b = await bus({ stream, relayPollMs: 50 });
+  const store = createMemoryTransitionStore({ outbox: true });
+  const e = await createEngine({ transitions: store, bus: b, logger: quietLogger() });
+  closers.push(async () => e.close());
+  const table = new Table();
+  const handle = e.defineEntity({ kind: "sys", state: systemSchema, read: table.read });
+  const seen = [];
+  e.onEntityChanged({ kind: "sys", handler: (ev) => seen.push(ev) });
+  await sleep(50);
+  const local = [];
+  e.wire((ev) => local.push(ev.changeId));
+  await handle.mutate({ id: "a", apply: table.put("a", sys("a1")) });
+  await handle.mutate({ id: "a", apply: table.put("a", sys("a2")) });
+  await handle.remove({ id: "a", apply: table.del("a") });
+  await e.ingest("sys", Array.from({ length: 250 }, (_, i) => ({ id: `i${i}`, next: sys(`i${i}`) })));
+  await waitFor("every change relayed and delivered", () => seen.length === 253);
+  assert.deepEqual(seen.map((ev) => ev.changeId), local, "stream order is commit order");
+  assert.equal(seen[2].next, null, "the tombstone went through the outbox");
+  assert.equal(await store.outboxBacklog(), 0);
+  assert.equal(await streamLength(stream), 253, "each change published once");
+  assert.ok(b.stats().relay.published >= 253);
+});
+
+test("the relay backs off while the store or Redis fails, then resumes without losing or reordering a change", async () => {
+  const stream = `s${++seq}`;
+  const logger = quietLogger();
+  const b = await bus({ stream, relayPollMs: 50, retryMinMs: 20, retryMaxMs: 80, logger });
+  const store = createMemoryTransitionStore({ outbox: true });
+  let failures = 5;
+  const relayOutbox = store.relayOutbox;
+  store.relayOutbox = async (args, publish) => {
+    if (failures > 0 && (await store.outboxBacklog()) > 0) {
+      failures--;
+      // Half the failures after publishing a prefix: those are published again.
+      if (failures % 2) return relayOutbox(args, async (changes) => (await publish(changes.slice(0, 1)), 0));
+      throw new Error("database unavailable");
+    }
+    return relayOutbox(args, publish);
+  };
+  const e = await createEngine({ transitions: store, bus: b, logger: quietLogger() });
+  closers.push(async () => e.close());
+  const table = new Table();
+  const handle = e.defineEntity({ kind: "sys", state: systemSchema, read: table.read });
+  const broadcast = [];
+  const queued = [];
+  e.onEntityChanged({ kind: "sys", handler: (ev) => broadcast.push(ev.changeId) });
+  e.onEntityChanged({ kind: "sys", handler: (ev) => queued.push(ev.changeId), delivery: { mode: "work-queue", workerGroup: "wq" } });
+  await b.ready();
+  await sleep(50);
+  const local = [];
+  e.wire((ev) => local.push(ev.changeId));
+  for (let i = 0; i < 5; i++) await handle.mutate({ id: `r${i}`, apply: table.put(`r${i}`, sys(`r${i}`)) });
+  await waitFor("delivery after the failures", () => broadcast.length === 5 && queued.length === 5);
+  await sleep(200);
+  assert.deepEqual(broadcast, local, "broadcast: each change once, in commit order");
+  assert.deepEqual([...queued].sort(), [...local].sort(), "work-queue: each change once");
+  assert.ok((await streamLength(stream)) > 5, "some changes were published twice");
+  const stats = b.stats();
+  assert.equal(stats.relay.failures, 5);
+  assert.ok(stats.broadcast.duplicates > 0 && stats.groups["wq:sys"].duplicates > 0, JSON.stringify(stats));
+  assert.ok(logger.warnings.some((m) => /outbox relay: database unavailable/.test(m)));
+  assert.ok(logger.warnings.some((m) => /outbox relay resumed after 5 failure/.test(m)));
+});
+
+test("work-queue exactly once per group: a change published twice runs each group's handler once; broadcast once per bus", async () => {
+  const stream = `s${++seq}`;
+  const buses = [await bus({ stream }), await bus({ stream })];
+  const handled = { a: [], b: [] };
+  const broadcast = [[], []];
+  buses.forEach((b, i) => {
+    b.onEntityChanged({ kind: "sys", handler: (ev) => broadcast[i].push(ev.changeId) });
+    for (const g of ["a", "b"]) b.onEntityChanged({ kind: "sys", handler: (ev) => handled[g].push(ev.changeId), delivery: { mode: "work-queue", workerGroup: g } });
+  });
+  await Promise.all(buses.map((b) => b.ready()));
+  await sleep(50);
+  const events = Array.from({ length: 20 }, (_, i) => ({ kind: "sys", id: `d${i}`, changeId: `change-${stream}-${i}`, next: { name: `d${i}` } }));
+  for (const ev of events) await buses[0].publish(ev);
+  for (const ev of events) await buses[1].publish(ev); // every change twice
+  await waitFor("the copies to be read", async () => {
+    const counts = await Promise.all(["a", "b"].map((g) => rc.sendCommand(["XPENDING", stream, `${g}:sys`])));
+    return broadcast.every((l) => l.length === 20) && handled.a.length === 20 && handled.b.length === 20 && counts.every((c) => Number(c[0]) === 0) && (await streamLength(stream)) === 40;
+  });
+  await sleep(300);
+  const ids = events.map((e) => e.changeId);
+  for (const g of ["a", "b"]) assert.deepEqual([...handled[g]].sort(), [...ids].sort(), `group ${g}: each change once`);
+  for (const l of broadcast) assert.deepEqual(l, ids, "broadcast: each change once, in order");
+  const dupes = buses.map((b) => b.stats().groups);
+  assert.equal(dupes.reduce((s, g) => s + g["a:sys"].duplicates + g["b:sys"].duplicates, 0), 40, "every copy acknowledged as a duplicate");
+  const ttl = Number(await rc.sendCommand(["PTTL", `${stream}:dedupe:a:sys:${ids[0]}`]));
+  assert.ok(ttl > 3_000_000 && ttl <= 3_600_000, `the done marker lasts dedupeTtlMs (${ttl})`);
+});
+
+test("work-queue: a change whose dedupe key another consumer holds is left pending, then handled once the lease lapses", async () => {
+  const stream = `s${++seq}`;
+  const b = await bus({ stream, claimIdleMs: 400 });
+  const handled = [];
+  b.onEntityChanged({ kind: "sys", handler: (ev) => handled.push(ev.changeId), delivery: { mode: "work-queue", workerGroup: "g" } });
+  await b.ready();
+  // Another consumer (say, handling a copy of the change) holds the lease for 600 ms.
+  await rc.sendCommand(["SET", `${stream}:dedupe:g:sys:held`, "p:elsewhere:1", "PX", "600"]);
+  await b.publish({ kind: "sys", id: "h", changeId: "held" });
+  await b.publish({ kind: "sys", id: "f", changeId: "free" });
+  await waitFor("the free change", () => handled.includes("free"));
+  assert.deepEqual(handled, ["free"], "the held change waits");
+  await waitFor("the held change, after the lease", () => handled.includes("held"), 10_000);
+  assert.deepEqual(handled, ["free", "held"]);
+  assert.ok(b.stats().groups["g:sys"].claimed >= 1, "taken back with XAUTOCLAIM");
+});
+
+test("close() publishes what the outbox still holds, then stops; an outbox store without relayOutbox is refused", async () => {
+  const stream = `s${++seq}`;
+  const b = await createRedisBus({ client: createClient({ url: redis.url }), stream, blockMs: 200, relayPollMs: 60_000, logger: quietLogger() });
+  const store = createMemoryTransitionStore({ outbox: true });
+  const e = await createEngine({ transitions: store, bus: b, logger: quietLogger() });
+  const table = new Table();
+  const handle = e.defineEntity({ kind: "sys", state: systemSchema, read: table.read });
+  await sleep(100); // the relay's first (empty) pass is over; the next poll is a minute away
+  const watch = store.watchOutbox;
+  store.watchOutbox = () => () => {}; // (already registered; new commits wake nobody now)
+  for (let i = 0; i < 3; i++) await handle.mutate({ id: `c${i}`, apply: table.put(`c${i}`, sys(`c${i}`)) });
+  store.watchOutbox = watch;
+  await b.close();
+  assert.equal(await store.outboxBacklog(), 0, "drained by close");
+  assert.equal(await streamLength(stream), 3);
+  e.close();
+
+  const broken = { ...createMemoryTransitionStore({ outbox: true }), relayOutbox: undefined };
+  const b2 = await bus({ stream: `s${++seq}` });
+  await assert.rejects(createEngine({ transitions: broken, bus: b2 }), /relayOutbox/);
 });

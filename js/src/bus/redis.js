@@ -421,7 +421,7 @@ export async function createRedisBus(options = {}) {
         continue;
       }
       if (step.count === batchSize) relay.wanted = true; // more to publish
-      else if (closing) break;
+      if (closing && !relay.wanted) break; // drained
       if (Date.now() >= nextPrune && isFunction(relay.store.pruneOutbox)) {
         nextPrune = Date.now() + PRUNE_EVERY_MS;
         try {
