@@ -1,4 +1,7 @@
 import type { TransitionRow, TransitionStore } from "../index.js";
+import type { TransitionOutbox } from "./sqlite.js";
+
+export type { OutboxChange, OutboxRelayStep, TransitionOutbox } from "./sqlite.js";
 
 /** A pg client checked out of the pool. */
 export interface PgPoolClient {
@@ -15,6 +18,16 @@ export interface PgPool {
 export interface PostgresTransitionStoreOptions {
   /** Table of the transition log; default "entity_transitions". May be schema-qualified ("audit.entity_transitions"). */
   table?: string;
+  /**
+   * Record every committed change event in an outbox table, in the same
+   * transaction (and statement) as its transition rows, tombstones included,
+   * for the relay of entity-reactor/bus/redis: createEngine({ transitions, bus }).
+   * One relay of all the processes sharing the table publishes at a time
+   * (a transaction-scoped advisory lock). Default false.
+   */
+  outbox?: boolean;
+  /** The outbox table; default "<table>_outbox", in the table's schema. */
+  outboxTable?: string;
 }
 
 /** The handle runInTransaction passes to fn: the pool client its transaction runs on. */
@@ -25,6 +38,10 @@ export interface PostgresTransitionTx {
 
 export interface PostgresTransitionStore extends TransitionStore<PostgresTransitionTx> {
   readonly table: string;
+  /** True when created with { outbox: true }. */
+  readonly outbox: boolean;
+  /** The outbox table, or null without an outbox. */
+  readonly outboxTable: string | null;
   /**
    * Creates the table and its indexes now (otherwise on first use), under an
    * advisory lock so that several processes starting together do not race.
@@ -46,6 +63,11 @@ export interface PostgresTransitionStore extends TransitionStore<PostgresTransit
  * A TransitionStore over PostgreSQL (node-postgres, a peer dependency).
  * Table `entity_transitions (id, kind, entity_id, field, from_value, to_value, transitioned_at)`
  * with an index on (kind, entity_id, field, transitioned_at DESC, id DESC); several
- * processes can share it.
+ * processes can share it. Text holding NUL (which PostgreSQL's text cannot store)
+ * is kept escaped behind U+FDD0 and decoded when read.
  */
+export declare function createPostgresTransitionStore(
+  pool: PgPool,
+  options: PostgresTransitionStoreOptions & { outbox: true },
+): PostgresTransitionStore & TransitionOutbox<PostgresTransitionTx>;
 export declare function createPostgresTransitionStore(pool: PgPool, options?: PostgresTransitionStoreOptions): PostgresTransitionStore;

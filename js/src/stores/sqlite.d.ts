@@ -10,6 +10,57 @@ export interface BetterSqlite3Database {
 export interface SqliteTransitionStoreOptions {
   /** Table of the transition log; default "entity_transitions". An SQL identifier. */
   table?: string;
+  /**
+   * Record every committed change event in an outbox table, in the same
+   * transaction as its transition rows (tombstones included), for the relay of
+   * entity-reactor/bus/redis: createEngine({ transitions, bus }). Default false.
+   */
+  outbox?: boolean;
+  /** The outbox table; default "<table>_outbox" (its relay lease lives in "<outboxTable>_lease"). */
+  outboxTable?: string;
+}
+
+/** A committed change as an outbox hands it to a relay: the event as JSON text and what the stream entry needs. */
+export interface OutboxChange {
+  /** Commit order within the outbox (a number, or a bigint's decimal text from PostgreSQL). */
+  readonly seq: number | string;
+  readonly changeId: string;
+  readonly kind: string;
+  /** The entity id. */
+  readonly id: string;
+  /** The change event as JSON (ChangeEvent#toJSON()). */
+  readonly event: string;
+}
+
+/** What one relay step did: `locked` when another relay is publishing; else how many changes it read and how many were published. */
+export interface OutboxRelayStep {
+  readonly locked: boolean;
+  readonly count: number;
+  readonly published: number;
+}
+
+/** The outbox side of a store created with { outbox: true }: what createEngine and the bus's relay call. */
+export interface TransitionOutbox<TTx = unknown> {
+  readonly outbox: true;
+  /** The engine's call, inside runInTransaction: the change events of the transaction (plain objects, commit order). */
+  appendChanges(args: { tx: TTx; kind: string; changes: object[] }): Promise<void>;
+  /**
+   * One relay step: if no other relay holds the outbox, reads up to `limit` (default 100) unpublished changes
+   * in commit order and awaits publish(changes), which resolves to how many of them (a prefix) reached the
+   * bus; those are marked published (a rejection marks none).
+   */
+  relayOutbox(
+    args: { owner: string; limit?: number; leaseMs?: number },
+    publish: (changes: OutboxChange[]) => Promise<number>,
+  ): Promise<OutboxRelayStep>;
+  /** Gives up `owner`'s hold on the outbox, so another relay may take over at once. */
+  releaseOutbox(args: { owner: string }): Promise<void>;
+  /** Deletes published changes published before `before`; resolves to how many. */
+  pruneOutbox(args: { before: Date }): Promise<number>;
+  /** How many committed changes are not yet published. */
+  outboxBacklog(): Promise<number>;
+  /** listener() runs after each commit of this process that recorded changes; returns an unsubscribe. */
+  watchOutbox(listener: () => void): () => void;
 }
 
 /** The handle runInTransaction passes to fn: rows staged for its one SQLite transaction. */
@@ -20,6 +71,10 @@ export interface SqliteTransitionTx {
 
 export interface SqliteTransitionStore extends TransitionStore<SqliteTransitionTx> {
   readonly table: string;
+  /** True when created with { outbox: true }. */
+  readonly outbox: boolean;
+  /** The outbox table, or null without an outbox. */
+  readonly outboxTable: string | null;
   /** Creates the table and its indexes now; otherwise they are created on first use. */
   ready(): Promise<void>;
   /**
@@ -40,6 +95,10 @@ export interface SqliteTransitionStore extends TransitionStore<SqliteTransitionT
 /**
  * A TransitionStore over SQLite (better-sqlite3 v12, a peer dependency).
  * Table `entity_transitions (id, kind, entity_id, field, from_value, to_value, transitioned_at)`
- * and its indexes are created on first use.
+ * and its indexes are created on first use; with { outbox: true }, also the outbox.
  */
+export declare function createSqliteTransitionStore(
+  db: BetterSqlite3Database,
+  options: SqliteTransitionStoreOptions & { outbox: true },
+): SqliteTransitionStore & TransitionOutbox<SqliteTransitionTx>;
 export declare function createSqliteTransitionStore(db: BetterSqlite3Database, options?: SqliteTransitionStoreOptions): SqliteTransitionStore;
