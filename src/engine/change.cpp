@@ -32,7 +32,7 @@ void diff(DocRef prev, DocRef next, std::vector<FieldChange>& out) {
     const std::string_view ka = i < na ? a.key(prev.node, i) : std::string_view();
     const std::string_view kb = j < nb ? b.key(next.node, j) : std::string_view();
     // Most keys are on both sides: equality first, then order.
-    const bool same = i < na && j < nb && ka.size() == kb.size() && ka == kb;
+    const bool same = i < na && j < nb && ka.size() == kb.size() && json::same_key(ka, kb);
     if (!same && (j == nb || (i < na && json::key_less(ka, kb)))) {
       const std::uint32_t v = a.value(prev.node, i);
       if (!is_null(a, v)) out.push_back(FieldChange{ka, v, kNone});

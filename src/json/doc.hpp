@@ -2,9 +2,10 @@
 //
 // One parse fills three reusable buffers and allocates nothing once they
 // have grown to the size of the states a host writes:
-// - bytes_: a copy of the JSON text. Strings are unescaped in place (the
-//   unescaped form is never longer), so every string and key is a view of
-//   these bytes.
+// - bytes_: a copy of the JSON text and eight NUL bytes (scans and
+//   compares read eight bytes at a time). Strings are unescaped in place
+//   (the unescaped form is never longer), so every string and key is a view
+//   of these bytes.
 // - nodes_: one 16-byte node per value, in document order (pre-order). A
 //   container records its member/item count and the index just past its
 //   subtree, so a subtree is skipped in one step.
@@ -126,6 +127,10 @@ class Doc {
   std::uint32_t count_ = 0;        // nodes
   std::uint32_t order_count_ = 0;  // order_ entries
 };
+
+// Two keys (or strings) of documents are byte-equal: eight bytes at a time
+// (documents are padded).
+bool same_key(std::string_view a, std::string_view b);
 
 // Canonical JSON of node i (sorted keys, no whitespace, JavaScript number
 // and string formatting).

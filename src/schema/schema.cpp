@@ -471,6 +471,10 @@ void normalise_object(const Node&, DocView, std::size_t) {}
 
 template <typename V>
 bool check_object(const Node& n, V& obj, Ctx& c) {
+  // A record of anything (zod's z.record(z.string(), z.unknown())): no
+  // member to look at.
+  if (n.props.empty() && n.extra == Extra::kAllow && !n.names && n.min_props == 0 && n.max_props == kNoLimit)
+    return true;
   const auto& props = n.props;
   const bool strip = n.extra == Extra::kStrip;
   const std::size_t size = member_count(obj);
