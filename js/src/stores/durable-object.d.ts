@@ -1,4 +1,4 @@
-import type { ChangeEvent, TransitionRow, TransitionStore } from "../index.js";
+import type { TransitionRow, TransitionStore } from "../index.js";
 
 /** A cursor of `ctx.storage.sql.exec` (the part this store uses). */
 export interface DurableObjectSqlCursor {
@@ -18,8 +18,7 @@ export interface DurableObjectSqlStorageLike {
 export interface DurableObjectTransitionStoreOptions {
   /**
    * Name of the transition table; default "entity_transitions". An SQL
-   * identifier. The store also uses `<table>_entities`, and with `outbox`
-   * `<table>_outbox`.
+   * identifier. The store also uses `<table>_entities`.
    */
   table?: string;
   /**
@@ -29,30 +28,74 @@ export interface DurableObjectTransitionStoreOptions {
    */
   retentionPerEntity?: number;
   /**
-   * Record every committed change event in `<table>_outbox`, in the same
-   * transaction as its rows (tombstones too), for a relay to publish:
-   * pendingChanges() then ackChanges(). Default false.
+   * Record every committed change event in an outbox table, in the same
+   * transaction as its rows (tombstones too), for a relay to publish with
+   * relayOutbox() — the SQLite and PostgreSQL stores' outbox contract. Default false.
    */
   outbox?: boolean;
+  /** The outbox table; default "<table>_outbox" (its relay lease lives in "<outboxTable>_lease"). */
+  outboxTable?: string;
 }
 
 /** The handle runInTransaction passes to fn: what it stages for its one transactionSync. */
 export interface DurableObjectTransitionTx {
   readonly rows: readonly TransitionRow[];
+  /** Outbox entries staged by appendChanges. */
   readonly changes: readonly unknown[];
   readonly open: boolean;
 }
 
-/** A change event recorded in the outbox: its sequence number and the event as plain JSON (ChangeEvent#toJSON()). */
-export interface OutboxEntry {
-  seq: number;
-  change: ChangeEvent;
+/** A committed change as the outbox hands it to a relay (the SQLite and PostgreSQL stores' shape). */
+export interface DurableObjectOutboxChange {
+  /** Commit order within the outbox. */
+  readonly seq: number;
+  readonly changeId: string;
+  readonly kind: string;
+  /** The entity id. */
+  readonly id: string;
+  /** The change event as JSON (ChangeEvent#toJSON()). */
+  readonly event: string;
+}
+
+/** What one relay step did: `locked` when another relay holds the outbox; else how many changes it read and how many were published. */
+export interface DurableObjectOutboxRelayStep {
+  readonly locked: boolean;
+  readonly count: number;
+  readonly published: number;
+}
+
+/** The outbox side of a store created with { outbox: true }: what createEngine and a relay call (the contract of the SQL stores' outboxes). */
+export interface DurableObjectTransitionOutbox {
+  readonly outbox: true;
+  readonly outboxTable: string;
+  /** The engine's call, inside runInTransaction: the change events of the transaction (plain objects, commit order). */
+  appendChanges(args: { tx: DurableObjectTransitionTx; kind: string; changes: object[] }): Promise<void>;
+  /**
+   * One relay step: if no other relay holds the outbox, reads up to `limit` (default 100) unpublished changes
+   * in commit order and awaits publish(changes), which resolves to how many of them (a prefix) were
+   * published; those are marked published (a rejection marks none). The lease lasts `leaseMs` (default 10 s).
+   */
+  relayOutbox(
+    args: { owner: string; limit?: number; leaseMs?: number },
+    publish: (changes: DurableObjectOutboxChange[]) => Promise<number>,
+  ): Promise<DurableObjectOutboxRelayStep>;
+  /** Gives up `owner`'s hold on the outbox, so another relay may take over at once. */
+  releaseOutbox(args: { owner: string }): Promise<void>;
+  /** Deletes published changes published before `before`; resolves to how many. */
+  pruneOutbox(args: { before: Date }): Promise<number>;
+  /** How many committed changes are not yet published. */
+  outboxBacklog(): Promise<number>;
+  /** listener() runs after each commit that recorded changes; returns an unsubscribe. */
+  watchOutbox(listener: () => void): () => void;
 }
 
 export interface DurableObjectTransitionStore extends TransitionStore<DurableObjectTransitionTx> {
   readonly table: string;
   readonly retentionPerEntity: number;
+  /** True when created with { outbox: true }. */
   readonly outbox: boolean;
+  /** The outbox table, or null without an outbox. */
+  readonly outboxTable: string | null;
   /** Creates the tables and indexes now; otherwise they are created on first use. */
   ready(): Promise<void>;
   /**
@@ -69,19 +112,8 @@ export interface DurableObjectTransitionStore extends TransitionStore<DurableObj
   transitionCount(args: { kind: string; entityId: string; field: string; windowMs: number; now: Date }): Promise<number>;
   /** Newest first (transitionedAt, then append order); only `field`'s rows when given; at most `limit` rows (0 or absent: all). */
   history(args: { kind: string; entityId: string; field?: string; limit?: number }): Promise<TransitionRow[]>;
-  /** With `outbox: true`: stages change events in tx (the engine calls this); without a tx, writes them at once. */
-  appendChanges?(args: { tx?: DurableObjectTransitionTx | null; kind?: string; changes: unknown[] }): Promise<void>;
-  /** With `outbox: true`: recorded changes with seq > after (default 0), oldest first, at most limit (default 100). */
-  pendingChanges?(options?: { after?: number; limit?: number }): Promise<OutboxEntry[]>;
-  /** With `outbox: true`: deletes the recorded changes up to and including seq; resolves to how many. */
-  ackChanges?(seq: number): Promise<number>;
-  /** With `outbox: true`: how many changes the outbox holds. */
-  outboxSize?(): Promise<number>;
 }
 
-/** A store whose outbox methods are present (created with `outbox: true`). */
-export type DurableObjectTransitionStoreWithOutbox = DurableObjectTransitionStore &
-  Required<Pick<DurableObjectTransitionStore, "appendChanges" | "pendingChanges" | "ackChanges" | "outboxSize">> & { readonly outbox: true };
 
 /**
  * A TransitionStore in a SQLite-backed Durable Object's own database. Pass
@@ -92,7 +124,7 @@ export type DurableObjectTransitionStoreWithOutbox = DurableObjectTransitionStor
 export declare function createDurableObjectTransitionStore(
   storage: DurableObjectSqlStorageLike | { storage: DurableObjectSqlStorageLike },
   options: DurableObjectTransitionStoreOptions & { outbox: true },
-): DurableObjectTransitionStoreWithOutbox;
+): DurableObjectTransitionStore & DurableObjectTransitionOutbox;
 export declare function createDurableObjectTransitionStore(
   storage: DurableObjectSqlStorageLike | { storage: DurableObjectSqlStorageLike },
   options?: DurableObjectTransitionStoreOptions,

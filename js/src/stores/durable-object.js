@@ -41,11 +41,17 @@
  *     it returns or counts, plus the entity's key: none scans an entity's
  *     history, whatever its length.
  *
- *   <table>_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, change_id, kind, entity_id, occurred_at, change)
- *     Only with `outbox: true`: the engine then hands each committed change
- *     event (ChangeEvent#toJSON(), tombstones included) to appendChanges in
- *     the same transaction as its rows. A relay reads them with
- *     pendingChanges() and deletes what it has published with ackChanges().
+ *   <table>_outbox (option `outboxTable`; only with `outbox: true`)
+ *     seq INTEGER PRIMARY KEY AUTOINCREMENT, change_id, kind, entity_id,
+ *     event (the change as JSON), created_at, published_at (NULL: not yet)
+ *     The engine hands each committed change event (tombstones included) to
+ *     appendChanges, and it is written in the same transaction as its rows.
+ *     The outbox contract is the SQLite and PostgreSQL stores' (see
+ *     stores/sqlite.js): relayOutbox reads unpublished changes in commit
+ *     order, awaits publish(changes) and marks the confirmed prefix;
+ *     pruneOutbox deletes published ones; one relay at a time, through a
+ *     lease row in <outboxTable>_lease. A relay here is typically the
+ *     object's alarm() handler publishing to a Queue.
  *
  * Transactions. The rows (and changes) that appendTransitions /
  * appendChanges receive while runInTransaction's fn runs are staged in tx;
@@ -63,7 +69,10 @@
  * from the engine's core.
  */
 
+import { Watchers, checkOutboxCall, checkRelayArgs, outboxEntries, toOutboxChange } from "./sql-rows.js";
+
 const DEFAULT_TABLE = "entity_transitions";
+const LEASE = "relay";
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MIN_MS = -8.64e15; // the earliest Date
 
@@ -101,7 +110,7 @@ const toMs = (value) => (value instanceof Date ? value.getTime() : typeof value 
 
 /**
  * @param {DurableObjectStorage | DurableObjectState} storage  ctx.storage (or ctx)
- * @param {{ table?: string, retentionPerEntity?: number, outbox?: boolean }} [options]
+ * @param {{ table?: string, retentionPerEntity?: number, outbox?: boolean, outboxTable?: string }} [options]
  */
 export function createDurableObjectTransitionStore(storage, options = {}) {
   const st = storageOf(storage);
@@ -116,10 +125,17 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
     throw new TypeError("createDurableObjectTransitionStore: retentionPerEntity must be a non-negative integer (0 keeps every row)");
   const outbox = options?.outbox ?? false;
   if (typeof outbox !== "boolean") throw new TypeError("createDurableObjectTransitionStore: outbox must be a boolean");
+  const outboxTable = outbox ? options?.outboxTable ?? `${table}_outbox` : null;
+  if (outbox && (typeof outboxTable !== "string" || !IDENT.test(outboxTable)))
+    throw new TypeError(`createDurableObjectTransitionStore: outboxTable must be an SQL identifier, received ${JSON.stringify(outboxTable)}`);
+  if (outbox && (outboxTable === table || outboxTable === `${table}_entities`))
+    throw new TypeError("createDurableObjectTransitionStore: outboxTable must differ from the log's tables");
+  const watchers = new Watchers();
 
   const t = `"${table}"`;
   const e = `"${table}_entities"`;
-  const o = `"${table}_outbox"`;
+  const o = `"${outboxTable}"`;
+  const lease = `"${outboxTable}_lease"`;
   const exec = (query, ...args) => sql.exec(query, ...args).toArray();
 
   const Q = {
@@ -148,10 +164,14 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
     historyField:
       `SELECT r.field, r.from_value, r.to_value, r.transitioned_at FROM ${e} AS k JOIN ${t} AS r INDEXED BY "${table}_field_time_idx" ON r.entity = k.key ` +
       `WHERE k.kind = ? AND k.entity_id = ? AND r.field = ? ORDER BY r.transitioned_at DESC, r.seq DESC LIMIT ?`,
-    outboxInsert: `INSERT INTO ${o} (change_id, kind, entity_id, occurred_at, change) VALUES (?, ?, ?, ?, ?)`,
-    outboxPending: `SELECT seq, change FROM ${o} WHERE seq > ? ORDER BY seq LIMIT ?`,
-    outboxAck: `DELETE FROM ${o} WHERE seq <= ? RETURNING seq`,
-    outboxCount: `SELECT COUNT(*) AS n FROM ${o}`,
+    outboxInsert: `INSERT INTO ${o} (change_id, kind, entity_id, event, created_at) VALUES (?, ?, ?, ?, ?)`,
+    unpublished: `SELECT seq, change_id, kind, entity_id, event FROM ${o} WHERE published_at IS NULL ORDER BY seq LIMIT ?`,
+    mark: `UPDATE ${o} SET published_at = ? WHERE seq = ? AND published_at IS NULL`,
+    addLease: `INSERT OR IGNORE INTO ${lease} (name, owner, expires_at) VALUES (?, ?, 0)`,
+    takeLease: `UPDATE ${lease} SET owner = ?, expires_at = ? WHERE name = ? AND (owner = ? OR expires_at < ?) RETURNING name`,
+    release: `UPDATE ${lease} SET expires_at = 0 WHERE name = ? AND owner = ?`,
+    outboxPrune: `DELETE FROM ${o} WHERE published_at IS NOT NULL AND published_at < ? RETURNING seq`,
+    backlog: `SELECT COUNT(*) AS n FROM ${o} WHERE published_at IS NULL`,
   };
 
   let created = false;
@@ -186,8 +206,15 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
           change_id TEXT NOT NULL,
           kind TEXT NOT NULL,
           entity_id TEXT NOT NULL,
-          occurred_at TEXT NOT NULL,
-          change TEXT NOT NULL
+          event TEXT NOT NULL,
+          created_at INTEGER NOT NULL,
+          published_at INTEGER
+        );
+        CREATE INDEX IF NOT EXISTS "${outboxTable}_unpublished_idx" ON ${o} (seq) WHERE published_at IS NULL;
+        CREATE TABLE IF NOT EXISTS ${lease} (
+          name TEXT PRIMARY KEY,
+          owner TEXT NOT NULL,
+          expires_at INTEGER NOT NULL
         );
       `);
     created = true;
@@ -220,11 +247,10 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
     }
   }
 
-  function writeChanges(changes) {
-    for (const c of changes) {
-      const text = JSON.stringify(c);
-      sql.exec(Q.outboxInsert, c.changeId, c.kind, c.id, c.occurredAt, text);
-    }
+  // entries: from outboxEntries, { changeId, kind, entityId, event }.
+  function writeChanges(entries) {
+    const at = Date.now();
+    for (const c of entries) sql.exec(Q.outboxInsert, c.changeId, c.kind, c.entityId, c.event, at);
   }
 
   function commit(rows, changes) {
@@ -233,6 +259,7 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
       writeRows(rows);
       if (changes.length) writeChanges(changes);
     });
+    if (changes.length) watchers.notify();
   }
 
   const stage = (kind, entityId, transitions) =>
@@ -245,7 +272,10 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
   const store = {
     table,
     retentionPerEntity: retention,
+    /** True when change events are recorded in the outbox table (option outbox). */
     outbox,
+    /** The outbox table, or null. */
+    outboxTable,
 
     /** Creates the tables and indexes now (otherwise on first use). */
     async ready() {
@@ -304,35 +334,66 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
     },
   };
 
-  if (outbox)
-    Object.assign(store, {
-      /** Stages change events (ChangeEvent#toJSON()) in tx; without a tx, writes them at once. */
-      async appendChanges({ tx, changes }) {
-        if (!Array.isArray(changes)) throw new TypeError("appendChanges: changes must be an array");
-        if (tx === undefined || tx === null) {
-          if (changes.length) commit([], changes);
-          return;
-        }
-        checkTx(tx, "appendChanges");
-        for (const c of changes) tx.changes.push(c);
-      },
-      /** The oldest recorded changes after `after` (a seq), oldest first: [{ seq, change }]. */
-      async pendingChanges({ after = 0, limit = 100 } = {}) {
-        ready();
-        return exec(Q.outboxPending, after, limit).map((r) => ({ seq: r.seq, change: JSON.parse(r.change) }));
-      },
-      /** Deletes the recorded changes up to and including seq (once a relay published them). Returns how many. */
-      async ackChanges(seq) {
-        ready();
-        if (!Number.isSafeInteger(seq)) throw new TypeError("ackChanges: seq must be an integer");
-        return exec(Q.outboxAck, seq).length;
-      },
-      /** How many changes the outbox holds. */
-      async outboxSize() {
-        ready();
-        return exec(Q.outboxCount)[0].n;
-      },
-    });
+  if (!outbox) return store;
 
-  return store;
+  return Object.assign(store, {
+    /** Records change events (plain objects, in commit order) in tx: written with its rows, in the same transaction. */
+    async appendChanges({ tx, kind, changes }) {
+      checkOutboxCall("appendChanges", changes);
+      checkTx(tx, "appendChanges");
+      for (const entry of outboxEntries(kind, changes)) tx.changes.push(entry);
+    },
+
+    /**
+     * One relay step: takes (or renews) the relay lease for `owner`, reads up
+     * to `limit` unpublished changes in commit order and awaits
+     * publish(changes), which resolves to how many of them (a prefix) were
+     * published; those are marked (a rejection marks none). Resolves to
+     * { locked: true } when another relay holds the lease, else { count, published }.
+     */
+    async relayOutbox({ owner, limit = 100, leaseMs = 10_000 }, publish) {
+      checkRelayArgs(owner, limit, leaseMs, publish);
+      ready();
+      const rows = st.transactionSync(() => {
+        const now = Date.now();
+        sql.exec(Q.addLease, LEASE, owner);
+        if (exec(Q.takeLease, owner, now + leaseMs, LEASE, owner, now).length === 0) return null;
+        return exec(Q.unpublished, limit);
+      });
+      if (rows === null) return { locked: true, count: 0, published: 0 };
+      if (rows.length === 0) return { locked: false, count: 0, published: 0 };
+      const changes = rows.map((r) => toOutboxChange(r));
+      const published = Math.max(0, Math.min(rows.length, Number(await publish(changes)) || 0));
+      if (published > 0) {
+        const at = Date.now();
+        st.transactionSync(() => {
+          for (const r of rows.slice(0, published)) sql.exec(Q.mark, at, r.seq);
+        });
+      }
+      return { locked: false, count: rows.length, published };
+    },
+
+    /** Gives up the relay lease held by `owner` (another relay may take it at once). */
+    async releaseOutbox({ owner }) {
+      ready();
+      sql.exec(Q.release, LEASE, owner);
+    },
+
+    /** Deletes published changes whose published_at is before `before`; resolves to how many. */
+    async pruneOutbox({ before }) {
+      ready();
+      return exec(Q.outboxPrune, toMs(before)).length;
+    },
+
+    /** How many committed changes are not yet published. */
+    async outboxBacklog() {
+      ready();
+      return exec(Q.backlog)[0].n;
+    },
+
+    /** Calls listener() after each commit that recorded changes (in this object); returns an unsubscribe. */
+    watchOutbox(listener) {
+      return watchers.add(listener);
+    },
+  });
 }
