@@ -399,6 +399,130 @@ export const contract = {
     assert.equal((await second.handle.inStateSince("a", "name")).getTime(), want.find((r) => r.field === "name").transitionedAt.getTime());
   },
 
+  "key encodings are unambiguous: a NUL in a kind or id never merges two logs, and NUL values round-trip": async (ctx) => {
+    const b = await ctx.backend.create();
+    const clock = new FakeClock();
+    const engine = await ctx.createEngine({ transitions: b.store, now: clock.now, logger: quietLogger() });
+    const t1 = new Table();
+    const t2 = new Table();
+    const a = engine.defineEntity({ kind: "a", state: systemSchema, read: t1.read });
+    const ab = engine.defineEntity({ kind: "a\0b", state: systemSchema, read: t2.read });
+    await a.mutate({ id: "b\0c", apply: t1.put("b\0c", sys("one")) });
+    clock.advance(1000);
+    await ab.mutate({ id: "c", apply: t2.put("c", sys("two\0nul")) });
+    const tricky = ["\uFDD0", "\uFDD0b\\0c", "\uFDD0b\0c", "b\\0c", "\\", "\0"];
+    for (const id of tricky) await a.mutate({ id, apply: t1.put(id, sys(`name ${id}`, { description: id })) });
+    const one = await a.history("b\0c");
+    assert.deepEqual(one.map((r) => [r.kind, r.entityId, r.field, r.toValue]).sort(), [
+      ["a", "b\0c", "metadata", "{}"],
+      ["a", "b\0c", "name", "one"],
+    ]);
+    const two = await ab.history("c");
+    assert.deepEqual(two.map((r) => [r.kind, r.entityId, r.field, r.toValue]).sort(), [
+      ["a\0b", "c", "metadata", "{}"],
+      ["a\0b", "c", "name", "two\0nul"],
+    ]);
+    assert.equal((await a.inStateSince("b\0c", "name")).getTime(), clock.t - 1000);
+    assert.equal((await ab.inStateSince("c", "name")).getTime(), clock.t);
+    assert.equal(await a.transitionCount({ id: "b\0c", field: "name", windowMs: 1e9 }), 1);
+    assert.equal(await ab.transitionCount({ id: "c", field: "name", windowMs: 1e9 }), 1);
+    assert.deepEqual(await b.store.history({ kind: "a", entityId: "b" }), []);
+    assert.deepEqual(await b.store.history({ kind: "a\0b", entityId: "b\0c" }), []);
+    assert.deepEqual(await b.store.history({ kind: "a", entityId: "c" }), []);
+    for (const id of tricky) {
+      const rows = await a.history(id, { field: "description" });
+      assert.deepEqual(rows.map((r) => [r.entityId, r.toValue]), [[id, id]], `id ${JSON.stringify(id)}`);
+      assert.ok((await a.inStateSince(id, "description")) !== null);
+    }
+    assert.equal(await b.count(), 4 + tricky.length * 3);
+    engine.close();
+  },
+
+  "outbox: each change is recorded in its rows' transaction (tombstones too) and relayed in commit order": async (ctx) => {
+    const b = await ctx.backend.create({ outbox: true });
+    const { store } = b;
+    assert.equal(store.outbox, true);
+    let woke = 0;
+    const unwatch = store.watchOutbox(() => woke++);
+    const { engine, handle, table, events } = await engineWith(ctx, store);
+    await handle.mutate({ id: "o1", apply: table.put("o1", sys("one")) });
+    await handle.mutate({ id: "o1", apply: table.put("o1", sys("one-b")) });
+    await handle.remove({ id: "o1", apply: table.del("o1") });
+    await engine.ingest(KIND, [
+      { id: "o2", next: sys("two") },
+      { id: "o3", next: sys("three") },
+    ]);
+    assert.equal(events.length, 5);
+    assert.deepEqual(await b.outboxRows(), events.map((e) => ({ changeId: e.changeId, published: false })));
+    assert.ok(woke >= 4, `watchOutbox listeners are told after each commit (${woke})`);
+    assert.equal(await store.outboxBacklog(), 5);
+    const batches = [];
+    const relay = (limit) => store.relayOutbox({ owner: "relay-1", limit }, async (changes) => (batches.push(changes), changes.length));
+    assert.deepEqual(await relay(3), { locked: false, count: 3, published: 3 });
+    assert.deepEqual(await relay(3), { locked: false, count: 2, published: 2 });
+    assert.deepEqual(await relay(3), { locked: false, count: 0, published: 0 });
+    const relayed = batches.flat();
+    assert.deepEqual(relayed.map((c) => c.changeId), events.map((e) => e.changeId));
+    for (const [i, c] of relayed.entries()) {
+      assert.equal(c.kind, KIND);
+      assert.equal(c.id, events[i].id);
+      assert.deepEqual(JSON.parse(c.event), JSON.parse(JSON.stringify(events[i])), "the event as JSON, tombstone included");
+    }
+    assert.equal(JSON.parse(relayed[2].event).next, null);
+    assert.equal(await store.outboxBacklog(), 0);
+    assert.ok((await b.outboxRows()).every((r) => r.published));
+    unwatch();
+    engine.close();
+  },
+
+  "outbox: a failed transaction records neither rows nor changes; only a publish's confirmed prefix is marked": async (ctx) => {
+    const b = await ctx.backend.create({ outbox: true });
+    const failing = failingOnAppend(b.store, 1);
+    const first = await engineWith(ctx, failing);
+    await assert.rejects(first.handle.mutate({ id: "x", apply: first.table.put("x", sys("x")) }), (e) => e.code === ctx.ErrorCode.ER_STORE);
+    assert.equal(await b.count(), 0);
+    assert.deepEqual(await b.outboxRows(), [], "no change without its rows");
+    const { handle, table, events } = await engineWith(ctx, b.store);
+    for (const id of ["p1", "p2", "p3"]) await handle.mutate({ id, apply: table.put(id, sys(id)) });
+    assert.deepEqual(await b.store.relayOutbox({ owner: "r" }, async () => 1), { locked: false, count: 3, published: 1 });
+    assert.deepEqual((await b.outboxRows()).map((r) => r.published), [true, false, false]);
+    await assert.rejects(b.store.relayOutbox({ owner: "r" }, async () => Promise.reject(new Error("redis down"))), /redis down/);
+    assert.deepEqual((await b.outboxRows()).map((r) => r.published), [true, false, false]);
+    const rest = [];
+    await b.store.relayOutbox({ owner: "r" }, async (changes) => (rest.push(...changes.map((c) => c.changeId)), changes.length));
+    assert.deepEqual(rest, events.slice(1).map((e) => e.changeId), "the next relay starts at the first unconfirmed change");
+    await assert.rejects(b.store.relayOutbox({ owner: "" }, async () => 0), (e) => e instanceof TypeError);
+  },
+
+  "outbox: one relay at a time over a shared database; releaseOutbox and pruneOutbox": async (ctx) => {
+    const b = await ctx.backend.create({ outbox: true });
+    const { handle, table } = await engineWith(ctx, b.store);
+    await handle.mutate({ id: "l1", apply: table.put("l1", sys("l1")) });
+    await handle.mutate({ id: "l2", apply: table.put("l2", sys("l2")) });
+    const other = await b.second();
+    let release = null;
+    const holding = b.store.relayOutbox({ owner: "r1" }, (changes) => new Promise((r) => (release = () => r(changes.length))));
+    for (let i = 0; release === null && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(release, "the first relay is publishing");
+    assert.deepEqual(
+      await other.relayOutbox({ owner: "r2" }, () => {
+        throw new Error("a second relay must not publish now");
+      }),
+      { locked: true, count: 0, published: 0 },
+    );
+    release();
+    assert.deepEqual(await holding, { locked: false, count: 2, published: 2 });
+    await b.store.releaseOutbox({ owner: "r1" });
+    await handle.mutate({ id: "l3", apply: table.put("l3", sys("l3")) });
+    const got = [];
+    assert.deepEqual(await other.relayOutbox({ owner: "r2" }, async (c) => (got.push(...c), c.length)), { locked: false, count: 1, published: 1 });
+    assert.equal(got[0].id, "l3");
+    await handle.mutate({ id: "l4", apply: table.put("l4", sys("l4")) });
+    assert.equal(await b.store.pruneOutbox({ before: new Date(Date.now() - 3_600_000) }), 0, "nothing published that long ago");
+    assert.equal(await b.store.pruneOutbox({ before: new Date(Date.now() + 1000) }), 3);
+    assert.deepEqual((await b.outboxRows()).map((r) => r.published), [false], "the unpublished change is kept");
+  },
+
   "option table: the log goes to the named table": async (ctx) => {
     const b = await ctx.backend.create({ table: "custom_log" });
     const { handle, table: host } = await engineWith(ctx, b.store);
@@ -490,46 +614,31 @@ export const specific = {
     reference.engine.close();
   },
 
-  "outbox: change events commit with their rows, tombstones included, and a relay acknowledges them": async (ctx) => {
-    const b = await ctx.backend.create({ outbox: true });
-    assert.equal(b.store.outbox, true);
-    const { engine, handle, table, events } = await engineWith(ctx, b.store);
-    await handle.mutate({ id: "o", apply: table.put("o", sys("one")) });
-    await handle.mutate({ id: "o", apply: table.put("o", sys("two")) });
-    await handle.mutate({ id: "o", apply: table.put("o", sys("two")) }); // no change, no event
-    await handle.remove({ id: "o", apply: table.del("o") });
-    assert.equal(events.length, 3);
-    const pending = await b.store.pendingChanges({ limit: 10 });
-    assert.deepEqual(
-      pending.map((p) => p.change),
-      events.map((e) => JSON.parse(JSON.stringify(e))),
-      "the outbox holds each change event once, in commit order",
-    );
-    assert.ok(pending.every((p, i) => i === 0 || p.seq > pending[i - 1].seq), "seq ascends");
-    assert.equal(pending[2].change.next, null, "the tombstone is recorded");
-    // A failing transaction records neither rows nor changes.
-    const failing = failingOnAppend(b.store, 1);
-    const second = await engineWith(ctx, failing);
-    await assert.rejects(second.handle.mutate({ id: "f", apply: second.table.put("f", sys("x")) }), (e) => e.code === ctx.ErrorCode.ER_STORE);
-    assert.equal(await b.store.outboxSize(), 3);
-    // The relay publishes, then acknowledges up to a seq; later pages start after it.
-    assert.deepEqual((await b.store.pendingChanges({ after: pending[0].seq, limit: 1 })).map((p) => p.seq), [pending[1].seq]);
-    assert.equal(await b.store.ackChanges(pending[1].seq), 2);
-    assert.deepEqual((await b.store.pendingChanges()).map((p) => p.seq), [pending[2].seq]);
-    await handle.mutate({ id: "o2", apply: table.put("o2", sys("new")) });
-    const after = await b.store.pendingChanges();
-    assert.equal(after.length, 2);
-    assert.ok(after[1].seq > pending[2].seq, "seq is never reused after an ack");
-    // ingest: every change of the batch, with the batch's rows.
-    await engine.ingest(KIND, [
-      { id: "i1", next: sys("a") },
-      { id: "i2", next: sys("b") },
-    ]);
-    assert.deepEqual((await b.store.pendingChanges()).slice(-2).map((p) => p.change.id), ["i1", "i2"]);
-    // Without outbox: true the store has no appendChanges, and the engine records none.
-    const plain = await ctx.backend.create({ table: "no_outbox" });
+  "outbox: off by default; with outbox: true its table, partial index and lease table exist, and the relay's read uses the index": async (ctx) => {
+    const plain = await ctx.backend.create({ table: "plain_log" });
+    await plain.store.ready();
     assert.equal(plain.store.outbox, false);
+    assert.equal(plain.store.outboxTable, null);
     assert.equal(plain.store.appendChanges, undefined);
+    assert.equal(plain.sql("SELECT COUNT(*) AS n FROM sqlite_master WHERE name LIKE '%outbox%'")[0].n, 0);
+    const b = await ctx.backend.create({ outbox: true });
+    await b.store.ready();
+    assert.equal(b.store.outboxTable, "entity_transitions_outbox");
+    const names = b.sql("SELECT name FROM sqlite_master WHERE name LIKE 'entity_transitions_outbox%' ORDER BY name").map((r) => r.name);
+    assert.deepEqual(names, ["entity_transitions_outbox", "entity_transitions_outbox_lease", "entity_transitions_outbox_unpublished_idx"]);
+    const { handle, table } = await engineWith(ctx, b.store);
+    await handle.mutate({ id: "i", apply: table.put("i", sys("i")) });
+    const plan = await b.planOf(() => b.store.relayOutbox({ owner: "p" }, async () => 0));
+    assert.match(plan, /entity_transitions_outbox_unpublished_idx/);
+    assert.ok(!/TEMP B-TREE/.test(plan), `no sort: ${plan}`);
+    assert.throws(() => ctx.createStore({ outbox: true, outboxTable: "entity_transitions" }), TypeError);
+    assert.throws(() => ctx.createStore({ outbox: true, outboxTable: "bad name" }), TypeError);
+    // The events of a retention-pruned log stay in the outbox until relayed.
+    const r = await ctx.backend.create({ table: "kept", outbox: true, retentionPerEntity: 1 });
+    const e = await engineWith(ctx, r.store);
+    for (let i = 0; i < 3; i++) await e.handle.mutate({ id: "k", apply: e.table.put("k", sys(`k${i}`)) });
+    assert.equal(await r.count(), 1);
+    assert.equal(await r.store.outboxBacklog(), 3);
   },
 
   "the queries use the indexes: no scan of the log, no sort": async (ctx) => {

@@ -59,6 +59,13 @@ export class ContractObject extends DurableObject {
           entityRow: async (kind, entityId) => raw(`SELECT * FROM "${table}_entities" WHERE kind = ? AND entity_id = ?`, kind, entityId)[0],
           toValues: async () => raw(`SELECT to_value FROM "${table}"`).map((r) => r.to_value),
           reopen: async () => createDurableObjectTransitionStore(storage, { table, ...options }),
+          // Another store over the same database (the object's other code, an alarm's relay...).
+          second: async () => createDurableObjectTransitionStore(storage, { table, ...options }),
+          outboxRows: async () =>
+            raw(`SELECT change_id, published_at FROM "${store.outboxTable}" ORDER BY seq`).map((r) => ({
+              changeId: r.change_id,
+              published: r.published_at !== null,
+            })),
           resetRowsRead: () => counter.count(),
           rowsRead: () => counter.rowsRead(),
           planOf: async (fn) => {
