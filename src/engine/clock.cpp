@@ -1,5 +1,7 @@
 #include "engine/clock.hpp"
 
+#include <cstring>
+
 namespace er {
 
 namespace {
@@ -82,16 +84,26 @@ void UuidGenerator::next(char* out) {
   std::uint64_t hi = next_u64(), lo = next_u64();
   hi = (hi & ~0xF000ull) | 0x4000ull;                              // version 4
   lo = (lo & ~(0xC000000000000000ull)) | 0x8000000000000000ull;  // RFC 4122 variant
+  // Two hex digits per byte from a table, dashes at 8, 13, 18, 23.
   static const char* const kHex = "0123456789abcdef";
-  int pos = 0;
-  auto emit = [&](std::uint64_t v) {
-    for (int i = 15; i >= 0; --i) {
-      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) out[pos++] = '-';
-      out[pos++] = kHex[(v >> (i * 4)) & 0xF];
-    }
-  };
-  emit(hi);
-  emit(lo);
+  char digits[32];
+  for (int i = 0; i < 8; ++i) {
+    const auto b = static_cast<unsigned>(hi >> (56 - 8 * i)) & 0xFF;
+    digits[2 * i] = kHex[b >> 4];
+    digits[2 * i + 1] = kHex[b & 0xF];
+    const auto c = static_cast<unsigned>(lo >> (56 - 8 * i)) & 0xFF;
+    digits[16 + 2 * i] = kHex[c >> 4];
+    digits[16 + 2 * i + 1] = kHex[c & 0xF];
+  }
+  std::memcpy(out, digits, 8);
+  out[8] = '-';
+  std::memcpy(out + 9, digits + 8, 4);
+  out[13] = '-';
+  std::memcpy(out + 14, digits + 12, 4);
+  out[18] = '-';
+  std::memcpy(out + 19, digits + 16, 4);
+  out[23] = '-';
+  std::memcpy(out + 24, digits + 20, 12);
 }
 
 std::string UuidGenerator::next() {

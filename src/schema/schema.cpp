@@ -21,6 +21,7 @@
 //   engine (size and speed in WASM), and formats are mostly regexes.
 #include "schema/schema.hpp"
 
+#include "json/detail.hpp"
 #include "json/doc.hpp"
 
 #include <algorithm>
@@ -420,7 +421,7 @@ template <typename V>
 bool check(const Node& n, V& v, Ctx& c);
 
 int compare_keys(std::string_view a, std::string_view b) {
-  if (a == b) return 0;
+  if (a.size() == b.size() && json::detail::same_bytes(a.data(), b.data(), a.size())) return 0;
   return json::key_less(a, b) ? -1 : 1;
 }
 
