@@ -17,5 +17,3 @@ for f in entity-reactor.wasm entity-reactor.mjs; do
   printf 'size %-22s %8d bytes raw %8d bytes gzip\n' "$f" "$raw" "$gz"
 done
 node "$root/scripts/gen-catalog.mjs"
-# The package ships the project README.
-cp "$root/README.md" "$root/js/README.md"

@@ -6,6 +6,7 @@
 import { withEntityRemove, withEntityWrite } from "./engine.js";
 import { EntityReactorError, ErrorCode } from "./errors.js";
 import { catalogConstants } from "./generated/catalog-constants.js";
+import { catalogWasm } from "./catalog-wasm.js";
 import { loadModule, loadedModule, wireOf } from "./load.js";
 import { stringify } from "./values.js";
 
@@ -70,9 +71,16 @@ const updateMetadataAction = {
   },
 };
 
-/** Resolves once the WebAssembly module is loaded (createEngine also does this). */
+/**
+ * Resolves once the WebAssembly module is loaded, so the catalog helpers
+ * can run (createEngine also does this). In Node they work right after
+ * import; in browsers and workers, await this (or any createEngine()) first.
+ */
 export async function catalogReady(options = {}) {
-  await loadModule(options.wasm);
+  if (options?.wasm === undefined && loadedModule() !== null) return;
+  // catalogWasm.module: what a runtime without import.meta.url supplies
+  // (workerd); elsewhere the packaged file is found by URL.
+  await loadModule(options?.wasm ?? catalogWasm.module);
 }
 
 // In Node the module loads synchronously on first use; in browsers and

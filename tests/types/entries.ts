@@ -58,6 +58,7 @@ import {
 import { createIndexedDbTransitionStore } from "entity-reactor/stores/indexeddb";
 import { createSqliteTransitionStore, type BetterSqlite3Database } from "entity-reactor/stores/sqlite";
 import { createPostgresTransitionStore, type PgPool } from "entity-reactor/stores/postgres";
+import { createDurableObjectTransitionStore } from "entity-reactor/stores/durable-object";
 import { createRedisBus, type RedisClientLike } from "entity-reactor/bus/redis";
 import { value, type Equal, type Expect } from "./expect.js";
 
@@ -157,6 +158,8 @@ engine[Symbol.dispose]();
 createIndexedDbTransitionStore({ dbName: "app", storeName: "transitions" }).dbName satisfies string;
 const sqlite = createSqliteTransitionStore(value<BetterSqlite3Database>(), { table: "t" });
 const postgres = createPostgresTransitionStore(value<PgPool>());
+const durable = createDurableObjectTransitionStore(value<Parameters<typeof createDurableObjectTransitionStore>[0]>());
+void durable;
 await createEngine({ transitions: sqlite });
 await createEngine({ transitions: postgres });
 await postgres.ready();
