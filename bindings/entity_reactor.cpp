@@ -90,8 +90,14 @@ void write_strings(const std::vector<std::string>& items, std::string& out) {
 
 class Core {
  public:
-  Core(bool host_store, double retention, double cache_bytes, double max_bytes, double max_depth) {
+  // string_test(kind, test, text) -> boolean: runs a schema's pattern or
+  // format check in JavaScript (the core has no regex engine).
+  Core(bool host_store, double retention, double cache_bytes, double max_bytes, double max_depth, val string_test)
+      : string_test_(std::move(string_test)) {
     er::EngineOptions o;
+    o.string_test = [this](std::uint32_t kind, std::uint32_t test, std::string_view text) {
+      return string_test_(kind, test, std::string(text)).as<bool>();
+    };
     o.host_store = host_store;
     o.retention_per_entity = static_cast<std::size_t>(retention);
     o.state_cache_bytes = static_cast<std::size_t>(cache_bytes);
@@ -110,14 +116,30 @@ class Core {
     return ok();
   }
 
-  // in: kind, schema JSON. VALUE: the kind's number; TEXTS: its fields (JSON).
+  // in: kind, schema JSON. VALUE: the kind's number; TEXTS: its listed
+  // fields and the string tests it needs run: {"fields":[...],"tests":[{"kind","text"}]}.
   std::uint32_t defineKind(double kind_len, double schema_len, bool strict) {
     auto r = engine_->define_kind(in(0, kind_len), in(kind_len, schema_len), strict);
     if (!r.ok()) return fail(r.error());
-    g.text.clear();
+    g.text = "{\"fields\":";
     write_strings(engine_->fields(*r), g.text);
+    g.text += ",\"tests\":[";
+    const auto& tests = engine_->string_tests(*r);
+    for (std::size_t i = 0; i < tests.size(); ++i) {
+      if (i) g.text += ',';
+      g.text += tests[i].kind == er::schema::StringTest::Kind::Pattern ? "{\"kind\":\"pattern\",\"text\":"
+                                                                       : "{\"kind\":\"format\",\"text\":";
+      er::json::write_string(tests[i].text, g.text);
+      g.text += '}';
+    }
+    g.text += "]}";
     set_value(*r);
     return ok_text();
+  }
+
+  std::uint32_t retractKind(double kind) {
+    engine_->retract_kind(static_cast<std::uint32_t>(kind));
+    return ok();
   }
 
   // in: the write (wire.def). RECORDS/FIELDS/TEXTS: the result.
@@ -313,6 +335,7 @@ class Core {
   }
 
  private:
+  val string_test_;
   std::unique_ptr<er::Engine> engine_;
 };
 
@@ -352,9 +375,10 @@ std::uint32_t catalogCall(double fn_len, double arg_len) {
 
 EMSCRIPTEN_BINDINGS(entity_reactor) {
   emscripten::class_<Core>("Core")
-      .constructor<bool, double, double, double, double>()
+      .constructor<bool, double, double, double, double, val>()
       .function("seed", &Core::seed)
       .function("defineKind", &Core::defineKind)
+      .function("retractKind", &Core::retractKind)
       .function("write", &Core::write)
       .function("validate", &Core::validate)
       .function("fieldText", &Core::fieldText)

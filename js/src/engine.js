@@ -9,6 +9,7 @@ import { EntityReactorError, ErrorCode, badArgument } from "./errors.js";
 import { EntityHandle } from "./handle.js";
 import { loadModule, wireOf } from "./load.js";
 import { makeSecrets } from "./secrets.js";
+import { compileStringTests, zodProblem } from "./string-tests.js";
 import { CommittedStates } from "./states.js";
 import { checkText, isFunction, isObject, stringify } from "./values.js";
 import { F, PREV, STATUS } from "./wire.js";
@@ -25,10 +26,21 @@ const DEFAULT_CACHE_BYTES = 16 << 20;
 
 function toJsonSchema(state, kind) {
   if (isObject(state) && isObject(state._zod)) {
-    // zod 4: its own JSON-Schema export (SPEC §4).
-    if (isFunction(state.toJSONSchema)) return state.toJSONSchema();
-    const std = state["~standard"]?.jsonSchema;
-    if (std && isFunction(std.output)) return std.output({ target: "draft-2020-12" });
+    // zod 4: its own JSON-Schema export (SPEC §4). What the export cannot
+    // say (refinements, transforms, dates, bigints...) is a typed error.
+    const problem = zodProblem(state);
+    if (problem)
+      throw new EntityReactorError(
+        ErrorCode.ER_BAD_SCHEMA,
+        `defineEntity: kind "${kind}": the zod schema holds ${problem}, which its JSON Schema cannot express; validate that part in apply`,
+      );
+    try {
+      if (isFunction(state.toJSONSchema)) return state.toJSONSchema();
+      const std = state["~standard"]?.jsonSchema;
+      if (std && isFunction(std.output)) return std.output({ target: "draft-2020-12" });
+    } catch (cause) {
+      throw new EntityReactorError(ErrorCode.ER_BAD_SCHEMA, `defineEntity: kind "${kind}": zod cannot export this schema: ${cause?.message ?? cause}`, { cause });
+    }
     throw new EntityReactorError(
       ErrorCode.ER_BAD_SCHEMA,
       `defineEntity: kind "${kind}": this zod version has no JSON-Schema export; pass z.toJSONSchema(schema)`,
@@ -120,6 +132,7 @@ class Engine {
   #cacheBytes;
   #bus = null;
   #outbox = false;
+  #tests = []; // kind number -> its string tests (js/src/string-tests.js)
   #seeded = false;
   #closed = false;
   secrets;
@@ -130,7 +143,12 @@ class Engine {
     this.#store = options.transitions ?? null;
     this.#wire = wireOf(module);
     this.#cacheBytes = options.stateCacheBytes ?? DEFAULT_CACHE_BYTES;
-    this.#core = new module.Core(this.#store !== null, options.retentionPerEntity ?? 0, this.#cacheBytes, 0, 0);
+    // The core asks for the string tests of a kind's schema (patterns,
+    // formats) while it validates: they run here, as RegExps.
+    const tests = this.#tests;
+    this.#core = new module.Core(this.#store !== null, options.retentionPerEntity ?? 0, this.#cacheBytes, 0, 0, (kind, test, text) =>
+      tests[kind][test](text),
+    );
     finalizer?.register(this, this.#core, this);
     this.#delivery = new Delivery(options.bufferLimit ?? 10000, this.#logger);
     this.#outbox = this.#store !== null && this.#store.outbox === true;
@@ -168,8 +186,17 @@ class Engine {
     const wire = this.#wire;
     const [kindBytes, schemaBytes] = wire.put(kind, stringify(schema, `kind "${kind}" state schema`));
     wire.check(core.defineKind(kindBytes, schemaBytes, strict === true));
-    const fields = wire.json();
-    const handle = new EntityHandle(this, kind, wire.value(), fields, read, new CommittedStates(this.#cacheBytes));
+    const { fields, tests } = wire.json();
+    const index = wire.value();
+    // The core lists the string tests (patterns, formats) the schema needs:
+    // a pattern that is no ECMAScript RegExp undoes the definition.
+    try {
+      this.#tests[index] = compileStringTests(kind, tests);
+    } catch (e) {
+      wire.check(core.retractKind(index));
+      throw e;
+    }
+    const handle = new EntityHandle(this, kind, index, fields, read, new CommittedStates(this.#cacheBytes));
     this.#handles.set(kind, handle);
     return handle;
   }

@@ -61,6 +61,10 @@ Result<std::uint32_t> Engine::define_kind(std::string_view kind, const json::Val
   k->strict = strict;
   k->fields = k->schema.property_names();
   const auto index = static_cast<std::uint32_t>(kinds_.size());
+  if (!k->schema.string_tests().empty())
+    k->tester = [this, index](std::uint32_t test, std::string_view text) {
+      return options_.string_test && options_.string_test(index, test, text);
+    };
   kinds_.push_back(std::move(k));
   kind_index_.emplace(std::string(kind), index);
   return index;
@@ -74,6 +78,12 @@ Result<std::uint32_t> Engine::define_kind(std::string_view kind, std::string_vie
     return e;
   }
   return define_kind(kind, *schema, strict);
+}
+
+void Engine::retract_kind(std::uint32_t kind) {
+  if (kind >= kinds_.size()) return;
+  auto it = kind_index_.find(kinds_[kind]->name);
+  if (it != kind_index_.end() && it->second == kind) kind_index_.erase(it);
 }
 
 std::optional<std::uint32_t> Engine::kind_index(std::string_view kind) const {
@@ -201,7 +211,8 @@ Result<void> Engine::load_state(const Kind& kind, std::string_view id, std::stri
     return e;
   }
   if (!doc.is_object(json::Doc::root())) return not_object(kind, id, what, doc.type(json::Doc::root()));
-  auto checked = kind.schema.check(doc, json::Doc::root(), kind.name, id);
+  const schema::StringTester* tester = kind.tester ? &kind.tester : nullptr;
+  auto checked = kind.schema.check(doc, json::Doc::root(), kind.name, id, tester);
   if (!checked.ok()) {
     // Stored data that no longer validates is compared as it is.
     if (prev) return Ok{};
@@ -211,7 +222,7 @@ Result<void> Engine::load_state(const Kind& kind, std::string_view id, std::stri
   // The schema normalises this state (strips unknown keys, fills defaults):
   // the tree path, then the normalised text parsed again.
   json::Value tree = json::to_value(doc);
-  auto validated = kind.schema.validate(tree, kind.name, id);
+  auto validated = kind.schema.validate(tree, kind.name, id, tester);
   if (!validated.ok()) return prev ? Result<void>(Ok{}) : Result<void>(validated.take_error());
   auto reparsed = doc.parse(json::to_string(tree), json::Limits{~std::size_t{0}, options_.limits.max_depth + 1});
   if (!reparsed.ok()) return reparsed.take_error();

@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -46,6 +47,10 @@ struct EngineOptions {
   // next write's prev); 0 disables it.
   std::size_t state_cache_bytes = 16u << 20;
   json::Limits limits;
+  // Runs a kind's string test (schema::StringTest: a pattern or a format)
+  // on a string. The binding runs it in JavaScript; without one, a schema's
+  // string tests fail.
+  std::function<bool(std::uint32_t kind, std::uint32_t test, std::string_view text)> string_test;
 };
 
 enum class PrevSource : std::uint8_t {
@@ -136,10 +141,17 @@ class Engine {
   Result<std::uint32_t> define_kind(std::string_view kind, std::string_view schema_json, bool strict = false);
   Result<std::uint32_t> define_kind(std::string_view kind, const json::Value& schema, bool strict = false);
   std::optional<std::uint32_t> kind_index(std::string_view kind) const;
+  // Undoes define_kind of a kind never written (the host refused its
+  // schema's string tests): its name is free again, its number unused.
+  void retract_kind(std::uint32_t kind);
   const std::string& kind_name(std::uint32_t kind) const { return kinds_[kind]->name; }
   // The top-level fields the kind's schema lists, in key order: changed
   // fields are reported as indices into this list.
   const std::vector<std::string>& fields(std::uint32_t kind) const { return kinds_[kind]->fields; }
+  // The string tests the kind's schema needs the host to run (string_test).
+  const std::vector<schema::StringTest>& string_tests(std::uint32_t kind) const {
+    return kinds_[kind]->schema.string_tests();
+  }
   std::vector<std::string> kinds() const;  // sorted
   std::size_t kind_count() const { return kinds_.size(); }
   Result<void> declare_non_reactive_state(std::string_view table, std::string_view reason, std::string_view note);
@@ -190,7 +202,7 @@ class Engine {
     schema::Schema schema;
     bool strict = false;
     std::vector<std::string> fields;
-    bool native_derivation = false;  // refreshed per write
+    schema::StringTester tester;  // set when the schema has string tests
   };
 
   Result<void> check_entry(const Kind& kind, const WriteEntry& e, std::size_t index, std::size_t count);

@@ -17,8 +17,14 @@
 //   declaration order is lost; `required` keeps it for required properties
 //   (zod writes `required` in declaration order), so properties rank by their
 //   position in `required`, then the optional ones in key order.
-// - `pattern` and `format` are ignored on purpose: the core carries no regex
-//   engine (size and speed in WASM), and formats are mostly regexes.
+// - `pattern` (an ECMAScript regular expression) and a `format` without a
+//   pattern are string tests the schema lists (string_tests()) and the
+//   caller runs: the core decides which string needs which test and what a
+//   failure means; the JavaScript host runs the RegExp (the core carries no
+//   regex engine). zod writes a pattern beside every format it checks with
+//   one, so then the pattern is the test.
+// - Every keyword is either enforced or an annotation (title, description,
+//   examples, $schema...); any other is an error at compile time naming it.
 #include "schema/schema.hpp"
 
 #include "json/detail.hpp"
@@ -123,6 +129,9 @@ struct Node {
   std::vector<std::pair<json::Value, const Node*>> disc_map;
 
   std::vector<const Node*> all_of;  // each must hold (checked, never normalising)
+  const Node* not_node = nullptr;   // `not`: must fail
+  bool unique_items = false;        // `uniqueItems`
+  std::vector<std::uint32_t> tests;  // string tests (Schema::string_tests indices)
   const Node* ref = nullptr;        // $ref target
 
   bool has_default = false;
@@ -371,8 +380,11 @@ std::optional<std::string> number_problem(const Node& n, double x) {
 
 // A key checked against propertyNames: type, enum and lengths (the parts
 // zod emits for record keys).
-std::optional<std::string> key_problem(const Node& n, std::string_view key) {
+std::optional<std::string> key_problem(const Node& n, std::string_view key, const StringTester* tester,
+                                       const std::vector<std::string>& test_names) {
   if (n.trivial) return std::nullopt;
+  for (std::uint32_t t : n.tests)
+    if (!tester || !(*tester)(t, key)) return "does not match " + test_names.at(t);
   if (n.never) return "no key is allowed here";
   if (!(n.types & kString)) return "keys are strings, expected " + mask_names(n.types);
   if (n.has_enum) {
@@ -392,6 +404,8 @@ struct Failure {
 };
 
 struct Ctx {
+  const StringTester* tester = nullptr;
+  const std::vector<std::string>* test_names = nullptr;  // for messages
   bool strict = false;
   bool dry = false;    // check only: never normalise
   bool report = true;  // build messages and paths
@@ -438,6 +452,38 @@ struct Best {
     if (c.report) failure = std::move(c.failure);
   }
 };
+
+// The string tests of node n (pattern, format) on s, through the caller's
+// tester; without one, a test cannot pass.
+bool run_tests(const Node& n, std::string_view s, Ctx& c) {
+  for (std::uint32_t t : n.tests) {
+    if (c.tester && (*c.tester)(t, s)) continue;
+    return fail(c, [&] {
+      return c.tester ? "does not match " + c.test_names->at(t) : "needs the host to check " + c.test_names->at(t);
+    });
+  }
+  return true;
+}
+
+// uniqueItems: no two items structurally equal (zod's arrays carry no such
+// rule; JSON Schema's does).
+bool all_unique(json::Value& arr, Ctx& c) {
+  const auto& items = arr.as_array();
+  for (std::size_t i = 1; i < items.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (json::equal(items[i], items[j]))
+        return fail(c, [&] { return "items " + std::to_string(j) + " and " + std::to_string(i) + " are equal (uniqueItems)"; });
+  return true;
+}
+bool all_unique(DocView arr, Ctx& c) {
+  std::vector<std::uint32_t> nodes;
+  for (std::uint32_t i = arr.d->first_item(arr.i); i < arr.d->end(arr.i); i = arr.d->end(i)) nodes.push_back(i);
+  for (std::size_t i = 1; i < nodes.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (json::equal(*arr.d, nodes[i], *arr.d, nodes[j]))
+        return fail(c, [&] { return "items " + std::to_string(j) + " and " + std::to_string(i) + " are equal (uniqueItems)"; });
+  return true;
+}
 
 // Applies the strip/default decisions of check_object to a tree (one
 // merge-walk again, moving kept members into a new vector). A document
@@ -524,7 +570,7 @@ bool check_object(const Node& n, V& obj, Ctx& c) {
         }
       } else {
         if (n.names) {
-          if (auto problem = key_problem(*n.names, key)) {
+          if (auto problem = key_problem(*n.names, key, c.tester, *c.test_names)) {
             if (!c.report) return false;
             if (n.names_closed) {
               fail(c, [&] { return "unknown key " + quoted(key); });
@@ -598,6 +644,7 @@ bool check_array(const Node& n, V& arr, Ctx& c) {
   if (!items_ok) return false;
   if (size < n.min_items) return fail(c, too_few);
   if (size > n.max_items) return fail(c, [&] { return too_many(n.max_items); });
+  if (n.unique_items && !all_unique(arr, c)) return false;
   return true;
 }
 
@@ -700,6 +747,7 @@ bool check(const Node& n, V& v, Ctx& c) {
     case json::Type::String:
       if (auto problem = string_problem(n, string_of(v)))
         return fail(c, [&] { return std::move(*problem); });
+      if (!n.tests.empty() && !run_tests(n, string_of(v), c)) return false;
       break;
     case json::Type::Number:
       if (auto problem = number_problem(n, number_of(v)))
@@ -735,6 +783,8 @@ bool check(const Node& n, V& v, Ctx& c) {
     return true;
   };
   if (!all_of_holds()) return false;
+  if (n.not_node && trial(*n.not_node, v, c))
+    return fail(c, [] { return std::string("matches a schema it must not match (not)"); });
   if (n.ref) {
     if (++c.depth > 2 * kMaxDepth) return fail(c, [] { return std::string("nests too deep"); });
     const bool ok = check(*n.ref, v, c);
@@ -763,6 +813,8 @@ class Compiler {
       : root_(root), kind_(kind), arena_(arena) {}
 
   std::optional<Error> error;
+  std::vector<StringTest> tests;  // what string_tests() lists
+  std::vector<std::string> test_names;
 
   Node* compile_root() {
     Node* node = arena_.make();
@@ -951,7 +1003,7 @@ class Compiler {
       // about a key: keys are strings.
       const bool any_string = (n->types & kString) && !n->has_enum && !n->never && n->min_length == 0 &&
                               n->max_length == kNoLimit && n->branches.empty() && n->all_of.empty() && !n->ref &&
-                              n->disc_key.empty();
+                              n->disc_key.empty() && n->tests.empty() && !n->not_node;
       if (!n->trivial && !any_string) {
         node->names = n;
         node->names_closed = n->has_enum;
@@ -1212,11 +1264,43 @@ class Compiler {
     return true;
   }
 
+  // The formats a host checks without a pattern (the JS package's own
+  // checks); zod writes a pattern beside every other format it checks.
+  static bool host_format(std::string_view f) {
+    static constexpr std::string_view kFormats[] = {"email", "uuid", "uri", "url", "date-time", "date", "time",
+                                                    "ipv4", "ipv6", "jwt"};
+    return std::find(std::begin(kFormats), std::end(kFormats), f) != std::end(kFormats);
+  }
+
+  std::uint32_t add_test(StringTest::Kind kind, const std::string& text) {
+    for (std::size_t i = 0; i < tests.size(); ++i)
+      if (tests[i].kind == kind && tests[i].text == text) return static_cast<std::uint32_t>(i);
+    tests.push_back(StringTest{kind, text});
+    test_names.push_back(kind == StringTest::Kind::Pattern ? "pattern /" + text + "/" : "format " + quoted(text));
+    return static_cast<std::uint32_t>(tests.size() - 1);
+  }
+
+  // Keywords that are enforced, and annotations that change nothing.
+  static bool known_keyword(std::string_view k) {
+    static constexpr std::string_view kKnown[] = {
+        "type", "properties", "required", "additionalProperties", "propertyNames", "items", "prefixItems",
+        "additionalItems", "enum", "const", "anyOf", "oneOf", "allOf", "not", "minLength", "maxLength", "minimum",
+        "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minItems", "maxItems", "uniqueItems",
+        "minProperties", "maxProperties", "pattern", "format", "default", "nullable", "$ref", "$defs",
+        "definitions",
+        // annotations
+        "$schema", "$id", "id", "$comment", "title", "description", "examples", "readOnly", "writeOnly",
+        "deprecated", "contentEncoding", "contentMediaType"};
+    return std::find(std::begin(kKnown), std::end(kKnown), k) != std::end(kKnown);
+  }
+
   bool fill(Node* node, const json::Value& s, int depth) {
-    // Ignored on purpose: $schema, $id, $defs (used through $ref), title,
-    // description, examples, readOnly/writeOnly, deprecated, $comment,
-    // pattern and format (no regex engine, see the file comment) and
-    // unknown keywords (forward compatibility).
+    // $defs/definitions are used through $ref; annotations change nothing;
+    // every other keyword is enforced or refused.
+    for (const auto& m : s.as_object())
+      if (!known_keyword(m.key))
+        return bad("unsupported keyword " + quoted(m.key) + " at " + where() +
+                   " (a misspelling, or a JSON Schema keyword entity-reactor does not enforce)");
     bool constrained = false;
     if (const json::Value* t = s.find("type")) {
       if (!fill_type(node, *t)) return false;
@@ -1242,6 +1326,37 @@ class Compiler {
       }
       node->has_enum = true;
       constrained = true;
+    }
+    const json::Value* pattern = s.find("pattern");
+    if (pattern) {
+      if (!pattern->is_string()) return bad_keyword("pattern", "a string (an ECMAScript regular expression)", *pattern);
+      node->tests.push_back(add_test(StringTest::Kind::Pattern, pattern->as_string()));
+      constrained = true;
+    }
+    if (const json::Value* format = s.find("format")) {
+      if (!format->is_string()) return bad_keyword("format", "a string", *format);
+      if (!pattern) {  // with a pattern, the pattern is the check (what zod does)
+        if (!host_format(format->as_string()))
+          return bad("format " + quoted(format->as_string()) + " at " + where() +
+                     " cannot be checked: give a \"pattern\" with it (supported without one: email, uuid, uri, "
+                     "url, date-time, date, time, ipv4, ipv6, jwt)");
+        node->tests.push_back(add_test(StringTest::Kind::Format, format->as_string()));
+        constrained = true;
+      }
+    }
+    if (const json::Value* n = s.find("not")) {
+      const Node* sub_node = sub(*n, depth, "not");
+      if (!sub_node) return false;
+      node->not_node = sub_node;
+      constrained = true;
+    }
+    if (const json::Value* u = s.find("uniqueItems")) {
+      if (!u->is_bool()) return bad_keyword("uniqueItems", "a boolean", *u);
+      if (u->as_bool()) {
+        node->unique_items = true;
+        node->array_part = true;
+        constrained = true;
+      }
     }
     const json::Value* min_length = s.find("minLength");
     const json::Value* max_length = s.find("maxLength");
@@ -1293,6 +1408,7 @@ class Compiler {
     if (n->names) facts(const_cast<Node*>(n->names));
     for (const Node* a : n->all_of)
       accepts &= facts(const_cast<Node*>(a)).accepts;  // never normalises
+    if (n->not_node) facts(const_cast<Node*>(n->not_node));  // never normalises
     if (n->ref) accepts &= visit(n->ref).accepts;
     if (!n->branches.empty()) {
       std::uint8_t any = 0;
@@ -1344,16 +1460,20 @@ Result<Schema> Schema::compile(const json::Value& schema, std::string_view kind,
   Schema out;
   out.root_ = std::shared_ptr<const Node>(arena, root);  // shares the arena
   out.strict_ = options.strict;
+  out.tests_ = std::make_shared<const Tests>(Tests{std::move(compiler.tests), std::move(compiler.test_names)});
   return out;
 }
 
 namespace {
 template <typename V>
-Result<bool> run_check(const Node* root, bool strict, V& state, std::string_view kind, std::string_view id) {
+Result<bool> run_check(const Node* root, bool strict, const std::vector<std::string>* test_names,
+                       const StringTester* tester, V& state, std::string_view kind, std::string_view id) {
   if (!root)
     return make_error(Code::ER_BAD_SCHEMA, "kind " + quoted(kind) + ": schema was never compiled");
   Ctx c;
   c.strict = strict;
+  c.tester = tester && *tester ? tester : nullptr;
+  c.test_names = test_names;
   if (check(*root, state, c)) return c.changed;
   std::string path = format_path(c.failure.rpath.rbegin(), c.failure.rpath.rend());
   std::string message = "kind " + quoted(kind) + " id " + quoted(id) + ": " +
@@ -1362,9 +1482,14 @@ Result<bool> run_check(const Node* root, bool strict, V& state, std::string_view
 }
 }  // namespace
 
-Result<bool> Schema::validate(json::Value& state, std::string_view kind,
-                              std::string_view id) const {
-  return run_check(root_.get(), strict_, state, kind, id);
+Result<bool> Schema::validate(json::Value& state, std::string_view kind, std::string_view id,
+                              const StringTester* tester) const {
+  return run_check(root_.get(), strict_, tests_ ? &tests_->names : nullptr, tester, state, kind, id);
+}
+
+const std::vector<StringTest>& Schema::string_tests() const {
+  static const std::vector<StringTest> kNone;
+  return tests_ ? tests_->list : kNone;
 }
 
 std::vector<std::string> Schema::property_names() const {
@@ -1374,10 +1499,10 @@ std::vector<std::string> Schema::property_names() const {
   return out;
 }
 
-Result<bool> Schema::check(const json::Doc& doc, std::uint32_t node, std::string_view kind,
-                           std::string_view id) const {
+Result<bool> Schema::check(const json::Doc& doc, std::uint32_t node, std::string_view kind, std::string_view id,
+                           const StringTester* tester) const {
   DocView v{&doc, node};
-  return run_check(root_.get(), strict_, v, kind, id);
+  return run_check(root_.get(), strict_, tests_ ? &tests_->names : nullptr, tester, v, kind, id);
 }
 
 }  // namespace er::schema

@@ -204,8 +204,9 @@ class RecentSet {
 
 // Marks a change done for its group and acknowledges its entry, in one command.
 const DONE_AND_ACK = `redis.call('SET', KEYS[1], '${DONE}', 'PX', ARGV[1]) return redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])`;
-// Renews a dedupe lease only while it is still ours.
-const RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+// Renews a dedupe lease while it is ours, or takes it again if it lapsed
+// (Redis was away longer than the lease): never over another's or "done".
+const RENEW = "local v = redis.call('GET', KEYS[1]) if v == ARGV[1] or not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0";
 
 /**
  * @param {object} options
@@ -316,12 +317,14 @@ export async function createRedisBus(options = {}) {
   // ------------------------------------------------------------ relay (outbox → stream)
   const relays = new Map(); // store → relay state
   const relayStats = { published: 0, batches: 0, failures: 0, locked: 0 };
-  let pubConn = null; // fails fast while Redis is away (no offline queue)
 
-  async function publisher() {
-    if (pubConn) return pubConn;
-    pubConn = await connection({ disableOfflineQueue: true });
-    return pubConn;
+  let pubConnecting = null;
+  function publisher() {
+    pubConnecting ??= connection({ disableOfflineQueue: true }).catch((e) => {
+      pubConnecting = null; // the next step tries again
+      throw e;
+    });
+    return pubConnecting;
   }
 
   // XADDs the changes in order; resolves to the confirmed prefix (bounded by publishTimeoutMs).
@@ -357,6 +360,7 @@ export async function createRedisBus(options = {}) {
     };
     relay.unwatch = isFunction(store.watchOutbox) ? store.watchOutbox(relay.signal) : null;
     relays.set(store, relay);
+    publisher().catch(() => {}); // connected before the first commit needs it (or retried then)
     relay.loop = runRelay(relay).catch((e) => log.error("entity-reactor/bus/redis: outbox relay stopped", e));
   }
 
@@ -532,14 +536,15 @@ export async function createRedisBus(options = {}) {
   }
 
   // "done" and XACK; a failure keeps the change in g.unmarked (marked when Redis is back).
-  async function markDone(g, changeId, key, entryId) {
-    g.unmarked.set(changeId, { key, entryId });
-    await cmd(["EVAL", DONE_AND_ACK, "2", key, stream, dedupeTtlMs, g.name, entryId]);
-    g.unmarked.delete(changeId);
+  // it: { changeId, key, value, entryId }
+  async function markDone(g, it) {
+    g.unmarked.set(it.changeId, it);
+    await cmd(["EVAL", DONE_AND_ACK, "2", it.key, stream, dedupeTtlMs, g.name, it.entryId]);
+    g.unmarked.delete(it.changeId);
   }
 
   async function flushUnmarked(g) {
-    for (const [changeId, { key, entryId }] of [...g.unmarked]) await markDone(g, changeId, key, entryId);
+    for (const it of [...g.unmarked.values()]) await markDone(g, it);
   }
 
   async function handleEntries(g, entries) {
@@ -553,10 +558,10 @@ export async function createRedisBus(options = {}) {
         continue;
       }
       if (g.unmarked.has(event.changeId)) {
-        await markDone(g, event.changeId, dedupeKey(g, event.changeId), entry.id);
+        await markDone(g, { ...g.unmarked.get(event.changeId), entryId: entry.id });
         continue;
       }
-      items.push({ entry, event, changeId: event.changeId, key: dedupeKey(g, event.changeId), value: `p:${consumerName}:${randomUUID()}` });
+      items.push({ entry, entryId: entry.id, event, changeId: event.changeId, key: dedupeKey(g, event.changeId), value: `p:${consumerName}:${randomUUID()}` });
     }
     if (!items.length) return;
     const states = await acquire(g, items);
@@ -576,7 +581,7 @@ export async function createRedisBus(options = {}) {
         if (g.stopped || closed || g.subs.length === 0) continue; // left pending: claimed elsewhere
         await runHandler(g, it);
         g.held.delete(it.changeId);
-        later(markDone(g, it.changeId, it.key, it.entry.id));
+        later(markDone(g, it));
       }
     } finally {
       for (const it of items) g.held.delete(it.changeId);
@@ -606,11 +611,12 @@ export async function createRedisBus(options = {}) {
     await track(cmd(["XADD", `${stream}:dead`, "*", "group", g.name, "consumer", consumerName, "error", messageOf(lastError), "entryId", it.entry.id, ...flat]));
   }
 
-  // Keeps the leases of held changes alive and their entries unclaimable while they wait or run.
+  // Keeps the leases of held changes — waiting, running, or handled and not
+  // yet marked (Redis away) — alive, and their entries unclaimable.
   function renewLeases(g) {
-    for (const it of g.held.values()) {
+    for (const it of [...g.held.values(), ...g.unmarked.values()]) {
       cmd(["EVAL", RENEW, "1", it.key, it.value, claimIdleMs]).catch(() => {});
-      cmd(["XCLAIM", stream, g.name, consumerName, "0", it.entry.id, "JUSTID"]).catch(() => {});
+      cmd(["XCLAIM", stream, g.name, consumerName, "0", it.entryId, "JUSTID"]).catch(() => {});
     }
   }
 
@@ -627,8 +633,10 @@ export async function createRedisBus(options = {}) {
     const renew = setInterval(() => renewLeases(g), Math.max(1, Math.floor(claimIdleMs / 3)));
     let rescan = true; // this consumer's own pending entries: at start and after every error
     let nextClaim = Date.now() + Math.floor(claimIdleMs / 2);
+    let recovering = false;
     const failed = async (e, what) => {
       rescan = true;
+      recovering = true;
       if (closed || g.stopped) return;
       const message = messageOf(e);
       if (message.includes("NOGROUP")) await ensureGroup(g.name).catch(() => {});
@@ -640,6 +648,8 @@ export async function createRedisBus(options = {}) {
       while (!g.stopped && !closed) {
         try {
           if (rescan) {
+            // After an outage, first what this consumer handled and could not mark.
+            if (g.unmarked.size) await flushUnmarked(g);
             for (let cursor = "0"; !g.stopped && !closed; ) {
               const reply = await conn.sendCommand(["XREADGROUP", "GROUP", g.name, consumerName, "COUNT", String(batchSize), "STREAMS", stream, cursor]);
               const entries = parseRead(reply);
@@ -648,6 +658,11 @@ export async function createRedisBus(options = {}) {
               cursor = entries.at(-1).id;
             }
             rescan = false;
+            // Redis was away: every pending entry may look idle now. Claim
+            // nothing for claimIdleMs, while each live consumer marks and
+            // renews what it holds (else another would run it again).
+            if (recovering) nextClaim = Date.now() + claimIdleMs;
+            recovering = false;
           }
           if (Date.now() >= nextClaim) {
             nextClaim = Date.now() + Math.floor(claimIdleMs / 2);

@@ -91,6 +91,26 @@ function decodeText(s) {
   return s.slice(1).replace(/\\([\\0])/g, (_, c) => (c === "0" ? "\0" : "\\"));
 }
 
+/**
+ * A client of the pool, with an "error" listener for as long as it is out: a
+ * connection cut while no query runs on it (a server restart while a
+ * transaction awaits) emits "error" on the client, which with no listener
+ * would end the process. done(broken) releases it, destroyed if it broke.
+ */
+async function checkout(pool) {
+  const client = await pool.connect();
+  let failed = null;
+  const onError = (e) => {
+    failed = e;
+  };
+  client.on?.("error", onError);
+  client.done = (broken) => {
+    client.removeListener?.("error", onError);
+    client.release(broken || failed ? (failed ?? true) : undefined);
+  };
+  return client;
+}
+
 const toDate = (value) => (value === null || value === undefined ? null : value instanceof Date ? value : new Date(value));
 const toIso = (value) => (value instanceof Date ? value : new Date(value)).toISOString();
 
@@ -164,7 +184,7 @@ export function createPostgresTransitionStore(pool, options = {}) {
   let initialised = null;
 
   async function create() {
-    const client = await pool.connect();
+    const client = await checkout(pool);
     let broken = false;
     try {
       await client.query("BEGIN");
@@ -178,7 +198,7 @@ export function createPostgresTransitionStore(pool, options = {}) {
       });
       if (!ALREADY_EXISTS.has(e?.code)) throw e;
     } finally {
-      client.release(broken || undefined);
+      client.done(broken);
     }
   }
 
@@ -254,7 +274,7 @@ export function createPostgresTransitionStore(pool, options = {}) {
 
     async runInTransaction(fn) {
       await ready();
-      const client = await pool.connect();
+      const client = await checkout(pool);
       const tx = { client, open: true, rows: [], changes: [] };
       let broken = false;
       let recorded = false;
@@ -275,7 +295,7 @@ export function createPostgresTransitionStore(pool, options = {}) {
         }
         throw e;
       } finally {
-        client.release(broken || undefined);
+        client.done(broken);
       }
     },
 
@@ -356,7 +376,7 @@ export function createPostgresTransitionStore(pool, options = {}) {
     async relayOutbox({ owner, limit = 100, leaseMs = 10_000 }, publish) {
       checkRelayArgs(owner, limit, leaseMs, publish);
       await ready();
-      const client = await pool.connect();
+      const client = await checkout(pool);
       let broken = false;
       try {
         await client.query("BEGIN");
@@ -385,7 +405,7 @@ export function createPostgresTransitionStore(pool, options = {}) {
         }
         throw e;
       } finally {
-        client.release(broken || undefined);
+        client.done(broken);
       }
     },
 
