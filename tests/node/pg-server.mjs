@@ -2,8 +2,12 @@
 // (installed by `bash scripts/setup.sh postgresql` when missing), `initdb`
 // into a temp directory, `postgres` on a free port of 127.0.0.1 with its unix
 // socket in that directory, one database; stop() ends it by PID and removes
-// the directory. PostgreSQL refuses to run as root, so as root the server
-// runs as the `postgres` system user (the temp directory is chowned to it).
+// the directory; restart() crashes it (an immediate shutdown) and starts it
+// again on the same data. fsync is off (a process crash keeps what the OS
+// has); so is synchronous_commit unless { durable: true }, which the crash
+// tests need: a commit is then in the WAL before PostgreSQL answers.
+// PostgreSQL refuses to run as root, so as root the server runs as the
+// `postgres` system user (the temp directory is chowned to it).
 import { execFileSync, spawn } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -41,9 +45,9 @@ function runAs() {
 }
 
 /**
- * @returns {Promise<{ url: string, port: number, database: string, pid: number, connectionString(db?: string): string, stop(): Promise<void> }>}
+ * @returns {Promise<{ url: string, port: number, database: string, pid: number, connectionString(db?: string): string, restart(o?: { downMs?: number }): Promise<void>, stop(): Promise<void> }>}
  */
-export async function startPostgres({ database = "entity_reactor_test" } = {}) {
+export async function startPostgres({ database = "entity_reactor_test", durable = false } = {}) {
   const bin = postgresBin();
   const ids = runAs();
   const dir = mkdtempSync(path.join(os.tmpdir(), "er-pg-"));
@@ -81,47 +85,72 @@ export async function startPostgres({ database = "entity_reactor_test" } = {}) {
     });
     const port = await freePort();
     const log = [];
-    child = spawn(
-      path.join(bin, "postgres"),
-      ["-D", data, "-p", String(port), "-h", "127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=60"],
-      { ...ids, env, cwd: dir, stdio: ["ignore", "ignore", "pipe"] },
-    );
-    child.stderr.on("data", (d) => log.push(String(d)));
-    const exitedP = new Promise((resolve) =>
-      child.on("exit", (code, signal) => {
-        exited = { code, signal };
-        resolve(exited);
-      }),
-    );
+    let exitedP = null;
     const url = (db) => `postgres://postgres@127.0.0.1:${port}/${db}`;
-    // Ready once a connection succeeds (bounded: 30 s).
-    let ok = false;
-    for (let i = 0; i < 150 && exited === null; i++) {
-      const client = new pg.Client({ connectionString: url("postgres"), connectionTimeoutMillis: 1000 });
-      try {
-        await client.connect();
-        await client.query(`CREATE DATABASE ${database}`);
-        ok = true;
-        break;
-      } catch (e) {
-        if (e?.code === "42P04") {
+    // Starts postgres on the data directory; ready once a connection succeeds (bounded: 30 s).
+    const launch = async () => {
+      exited = null;
+      child = spawn(
+        path.join(bin, "postgres"),
+        ["-D", data, "-p", String(port), "-h", "127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", `synchronous_commit=${durable ? "on" : "off"}`, "-c", "full_page_writes=off", "-c", "max_connections=60"],
+        { ...ids, env, cwd: dir, stdio: ["ignore", "ignore", "pipe"] },
+      );
+      child.stderr.on("data", (d) => log.push(String(d)));
+      const current = child;
+      exitedP = new Promise((resolve) =>
+        current.on("exit", (code, signal) => {
+          if (child === current) exited = { code, signal };
+          resolve({ code, signal });
+        }),
+      );
+      let ok = false;
+      for (let i = 0; i < 150 && exited === null; i++) {
+        const client = new pg.Client({ connectionString: url("postgres"), connectionTimeoutMillis: 1000 });
+        try {
+          await client.connect();
+          await client.query(`CREATE DATABASE ${database}`);
           ok = true;
           break;
+        } catch (e) {
+          if (e?.code === "42P04") {
+            ok = true;
+            break;
+          }
+          await sleep(200);
+        } finally {
+          await client.end().catch(() => {});
         }
-        await sleep(200);
-      } finally {
-        await client.end().catch(() => {});
       }
-    }
-    if (!ok) throw new Error(`PostgreSQL did not start (${JSON.stringify(exited)}):\n${log.join("")}`);
+      if (!ok) throw new Error(`PostgreSQL did not start (${JSON.stringify(exited)}):\n${log.join("")}`);
+    };
+    await launch();
 
     let stopped = false;
-    return {
+    const server = {
       port,
       database,
-      pid: child.pid,
+      get pid() {
+        return child.pid;
+      },
       url: url(database),
       connectionString: (db = database) => url(db),
+      /**
+       * An immediate shutdown (SIGQUIT to the postmaster, by PID: every
+       * connection is cut, no checkpoint), then a start on the same data
+       * directory and port, which recovers from the write-ahead log.
+       */
+      async restart({ downMs = 0 } = {}) {
+        if (stopped) throw new Error("PostgreSQL was stopped");
+        if (exited === null) {
+          process.kill(child.pid, "SIGQUIT");
+          if (!(await Promise.race([exitedP, deadline(15_000)]))) {
+            process.kill(child.pid, "SIGKILL");
+            await Promise.race([exitedP, deadline(5_000)]);
+          }
+        }
+        if (downMs) await sleep(downMs);
+        await launch();
+      },
       async stop() {
         if (stopped) return;
         stopped = true;
@@ -137,6 +166,7 @@ export async function startPostgres({ database = "entity_reactor_test" } = {}) {
         unhook();
       },
     };
+    return server;
   } catch (e) {
     cleanupOnExit();
     unhook();
