@@ -5,10 +5,13 @@
 // is ever data, so user data cannot be mistaken for an error. The layout
 // is src/boundary's; this file only moves bytes.
 #include <emscripten/bind.h>
+#include <emscripten/heap.h>
 #include <emscripten/val.h>
 
 #include <malloc.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -92,17 +95,25 @@ class Core {
  public:
   // string_test(kind, test, text) -> boolean: runs a schema's pattern or
   // format check in JavaScript (the core has no regex engine).
-  Core(bool host_store, double retention, double cache_bytes, double max_bytes, double max_depth, val string_test)
+  Core(bool host_store, double retention, double cache_bytes, double log_bytes, double memory_limit, val string_test)
       : string_test_(std::move(string_test)) {
     er::EngineOptions o;
+    o.log_bytes = static_cast<std::size_t>(log_bytes);
+    o.memory_limit = static_cast<std::size_t>(memory_limit);
+    // Room on the heap: its current size is an upper bound on what is in
+    // use (cheap); near the ceiling, what malloc has handed out (a walk of
+    // the heap, so only then).
+    o.can_allocate = [](std::size_t bytes) {
+      const std::size_t max = emscripten_get_heap_max();
+      if (emscripten_get_heap_size() + bytes <= max) return true;
+      return static_cast<std::size_t>(mallinfo().uordblks) + bytes <= max;
+    };
     o.string_test = [this](std::uint32_t kind, std::uint32_t test, std::string_view text) {
       return string_test_(kind, test, std::string(text)).as<bool>();
     };
     o.host_store = host_store;
     o.retention_per_entity = static_cast<std::size_t>(retention);
     o.state_cache_bytes = static_cast<std::size_t>(cache_bytes);
-    if (max_bytes > 0) o.limits.max_bytes = static_cast<std::size_t>(max_bytes);
-    if (max_depth > 0) o.limits.max_depth = static_cast<int>(max_depth);
     engine_ = std::make_unique<er::Engine>(std::move(o));
   }
 
@@ -137,6 +148,16 @@ class Core {
     return ok_text();
   }
 
+  // TEXTS: what the engine holds: {"stateCacheBytes","transitionLogBytes",
+  // "transitionLogRows","entities"} (JSON).
+  std::uint32_t memory() {
+    g.text = "{\"stateCacheBytes\":" + std::to_string(engine_->cached_bytes()) +
+             ",\"transitionLogBytes\":" + std::to_string(engine_->log_bytes()) +
+             ",\"transitionLogRows\":" + std::to_string(engine_->log_rows()) +
+             ",\"entities\":" + std::to_string(engine_->entity_count()) + "}";
+    return ok_text();
+  }
+
   std::uint32_t retractKind(double kind) {
     engine_->retract_kind(static_cast<std::uint32_t>(kind));
     return ok();
@@ -161,6 +182,8 @@ class Core {
       g.header[wire::H_STATUS] = wire::STATUS_CACHE_MISS;
       return wire::STATUS_CACHE_MISS;
     }
+    g.header[wire::H_LOG_EVICTED] = res.log_evicted;
+    g.header[wire::H_LOG_TRIM_STARTED] = res.log_trim_started ? 1 : 0;
     wire::encode_records(res, g.records);
     g.header[wire::H_COUNT] = static_cast<std::uint32_t>(res.entries.size());
     g.header[wire::H_RECORDS] = address(g.records.data());
@@ -379,6 +402,7 @@ EMSCRIPTEN_BINDINGS(entity_reactor) {
       .function("seed", &Core::seed)
       .function("defineKind", &Core::defineKind)
       .function("retractKind", &Core::retractKind)
+      .function("memory", &Core::memory)
       .function("write", &Core::write)
       .function("validate", &Core::validate)
       .function("fieldText", &Core::fieldText)

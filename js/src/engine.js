@@ -22,7 +22,8 @@ export const SYSTEM_ACTOR = Object.freeze({ type: "system" });
 const NATIVE_MAPPER = 0xffffffff;
 const NO_OPTIONS = Object.freeze({ runId: "", actor: undefined, actorText: "" });
 const NO_PREV = Object.freeze({ prevMode: PREV.NONE, prevToken: 0, prevText: null });
-const DEFAULT_CACHE_BYTES = 16 << 20;
+const DEFAULT_CACHE_BYTES = 16 << 20; // the prev cache (core and JS each)
+const DEFAULT_LOG_BYTES = 64 << 20; // the embedded transition log
 
 function toJsonSchema(state, kind) {
   if (isObject(state) && isObject(state._zod)) {
@@ -96,10 +97,17 @@ const finalizer =
  */
 export async function createEngine(options = {}) {
   if (!isObject(options)) throw badArgument("createEngine: options must be an object");
-  const { transitions, emit, bufferLimit, now, logger, wasm, retentionPerEntity, stateCacheBytes } = options;
+  const { transitions, emit, bufferLimit, now, logger, wasm, retentionPerEntity, stateCacheBytes, transitionLogBytes, memoryLimit } =
+    options;
   if (emit !== undefined && emit !== null && !isFunction(emit)) throw badArgument("createEngine: emit must be a function", "emit");
   if (now !== undefined && !isFunction(now)) throw badArgument("createEngine: now must be a function returning epoch ms", "now");
-  for (const [name, value] of [["bufferLimit", bufferLimit], ["retentionPerEntity", retentionPerEntity], ["stateCacheBytes", stateCacheBytes]])
+  for (const [name, value] of [
+    ["bufferLimit", bufferLimit],
+    ["retentionPerEntity", retentionPerEntity],
+    ["stateCacheBytes", stateCacheBytes],
+    ["transitionLogBytes", transitionLogBytes],
+    ["memoryLimit", memoryLimit],
+  ])
     if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0))
       throw badArgument(`createEngine: ${name} must be a non-negative integer`, name);
   if (transitions !== undefined && transitions !== null) {
@@ -120,6 +128,7 @@ export async function createEngine(options = {}) {
 class Engine {
   #core;
   #wire;
+  #module;
   #now;
   #logger;
   #store;
@@ -142,12 +151,18 @@ class Engine {
     this.#logger = options.logger ?? console;
     this.#store = options.transitions ?? null;
     this.#wire = wireOf(module);
+    this.#module = module;
     this.#cacheBytes = options.stateCacheBytes ?? DEFAULT_CACHE_BYTES;
     // The core asks for the string tests of a kind's schema (patterns,
     // formats) while it validates: they run here, as RegExps.
     const tests = this.#tests;
-    this.#core = new module.Core(this.#store !== null, options.retentionPerEntity ?? 0, this.#cacheBytes, 0, 0, (kind, test, text) =>
-      tests[kind][test](text),
+    this.#core = new module.Core(
+      this.#store !== null,
+      options.retentionPerEntity ?? 0,
+      this.#cacheBytes,
+      options.transitionLogBytes ?? DEFAULT_LOG_BYTES,
+      options.memoryLimit ?? 0,
+      (kind, test, text) => tests[kind][test](text),
     );
     finalizer?.register(this, this.#core, this);
     this.#delivery = new Delivery(options.bufferLimit ?? 10000, this.#logger);
@@ -242,6 +257,7 @@ class Engine {
       wire.putWrite1(runId, actorText, id, PREV.TEXT, 0, prevText, nextText);
       wire.check(core.write(handle.index, 1, now));
     }
+    if (wire.logTrimStarted()) this.#logTrimmed();
   }
 
   #commitMany(core, handle, runId, actorText, entries, now) {
@@ -251,6 +267,18 @@ class Engine {
       for (const e of entries) if (e.prevMode === PREV.CACHED) e.prevMode = PREV.TEXT;
       wire.putWrite(runId, actorText, entries);
       wire.check(core.write(handle.index, entries.length, now));
+    }
+    if (wire.logTrimStarted()) this.#logTrimmed();
+  }
+
+  #logTrimmed() {
+    try {
+      this.#logger.warn(
+        "entity-reactor: the embedded transition log reached its transitionLogBytes budget: its oldest rows are dropped " +
+          "to make room (warned once until it is back under 90% of the budget)",
+      );
+    } catch {
+      // A throwing logger never changes a write's outcome.
     }
   }
 
@@ -688,6 +716,20 @@ class Engine {
     const [idBytes, fieldBytes] = wire.put(id, field ?? "");
     wire.check(core.history(handle.index, idBytes, field !== undefined, fieldBytes, limit ?? 0));
     return wire.json().map((r) => ({ kind, entityId: id, ...r, transitionedAt: new Date(r.transitionedAt) }));
+  }
+
+  /**
+   * What the engine holds in WebAssembly memory: the prev cache, the
+   * embedded transition log (bytes and rows), the entities tracked, and
+   * the module's whole heap in use (shared by every engine of the module).
+   */
+  memory() {
+    const core = this.#live();
+    this.#wire.check(core.memory());
+    const out = this.#wire.json();
+    this.#wire.check(this.#module.heapInUse());
+    out.wasmHeapBytes = this.#wire.value();
+    return out;
   }
 
   /** @internal */

@@ -271,6 +271,51 @@ export interface EngineOptions<TKinds = AnyKinds> {
   wasm?: WasmSource;
   /** Embedded store only: keep at most this many rows per entity (0 = all). */
   retentionPerEntity?: number;
+  /**
+   * Embedded store only: bytes of transition rows kept in all (0 = no
+   * bound). Beyond it the oldest rows go first, whatever their entity, with
+   * one warning per episode. Default 64 MiB. A row takes 32 bytes plus its
+   * field name and texts, rounded up to 8.
+   */
+  transitionLogBytes?: number;
+  /**
+   * Budget of the prev cache: the states this engine committed last, kept
+   * so the next write's prev needs no serialising or parsing. Counted once
+   * in WebAssembly memory and once in JavaScript. 0 disables it; a state
+   * not cached is only slower to write. Default 16 MiB.
+   */
+  stateCacheBytes?: number;
+  /**
+   * Bytes of WebAssembly heap the engine's writes may use in all (default:
+   * what the heap can grow to). A write that would need more first gives up
+   * the prev cache, then fails with ER_OUT_OF_MEMORY, with nothing written.
+   */
+  memoryLimit?: number;
+  /**
+   * Delivery across processes (e.g. entity-reactor/bus/redis): committed
+   * changes are published to it, and onEntityChanged subscribes through it.
+   */
+  bus?: EngineBus | null;
+}
+
+/** What createEngine({ bus }) needs of a bus. */
+export interface EngineBus {
+  publish(event: ChangeEvent<any>): unknown;
+  onEntityChanged(subscription: any): () => Promise<void>;
+  attachEngine?(engine: { store: TransitionStore<any> | null; logger: Logger }): void;
+}
+
+/** What an engine holds in WebAssembly memory (engine.memory()). */
+export interface EngineMemory {
+  /** The prev cache (its JavaScript copy is about as large). */
+  stateCacheBytes: number;
+  /** The embedded transition log. */
+  transitionLogBytes: number;
+  transitionLogRows: number;
+  /** Entities with a cached state or rows. */
+  entities: number;
+  /** The module's whole heap in use (every engine of the module). */
+  wasmHeapBytes: number;
 }
 
 export type Delivery =
@@ -369,6 +414,8 @@ export interface Engine<TKinds extends KindMap<TKinds> = AnyKinds> {
   readonly secrets: SecretMasker;
   declareNonReactiveState(declaration: NonReactiveDeclaration): void;
   nonReactiveDeclarations(): NonReactiveDeclaration[];
+  /** What the engine holds in WebAssembly memory. */
+  memory(): EngineMemory;
   /**
    * Batch ingest (docs/semantics.md §9) of states the host has already
    * written: one read of all ids, one crossing, one transaction; events and

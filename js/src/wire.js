@@ -176,6 +176,11 @@ export class Wire {
 
   // ---- a write's records
 
+  /** The last write started dropping the embedded log's oldest rows (its budget). */
+  logTrimStarted() {
+    return this.module.HEAPU32[this.header + H.LOG_TRIM_STARTED] === 1;
+  }
+
   /** How many entries the last write returned. */
   count() {
     return this.module.HEAPU32[this.header + H.COUNT];

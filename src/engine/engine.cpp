@@ -40,6 +40,8 @@ void put_u32(std::string& out, std::uint32_t v) {
 void WriteResult::clear() {
   status = Status::Done;
   miss = 0;
+  log_evicted = 0;
+  log_trim_started = false;
   entries.clear();
   fields.clear();
   texts.clear();
@@ -189,6 +191,95 @@ void Engine::evict(std::uint32_t keep) {
   }
 }
 
+void Engine::log_appended(std::uint32_t entity, std::size_t bytes) {
+  log_bytes_ += bytes;
+  ++log_rows_;
+  if (options_.log_bytes != 0) log_queue_.push_back(LogEntry{entity, entities_.at(entity).generation});
+}
+
+// Oldest rows first, whatever their entity, until the log fits its budget.
+// The queue's head entry names the entity whose oldest row is the log's
+// oldest (rows of one entity are in time order), unless retention already
+// dropped that row (stale) or the entity record was reused since.
+void Engine::enforce_log_budget() {
+  if (options_.log_bytes == 0) return;
+  while (log_bytes_ > options_.log_bytes && log_queue_head_ < log_queue_.size()) {
+    const LogEntry e = log_queue_[log_queue_head_++];
+    Entity& entity = entities_.at(e.entity);
+    if (!entity.live || entity.generation != e.generation) continue;
+    if (entity.stale_rows != 0) {
+      --entity.stale_rows;
+      continue;
+    }
+    log_dropped(entity.log.drop_oldest());
+    ++result_.log_evicted;
+    release_if_idle(e.entity);
+  }
+  if (result_.log_evicted != 0 && !log_trimming_) {
+    log_trimming_ = true;
+    result_.log_trim_started = true;
+  } else if (log_trimming_ && log_bytes_ * 10 < options_.log_bytes * 9) {
+    log_trimming_ = false;
+  }
+  // Compact the queue once its consumed head (or stale entries) outweighs
+  // what it still names; amortised O(1) per row.
+  if (log_queue_head_ > 1024 && log_queue_head_ * 2 > log_queue_.size()) {
+    log_queue_.erase(log_queue_.begin(), log_queue_.begin() + static_cast<std::ptrdiff_t>(log_queue_head_));
+    log_queue_head_ = 0;
+  }
+  if (log_queue_.size() - log_queue_head_ > 2 * log_rows_ + 1024) {
+    // Mostly stale entries (retention drops rows without popping them):
+    // rebuild with the live ones, front to back.
+    std::vector<LogEntry> live;
+    live.reserve(log_rows_);
+    for (std::size_t i = log_queue_head_; i < log_queue_.size(); ++i) {
+      const LogEntry e = log_queue_[i];
+      Entity& entity = entities_.at(e.entity);
+      if (!entity.live || entity.generation != e.generation) continue;
+      if (entity.stale_rows != 0) {
+        --entity.stale_rows;
+        continue;
+      }
+      live.push_back(e);
+    }
+    log_queue_.swap(live);
+    log_queue_head_ = 0;
+  }
+}
+
+void Engine::drop_cache() {
+  while (lru_tail_ != Entity::kNil) {
+    const std::uint32_t victim = lru_tail_;
+    cache_drop(victim);
+    release_if_idle(victim);
+  }
+  spare_docs_.clear();
+  spare_docs_.shrink_to_fit();
+}
+
+std::size_t Engine::memory_bytes() const {
+  std::size_t scratch = prev_doc_.footprint() + next_doc_.footprint() + masked_prev_.footprint() +
+                        masked_next_.footprint() + actor_doc_.footprint() + result_.texts.capacity() +
+                        result_.fields.capacity() * sizeof(std::uint32_t) +
+                        result_.entries.capacity() * sizeof(EntryOutcome);
+  for (const json::Doc& d : spare_docs_) scratch += d.footprint();
+  return cache_bytes_ + log_bytes_ + log_queue_.capacity() * sizeof(LogEntry) + entities_.size() * sizeof(Entity) +
+         scratch;
+}
+
+Result<void> Engine::reserve_memory(std::size_t bytes) {
+  auto fits = [&] {
+    const bool heap = !options_.can_allocate || options_.can_allocate(bytes);
+    return heap && (options_.memory_limit == 0 || memory_bytes() + bytes <= options_.memory_limit);
+  };
+  if (fits()) return Ok{};
+  drop_cache();  // only a cache: given up before a write fails
+  if (fits()) return Ok{};
+  return make_error(Code::ER_OUT_OF_MEMORY,
+                    "out of memory: the write needs about " + std::to_string(bytes) +
+                        " bytes more than the WebAssembly heap or the engine's memoryLimit has left; nothing was written");
+}
+
 void Engine::release_if_idle(std::uint32_t index) {
   const Entity& e = entities_.at(index);
   if (e.token == 0 && e.log.empty()) entities_.remove(index);
@@ -273,6 +364,11 @@ Result<const WriteResult*> Engine::write(const WriteContext& ctx, std::span<cons
   result_.clear();
   if (ctx.kind >= kinds_.size()) return make_error(Code::ER_UNKNOWN_KIND, "unknown kind");
   const Kind& kind = *kinds_[ctx.kind];
+  // Room for what this write may allocate (parsed documents, rows, cached
+  // state): several times its texts, checked before anything happens.
+  std::size_t text_bytes = ctx.actor.size();
+  for (const WriteEntry& e : entries) text_bytes += e.id.size() + e.prev_text.size() + e.next_text.size();
+  if (auto room = reserve_memory(6 * text_bytes + (64u << 10)); !room.ok()) return room.take_error();
   const secrets::Matcher* matcher = ctx.run_id.empty() ? nullptr : secrets_.matcher(ctx.run_id);
   if (matcher && matcher->empty()) matcher = nullptr;
   // Every cached prev must still be there before anything takes effect.
@@ -306,6 +402,7 @@ Result<const WriteResult*> Engine::write(const WriteContext& ctx, std::span<cons
     in_batch_ = false;
     evict(lru_head_);
   }
+  enforce_log_budget();
   return &result_;
 }
 
@@ -465,8 +562,11 @@ Result<void> Engine::commit_entry(const Kind& kind, const WriteContext& ctx, con
         std::optional<std::string_view> from;
         if (mprev) from = text_of(mprev, c.prev, scratch_);
         const std::string_view to = text_of(mnext, c.next, scratch2_);
-        log.append(c.name, from, to, ctx.now);
-        if (options_.retention_per_entity != 0 && log.rows() > options_.retention_per_entity) log.drop_oldest();
+        log_appended(entity, log.append(c.name, from, to, ctx.now));
+        if (options_.retention_per_entity != 0 && log.rows() > options_.retention_per_entity) {
+          log_dropped(log.drop_oldest());
+          ++entities_.at(entity).stale_rows;  // its queue entry is skipped when it comes up
+        }
       }
     }
   }

@@ -43,6 +43,9 @@ struct EngineOptions {
   // them; false: the embedded log keeps them.
   bool host_store = false;
   std::size_t retention_per_entity = 0;  // embedded log: rows kept per entity (0 = all)
+  // Embedded log: bytes of rows kept in all (0 = no bound); beyond it the
+  // oldest rows go first, whatever their entity.
+  std::size_t log_bytes = 0;
   // Budget of the prev cache (committed states kept to skip parsing the
   // next write's prev); 0 disables it.
   std::size_t state_cache_bytes = 16u << 20;
@@ -51,6 +54,14 @@ struct EngineOptions {
   // on a string. The binding runs it in JavaScript; without one, a schema's
   // string tests fail.
   std::function<bool(std::uint32_t kind, std::uint32_t test, std::string_view text)> string_test;
+  // May the engine allocate about this many more bytes? The binding asks
+  // the WebAssembly heap; a write that would not fit fails with
+  // ER_OUT_OF_MEMORY before any effect, after the prev cache was given up.
+  // Unset: always.
+  std::function<bool(std::size_t bytes)> can_allocate;
+  // What this engine may hold in all (0 = no limit): its cached states,
+  // its log, its entities and its scratch, plus what a write needs.
+  std::size_t memory_limit = 0;
 };
 
 enum class PrevSource : std::uint8_t {
@@ -113,6 +124,11 @@ struct WriteResult {
   enum class Status { Done, CacheMiss };
   Status status = Status::Done;
   std::uint32_t miss = 0;  // CacheMiss: the entry whose token the cache no longer holds
+  // Rows the embedded log's total budget dropped in this write (oldest
+  // first); true on the write that started dropping (one warning per
+  // episode: it ends once the log is back under 90% of its budget).
+  std::uint32_t log_evicted = 0;
+  bool log_trim_started = false;
   std::vector<EntryOutcome> entries;
   // Per changed field: its index in the kind's field list (fields()), or
   // kUnlisted (its name is in the entry's `names`).
@@ -195,6 +211,13 @@ class Engine {
   // ---- introspection (tests, budgets)
   std::size_t entity_count() const { return entities_.size(); }
   std::size_t cached_bytes() const { return cache_bytes_; }
+  std::size_t log_bytes() const { return log_bytes_; }
+  // What the engine holds now, as memory_limit counts it.
+  std::size_t memory_bytes() const;
+  std::size_t log_rows() const { return log_rows_; }
+  // Gives up every cached state (the cache is an optimisation): what the
+  // engine does before it reports ER_OUT_OF_MEMORY.
+  void drop_cache();
 
  private:
   struct Kind {
@@ -220,6 +243,13 @@ class Engine {
   void cache_touch(std::uint32_t entity);
   void evict(std::uint32_t keep);
   void release_if_idle(std::uint32_t entity);
+  void log_appended(std::uint32_t entity, std::size_t bytes);
+  void log_dropped(std::size_t bytes) {
+    log_bytes_ -= bytes;
+    --log_rows_;
+  }
+  void enforce_log_budget();
+  Result<void> reserve_memory(std::size_t bytes);
   std::uint32_t next_token();
 
   EngineOptions options_;
@@ -232,6 +262,17 @@ class Engine {
   std::size_t cache_bytes_ = 0;
   std::uint32_t token_ = 0;
   bool in_batch_ = false;
+  // The embedded log: bytes and rows held, and one entry per row appended
+  // (entity, its generation) oldest first, for the total budget.
+  std::size_t log_bytes_ = 0;
+  std::size_t log_rows_ = 0;
+  bool log_trimming_ = false;
+  struct LogEntry {
+    std::uint32_t entity;
+    std::uint32_t generation;
+  };
+  std::vector<LogEntry> log_queue_;
+  std::size_t log_queue_head_ = 0;
   DeriverRegistry derivers_;
   secrets::SecretRegistry secrets_;
   UuidGenerator uuids_;

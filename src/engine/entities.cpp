@@ -70,6 +70,8 @@ std::uint32_t EntityTable::get_or_add(std::uint32_t kind, std::string_view id) {
   e.id.assign(id.data(), id.size());
   e.hash = hash;
   e.live = true;
+  e.stale_rows = 0;
+  ++e.generation;
   slots_[s] = index + 1;
   ++live_;
   return index;

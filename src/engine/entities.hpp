@@ -30,6 +30,11 @@ struct Entity {
   std::uint32_t lru_prev = kNil, lru_next = kNil;
   // ---- embedded transition log
   EntityLog log;
+  // Rows the per-entity retention dropped whose entries are still in the
+  // engine's oldest-first queue (they are skipped there), and the record's
+  // generation (a reused record's old queue entries are skipped too).
+  std::uint32_t stale_rows = 0;
+  std::uint32_t generation = 0;
 
   static constexpr std::uint32_t kNil = 0xFFFFFFFFu;
 };

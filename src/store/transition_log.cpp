@@ -8,8 +8,12 @@ namespace {
 constexpr std::size_t align8(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
 }  // namespace
 
-void EntityLog::append(std::string_view field, std::optional<std::string_view> from, std::string_view to,
-                       std::int64_t at) {
+std::size_t EntityLog::row_bytes(std::size_t field, std::size_t from, std::size_t to) {
+  return sizeof(Header) + align8(field + from + to);
+}
+
+std::size_t EntityLog::append(std::string_view field, std::optional<std::string_view> from, std::string_view to,
+                              std::int64_t at) {
   Header h{static_cast<std::uint32_t>(field.size()),
            from ? static_cast<std::uint32_t>(from->size()) : kNoFrom, static_cast<std::uint32_t>(to.size()), 0, at};
   const std::size_t body = field.size() + (from ? from->size() : 0) + to.size();
@@ -20,6 +24,7 @@ void EntityLog::append(std::string_view field, std::optional<std::string_view> f
   buf_.append(to);
   buf_.append(align8(body) - body, '\0');
   ++count_;
+  return sizeof(Header) + align8(body);
 }
 
 EntityLog::View EntityLog::view(std::size_t offset) const {
@@ -39,9 +44,10 @@ EntityLog::View EntityLog::view(std::size_t offset) const {
   return v;
 }
 
-void EntityLog::drop_oldest() {
-  if (count_ == 0) return;
-  head_ += view(head_).size;
+std::size_t EntityLog::drop_oldest() {
+  if (count_ == 0) return 0;
+  const std::size_t size = view(head_).size;
+  head_ += size;
   --count_;
   // Compact once the dropped prefix is as long as what is kept: amortised
   // O(1) per row, and the buffer's capacity stays for the next appends.
@@ -52,6 +58,7 @@ void EntityLog::drop_oldest() {
     buf_.resize(buf_.size() - head_);
     head_ = 0;
   }
+  return size;
 }
 
 void EntityLog::clear() {
