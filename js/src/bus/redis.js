@@ -202,6 +202,14 @@ class RecentSet {
   }
 }
 
+// Takes each dedupe key (SET NX PX ARGV[1] to its value ARGV[i + 1]): "" when
+// taken, else the key's value ("done", or another holder's lease; "?" if it
+// lapsed in between).
+const ACQUIRE = `local out = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, ARGV[i + 1], 'NX', 'PX', ARGV[1]) then out[i] = '' else out[i] = redis.call('GET', key) or '?' end
+end
+return out`;
 // Marks a change done for its group and acknowledges its entry, in one command.
 const DONE_AND_ACK = `redis.call('SET', KEYS[1], '${DONE}', 'PX', ARGV[1]) return redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])`;
 // Renews a dedupe lease while it is ours, or takes it again if it lapsed
@@ -513,23 +521,19 @@ export async function createRedisBus(options = {}) {
 
   // Takes the dedupe key of each entry: "mine" | "done" | "busy" (held by another consumer).
   async function acquire(g, items) {
-    const replies = await Promise.all(items.map((it) => cmd(["SET", it.key, it.value, "NX", "PX", claimIdleMs])));
+    // One command for the batch: SET NX each key, else report its value.
+    const replies = await cmd(["EVAL", ACQUIRE, items.length, ...items.map((it) => it.key), claimIdleMs, ...items.map((it) => it.value)]);
     const out = new Array(items.length);
-    const others = [];
-    for (let i = 0; i < items.length; i++) {
-      if (replies[i] !== null && replies[i] !== undefined) out[i] = "mine";
-      else others.push(i);
-    }
-    const current = await Promise.all(others.map((i) => cmd(["GET", items[i].key])));
     const takeovers = [];
-    others.forEach((i, j) => {
-      const value = current[j] === null || current[j] === undefined ? null : String(current[j]);
-      if (value === DONE) out[i] = "done";
-      else if (value !== null && value.startsWith(`p:${consumerName}:`) && !g.held.has(items[i].changeId)) {
+    for (let i = 0; i < items.length; i++) {
+      const value = String(replies?.[i] ?? "");
+      if (value === "") out[i] = "mine";
+      else if (value === DONE) out[i] = "done";
+      else if (value.startsWith(`p:${consumerName}:`) && !g.held.has(items[i].changeId)) {
         // Left by this consumer before a restart (same consumerName): ours again.
         takeovers.push(i);
       } else out[i] = "busy";
-    });
+    }
     const taken = await Promise.all(takeovers.map((i) => cmd(["SET", items[i].key, items[i].value, "XX", "PX", claimIdleMs])));
     takeovers.forEach((i, j) => (out[i] = taken[j] === null || taken[j] === undefined ? "busy" : "mine"));
     return out;
