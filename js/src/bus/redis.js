@@ -337,7 +337,13 @@ export async function createRedisBus(options = {}) {
 
   // XADDs the changes in order; resolves to the confirmed prefix (bounded by publishTimeoutMs).
   async function publishBatch(relay, changes) {
-    const conn = await publisher();
+    let conn = await publisher();
+    if (conn.isOpen === false) {
+      // Its reconnect strategy gave up: a new connection.
+      connections.delete(conn);
+      pubConnecting = null;
+      conn = await publisher();
+    }
     const settled = new Array(changes.length).fill(0); // 0 pending, 1 ok, -1 failed
     let firstError = null;
     const sends = changes.map((c, i) =>
@@ -393,6 +399,7 @@ export async function createRedisBus(options = {}) {
     let nextPrune = Date.now() + jitter(PRUNE_EVERY_MS / 6);
     let failingSince = 0;
     let lastReport = 0;
+    let lockedInRow = 0;
     while (!closed) {
       if (!relay.wanted && !closing) await pause(relay, relayPollMs, true);
       if (closed) break;
@@ -425,13 +432,18 @@ export async function createRedisBus(options = {}) {
         failingSince = 0;
       }
       if (step.locked) {
-        // Another relay is publishing; ours goes on once it is done.
+        // Another relay is publishing (it publishes this process's changes
+        // too): try again soon a few times, then at the poll's pace, so a
+        // relay that never gets the lease (a SQLite file another process
+        // relays) costs no more than polling.
         relayStats.locked++;
         if (closing) break;
-        await pause(relay, Math.min(relayPollMs, 50), false);
-        relay.wanted = true;
+        lockedInRow++;
+        await pause(relay, lockedInRow <= 3 ? Math.min(relayPollMs, 50) : relayPollMs, false);
+        if (lockedInRow <= 3) relay.wanted = true;
         continue;
       }
+      lockedInRow = 0;
       if (step.count === batchSize) relay.wanted = true; // more to publish
       if (closing && !relay.wanted) break; // drained
       if (Date.now() >= nextPrune && isFunction(relay.store.pruneOutbox)) {
