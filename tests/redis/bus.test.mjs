@@ -5,9 +5,14 @@
 // its own pending entries, and the same subscriber code on engine or bus.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import Database from "better-sqlite3";
 import { createClient } from "redis";
 import { createEngine } from "../../js/src/index.js";
 import { createRedisBus } from "../../js/src/bus/redis.js";
+import { createSqliteTransitionStore } from "../../js/src/stores/sqlite.js";
 import { Table, quietLogger, sys, systemSchema } from "../js/helpers.mjs";
 import { createMemoryTransitionStore } from "../node/memory-store.mjs";
 import { startRedis } from "./redis-server.mjs";
@@ -387,4 +392,37 @@ test("close() publishes what the outbox still holds, then stops; an outbox store
   const broken = { ...createMemoryTransitionStore({ outbox: true }), relayOutbox: undefined };
   const b2 = await bus({ stream: `s${++seq}` });
   await assert.rejects(createEngine({ transitions: broken, bus: b2 }), /relayOutbox/);
+});
+
+test("two engines on one SQLite outbox: one relay at a time publishes every change once, in commit order", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "er-bus-sqlite-"));
+  closers.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, "app.db");
+  const stream = `s${++seq}`;
+  const sides = [];
+  for (let n = 0; n < 2; n++) {
+    const db = new Database(file);
+    db.pragma("journal_mode = WAL");
+    db.pragma("busy_timeout = 5000");
+    const store = createSqliteTransitionStore(db, { outbox: true });
+    const b = await bus({ stream, relayPollMs: 100 });
+    const e = await createEngine({ transitions: store, bus: b, logger: quietLogger() });
+    closers.push(async () => (e.close(), db.close()));
+    const table = new Table();
+    const handle = e.defineEntity({ kind: "sys", state: systemSchema, read: table.read });
+    sides.push({ db, b, handle, table });
+  }
+  await Promise.all(
+    sides.map(async ({ handle, table }, n) => {
+      for (let i = 0; i < 60; i++) await handle.mutate({ id: `p${n}-${i % 5}`, apply: table.put(`p${n}-${i % 5}`, sys(`v${i}`)) });
+    }),
+  );
+  const committed = sides[0].db.prepare("SELECT change_id FROM entity_transitions_outbox ORDER BY seq").pluck().all();
+  assert.equal(committed.length, 120);
+  await waitFor("every change published", async () => (await streamLength(stream)) >= 120 && sides[0].db.prepare("SELECT COUNT(*) FROM entity_transitions_outbox WHERE published_at IS NULL").pluck().get() === 0);
+  await sleep(300);
+  const entries = await rc.sendCommand(["XRANGE", stream, "-", "+"]);
+  const published = entries.map(([, flat]) => flat[flat.indexOf("changeId") + 1]);
+  assert.deepEqual(published, committed, "each change once, in the outbox's commit order");
+  assert.ok(sides.some((s) => s.b.stats().relay.locked > 0), "the relays met the lease");
 });
