@@ -170,6 +170,10 @@ class Engine {
     if (options.bus != null) {
       this.#bus = options.bus;
       this.#bus.attachEngine?.({ store: this.#store, logger: this.#logger });
+    } else if (this.#outbox) {
+      this.#logger.warn(
+        "entity-reactor: the store records change events in its outbox but no bus relays them (createEngine({ transitions, bus }))",
+      );
     }
     this.secrets = makeSecrets(() => this.#live(), this.#wire);
     if (isFunction(options.emit)) this.wire(options.emit);

@@ -235,6 +235,9 @@ export interface TransitionStore<TTx = unknown> {
   inStateSince(args: { kind: string; entityId: string; field: string; currentValue: string }): Promise<Date | number | string | null> | Date | number | string | null;
   transitionCount(args: { kind: string; entityId: string; field: string; windowMs: number; now: Date }): Promise<number> | number;
   history(args: { kind: string; entityId: string; field?: string; limit?: number }): Promise<TransitionRow[]> | TransitionRow[];
+  /** true: the engine passes each change event to appendChanges in the transaction of its rows (a transactional outbox). */
+  readonly outbox?: boolean;
+  appendChanges?(args: { tx: TTx; kind: string; changes: object[] }): Promise<void> | void;
 }
 
 export interface Logger {
