@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds the core natively and
 # once to WebAssembly, then runs every suite: GoogleTest (native and under
-# ASan+UBSan), the package's JS and workerd tests, the browser demo, the Node
-# server with SQLite and PostgreSQL, fuzzing, the 1M-write leak check, Redis.
+# ASan+UBSan), the package's JS and workerd tests, type tests, the browser
+# demo, the Node server with SQLite and PostgreSQL, fuzzing, the 1M-write
+# leak check, Redis, and the fault tests.
 # A failing build stops at once; a failing suite is reported and the others
 # still run, so one CI log shows every failure. Exit status 1 if any failed.
 set -euo pipefail
@@ -32,6 +33,10 @@ echo "== JS tests"
 npm ci --prefix tests --no-audit --no-fund >/dev/null
 suite "JS + workerd" node --test --test-concurrency=1 tests/js/ tests/workerd/
 
+echo "== type tests (tsc over the .d.ts files) and the zod fixture"
+suite "types" bash tests/types/run.sh
+suite "zod fixture" node tests/fixtures/gen-zod-cases.mjs --check
+
 echo "== browser tests"
 bash scripts/setup.sh chromium
 suite "browser" node --test --test-concurrency=1 tests/browser/
@@ -58,6 +63,10 @@ suite "leak check" node --expose-gc --test tests/reliability/
 echo "== Redis multi-process tests"
 bash scripts/setup.sh redis
 suite "Redis" node --test --test-concurrency=1 tests/redis/
+
+echo "== fault tests: outbox and Redis bus (redis-server, PostgreSQL, engine processes killed and restarted)"
+bash scripts/setup.sh postgresql redis
+suite "Faults" node --test --test-concurrency=1 tests/faults/
 
 if ((${#failed[@]})); then
   echo "== FAILED suites: ${failed[*]}"
