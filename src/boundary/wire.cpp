@@ -41,6 +41,9 @@ Result<void> decode_write(std::string_view input, std::uint32_t count, WriteInpu
   if (!r.u32(run_len) || !r.u32(actor_len) || !r.bytes(run_len, out.run_id) || !r.bytes(actor_len, out.actor))
     return truncated();
   r.align();
+  // Each entry takes at least its four words: a count the input cannot hold
+  // is refused before anything is reserved for it.
+  if (count > input.size() / (ENTRY_WORDS * 4)) return truncated();
   out.entries.reserve(count);
   for (std::uint32_t i = 0; i < count; ++i) {
     std::uint32_t id_len = 0, mode = 0, arg = 0, next_len = 0;

@@ -2,10 +2,6 @@
 
 namespace er {
 
-namespace {
-bool is_null(const json::Doc& d, std::uint32_t i) { return d.type(i) == json::Type::Null; }
-}  // namespace
-
 void diff(DocRef prev, DocRef next, std::vector<FieldChange>& out) {
   out.clear();
   constexpr std::uint32_t kNone = json::Doc::kNone;
@@ -20,7 +16,7 @@ void diff(DocRef prev, DocRef next, std::vector<FieldChange>& out) {
   if (!prev) {
     for (std::uint32_t j = 0; j < nb; ++j) {
       const std::uint32_t v = b.value(next.node, j);
-      if (!is_null(b, v)) out.push_back(FieldChange{b.key(next.node, j), kNone, v});
+      if (!json::is_null(b, v)) out.push_back(FieldChange{b.key(next.node, j), kNone, v});
     }
     return;
   }
@@ -35,11 +31,11 @@ void diff(DocRef prev, DocRef next, std::vector<FieldChange>& out) {
     const bool same = i < na && j < nb && ka.size() == kb.size() && json::same_key(ka, kb);
     if (!same && (j == nb || (i < na && json::key_less(ka, kb)))) {
       const std::uint32_t v = a.value(prev.node, i);
-      if (!is_null(a, v)) out.push_back(FieldChange{ka, v, kNone});
+      if (!json::is_null(a, v)) out.push_back(FieldChange{ka, v, kNone});
       ++i;
     } else if (!same) {
       const std::uint32_t v = b.value(next.node, j);
-      if (!is_null(b, v)) out.push_back(FieldChange{kb, kNone, v});
+      if (!json::is_null(b, v)) out.push_back(FieldChange{kb, kNone, v});
       ++j;
     } else {
       const std::uint32_t va = a.value(prev.node, i), vb = b.value(next.node, j);

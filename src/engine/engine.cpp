@@ -371,12 +371,16 @@ Result<const WriteResult*> Engine::write(const WriteContext& ctx, std::span<cons
   if (auto room = reserve_memory(6 * text_bytes + (64u << 10)); !room.ok()) return room.take_error();
   const secrets::Matcher* matcher = ctx.run_id.empty() ? nullptr : secrets_.matcher(ctx.run_id);
   if (matcher && matcher->empty()) matcher = nullptr;
-  // Every cached prev must still be there before anything takes effect.
+  // Every cached prev must still be there before anything takes effect,
+  // and name the state before the batch: an id an earlier entry of the
+  // batch writes has moved on (its entry must carry that state as text).
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const WriteEntry& e = entries[i];
     if (e.prev != PrevSource::Cached) continue;
     const std::uint32_t index = entities_.find(ctx.kind, e.id);
-    if (index == EntityTable::kNone || entities_.at(index).token != e.prev_token || e.prev_token == 0) {
+    bool miss = index == EntityTable::kNone || entities_.at(index).token != e.prev_token || e.prev_token == 0;
+    for (std::size_t j = 0; j < i && !miss; ++j) miss = entries[j].id == e.id;
+    if (miss) {
       result_.status = WriteResult::Status::CacheMiss;
       result_.miss = static_cast<std::uint32_t>(i);
       return &result_;
@@ -488,7 +492,11 @@ Result<void> Engine::commit_entry(const Kind& kind, const WriteContext& ctx, con
     // No change: no rows, no change event. The cache keeps the entity's
     // state (a cached prev already equals next).
     if (next) {
-      if (e.prev == PrevSource::Cached) {
+      // A cached prev equals next, unless masking hid their difference
+      // (a change inside a secret): then next is the state to keep.
+      if (e.prev == PrevSource::Cached &&
+          ((mprev.doc == prev.doc && mnext.doc == next.doc) ||
+           json::equal(*prev.doc, prev.node, *next.doc, next.node))) {
         out.token = entities_.at(entity).token;
         cache_touch(entity);
       } else {

@@ -43,8 +43,11 @@ class DocParser {
     doc_.bytes_.resize(text.size() + kPadding);
     std::memcpy(doc_.bytes_.data(), text.data(), text.size());
     std::memset(doc_.bytes_.data() + text.size(), 0, kPadding);
-    // At most one node per two bytes ("[0,0]"), one key per four ("\"\":0,").
-    doc_.nodes_.ensure(text.size() / 2 + 2);
+    // At most one node per byte: valid JSON needs two ("[0,0]"), but the
+    // parser writes before it finds malformed text ("[[[[" opens one per
+    // byte), so the bound must hold for any text. One key per four bytes
+    // ("{\"\":" or "\"\":0,").
+    doc_.nodes_.ensure(text.size() + 2);
     doc_.order_.ensure(text.size() / 4 + 2);
     nodes_ = doc_.nodes_.data.get();
     order_ = doc_.order_.data.get();
@@ -830,11 +833,22 @@ bool same_key(std::string_view a, std::string_view b) {
   return a.size() == b.size() && detail::same_padded(a.data(), b.data(), a.size());
 }
 
+namespace {
+// Canonical JSON prints a non-finite number ("1e400" parses to one) as null:
+// it compares as null.
+Type canonical_type(const Doc::Node& n) {
+  return n.type == Type::Number && !std::isfinite(n.num) ? Type::Null : n.type;
+}
+}  // namespace
+
+bool is_null(const Doc& d, std::uint32_t i) { return canonical_type(d.node(i)) == Type::Null; }
+
 bool equal(const Doc& a, std::uint32_t ia, const Doc& b, std::uint32_t ib) {
   const Doc::Node& x = a.node(ia);
   const Doc::Node& y = b.node(ib);
-  if (x.type != y.type) return false;
-  switch (x.type) {
+  const Type t = canonical_type(x);
+  if (t != canonical_type(y)) return false;
+  switch (t) {
     case Type::Null:
       return true;
     case Type::Bool:
@@ -865,10 +879,10 @@ bool equal(const Doc& a, std::uint32_t ia, const Doc& b, std::uint32_t ib) {
 
 bool equal(const Doc& a, std::uint32_t ia, const Value& b) {
   const Doc::Node& x = a.node(ia);
-  // Canonical JSON prints a non-finite tree number as null.
+  // Canonical JSON prints a non-finite number as null.
   const Type bt = b.is_number() && !std::isfinite(b.as_number()) ? Type::Null : b.type();
-  if (x.type != bt) return false;
-  switch (x.type) {
+  if (canonical_type(x) != bt) return false;
+  switch (bt) {
     case Type::Null:
       return true;
     case Type::Bool:

@@ -155,6 +155,8 @@ void write_transition_text(const Doc& doc, std::uint32_t i, std::string& out);
 // Structural equality of two nodes (of the same or different documents):
 // true iff their canonical forms are equal.
 bool equal(const Doc& a, std::uint32_t ia, const Doc& b, std::uint32_t ib);
+// Node i is null in canonical JSON: null, or a non-finite number.
+bool is_null(const Doc& doc, std::uint32_t i);
 // Equality with a tree value (schema enums and consts).
 bool equal(const Doc& a, std::uint32_t ia, const Value& b);
 // The node as a tree, for cold paths (normalising, catalog helpers).
