@@ -193,6 +193,14 @@ class Core {
   }
 
   // in: a state. TEXTS: it validated (normalised).
+  // in: run id, entity id, its path ("id", "[3].id"). Fails with
+  // ER_SECRET_IN_ID when the id holds a secret of the run.
+  std::uint32_t checkRunId(double kind, double run_len, double id_len, double path_len) {
+    auto r = engine_->check_run_id(static_cast<std::uint32_t>(kind), in(0, run_len), in(run_len, id_len),
+                                   in(run_len + id_len, path_len));
+    return r.ok() ? ok() : fail(r.error());
+  }
+
   std::uint32_t validate(double kind, double len) {
     return text_result(engine_->validate(static_cast<std::uint32_t>(kind), in(0, len)));
   }
@@ -404,6 +412,7 @@ EMSCRIPTEN_BINDINGS(entity_reactor) {
       .function("retractKind", &Core::retractKind)
       .function("memory", &Core::memory)
       .function("write", &Core::write)
+      .function("checkRunId", &Core::checkRunId)
       .function("validate", &Core::validate)
       .function("fieldText", &Core::fieldText)
       .function("inStateSince", &Core::inStateSince)

@@ -254,6 +254,11 @@ class Engine {
 
   // One crossing: the write in, the records out. A cached prev the core
   // has evicted meanwhile crosses again as its text.
+  // SPEC §7: an id holding a secret of its run is refused before read.
+  #checkRunId(core, handle, runId, id, path) {
+    this.#wire.check(core.checkRunId(handle.index, ...this.#wire.put(runId, id, path)));
+  }
+
   #commit1(core, handle, runId, actorText, id, prevMode, prevToken, prevText, nextText, now) {
     const wire = this.#wire;
     wire.putWrite1(runId, actorText, id, prevMode, prevToken, prevText, nextText);
@@ -305,6 +310,7 @@ class Engine {
       if (turn.wait !== null) await turn.wait;
       let core = this.#live();
       if (!this.#seeded) this.#seed(core);
+      if (runId !== "") this.#checkRunId(core, handle, runId, id, "id");
       // 1. prev, strictly before apply: by token when read returned the
       // object this engine committed last for the id, else as text.
       const prev = ownState(await handle.read([id]), kind, id);
@@ -425,6 +431,7 @@ class Engine {
       if (turn.wait !== null) await turn.wait;
       let core = this.#live();
       if (!this.#seeded) this.#seed(core);
+      if (runId !== "") for (let i = 0; i < ids.length; i++) this.#checkRunId(core, handle, runId, ids[i], `[${i}].id`);
       const found = (await handle.read(unique)) ?? {};
       if (typeof found !== "object")
         throw badArgument(`ingest: read for kind "${kind}" must return an object keyed by id, received ${typeof found}`);

@@ -360,6 +360,24 @@ Result<void> Engine::check_entry(const Kind& kind, const WriteEntry& e, std::siz
   return Ok{};
 }
 
+namespace {
+// The message names the kind and the run, never the id: it holds the secret.
+Error secret_in_id(std::string_view kind, std::string_view run_id, std::string path) {
+  return make_error(Code::ER_SECRET_IN_ID,
+                    "kind " + quoted(kind) + ": the id contains a secret of run " + quoted(run_id) +
+                        "; an id cannot be masked, so the write is refused",
+                    std::move(path));
+}
+}  // namespace
+
+Result<void> Engine::check_run_id(std::uint32_t kind, std::string_view run_id, std::string_view id,
+                                  std::string_view path) const {
+  if (kind >= kinds_.size()) return make_error(Code::ER_UNKNOWN_KIND, "unknown kind");
+  const secrets::Matcher* matcher = run_id.empty() ? nullptr : secrets_.matcher(run_id);
+  if (!matcher || !matcher->contains_any(id)) return Ok{};
+  return secret_in_id(kinds_[kind]->name, run_id, std::string(path));
+}
+
 Result<const WriteResult*> Engine::write(const WriteContext& ctx, std::span<const WriteEntry> entries) {
   result_.clear();
   if (ctx.kind >= kinds_.size()) return make_error(Code::ER_UNKNOWN_KIND, "unknown kind");
@@ -371,6 +389,10 @@ Result<const WriteResult*> Engine::write(const WriteContext& ctx, std::span<cons
   if (auto room = reserve_memory(6 * text_bytes + (64u << 10)); !room.ok()) return room.take_error();
   const secrets::Matcher* matcher = ctx.run_id.empty() ? nullptr : secrets_.matcher(ctx.run_id);
   if (matcher && matcher->empty()) matcher = nullptr;
+  if (matcher)
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      if (matcher->contains_any(entries[i].id))
+        return secret_in_id(kind.name, ctx.run_id, entries.size() > 1 ? "[" + std::to_string(i) + "].id" : "id");
   // Every cached prev must still be there before anything takes effect,
   // and name the state before the batch: an id an earlier entry of the
   // batch writes has moved on (its entry must carry that state as text).

@@ -178,6 +178,12 @@ class Engine {
   // entry fails it. The result stays valid until the next call.
   Result<const WriteResult*> write(const WriteContext& context, std::span<const WriteEntry> entries);
 
+  // SPEC §7: a run-originated write whose id contains a secret of its run
+  // is refused (an id cannot be masked without losing its identity).
+  // write() checks it; a host calls it before reading the state, too.
+  Result<void> check_run_id(std::uint32_t kind, std::string_view run_id, std::string_view id,
+                            std::string_view path = "id") const;
+
   // The validated (normalised) state for `state_json`, as JSON text.
   Result<std::string> validate(std::uint32_t kind, std::string_view state_json) const;
 

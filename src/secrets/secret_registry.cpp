@@ -563,18 +563,46 @@ bool mask_doc(const Matcher& matcher, const json::Doc& doc, std::uint32_t node, 
   return masker.changed;
 }
 
-bool mask_value(const Matcher& matcher, json::Value& value) {
-  if (matcher.empty()) return false;
-  json::Doc doc;
-  if (!doc.parse(json::to_string(value), json::Limits{~std::size_t{0}, 1 << 20}).ok()) return false;
-  std::string masked;
-  if (!mask_doc(matcher, doc, json::Doc::root(), masked)) return false;
-  // The masked text parses again: masked keys re-sorted, and of two keys
-  // that mask alike the later one kept (as JSON.parse keeps it).
-  auto parsed = json::parse(masked, json::Limits{~std::size_t{0}, 1 << 20});
-  if (!parsed.ok()) return false;
-  value = std::move(parsed.value());
+namespace {
+// Masks one string in place; an untouched string keeps its buffer. True
+// when the text changed ("****" holding the secret "**" masks to itself).
+bool mask_string(const Matcher& matcher, std::string& s) {
+  if (!matcher.contains_any(s)) return false;
+  std::string out;
+  matcher.mask(s, out);
+  if (out == s) return false;
+  s = std::move(out);
   return true;
+}
+
+bool mask_tree(const Matcher& matcher, json::Value& value) {
+  switch (value.type()) {
+    case json::Type::String:
+      return mask_string(matcher, value.as_string());
+    case json::Type::Array: {
+      bool any = false;
+      for (json::Value& item : value.as_array()) any |= mask_tree(matcher, item);
+      return any;
+    }
+    case json::Type::Object: {
+      bool any = false, keys = false;
+      for (json::Member& m : value.as_object()) {
+        any |= mask_tree(matcher, m.value);
+        keys |= mask_string(matcher, m.key);
+      }
+      // Masked keys re-sort, and of two keys that mask alike the later one
+      // stays (as JSON.parse of the masked text keeps it).
+      if (keys) value = json::Value(std::move(value.as_object()));
+      return any || keys;
+    }
+    default:
+      return false;
+  }
+}
+}  // namespace
+
+bool mask_value(const Matcher& matcher, json::Value& value) {
+  return !matcher.empty() && mask_tree(matcher, value);
 }
 
 // -------------------------------------------------------- SecretRegistry

@@ -644,6 +644,29 @@ TEST(EngineMasking, WritesOutsideTheRunAndRunsWithoutSecretsAreNotMasked) {
   EXPECT_FALSE(empty->masked_next.has_value());
 }
 
+TEST(EngineMasking, AnIdHoldingASecretOfItsRunIsRefused) {
+  Harness h(true);
+  h.engine->secrets().register_values("run-1", {"hunter2"});
+  auto out = h.write("sys-hunter2", "", state("a"), "run-1");
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.error().code, Code::ER_SECRET_IN_ID);
+  EXPECT_EQ(out.error().path, "id");
+  EXPECT_EQ(out.error().message.find("hunter2"), std::string::npos) << out.error().message;
+  EXPECT_EQ(h.engine->entity_count(), 0u);
+  // The check the host runs before read agrees with write().
+  auto pre = h.engine->check_run_id(h.sys, "run-1", "x-hunter2-y", "[2].id");
+  ASSERT_FALSE(pre.ok());
+  EXPECT_EQ(pre.error().code, Code::ER_SECRET_IN_ID);
+  EXPECT_EQ(pre.error().path, "[2].id");
+  EXPECT_TRUE(h.engine->check_run_id(h.sys, "run-1", "plain", "id").ok());
+  EXPECT_TRUE(h.engine->check_run_id(h.sys, "", "hunter2", "id").ok());        // no run
+  EXPECT_TRUE(h.engine->check_run_id(h.sys, "run-2", "hunter2", "id").ok());   // another run
+  // Without the run, the same id is an ordinary write.
+  auto plain = h.write("sys-hunter2", "", state("a"));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->changed());
+}
+
 TEST(EngineMasking, AChangeOnlyInsideASecretIsNoChangeAfterMasking) {
   Harness h;
   h.engine->secrets().register_values("r", {"secret-a", "secret-b"});

@@ -553,6 +553,47 @@ describe("§9 beyond the reference", () => {
     assert.deepEqual(await engine.ingest("sys", []), []);
   });
 
+  test("a run's secrets in opts.actor are masked in the event; a write without a run keeps its actor", async () => {
+    const { engine, handle, table, events } = await setup();
+    engine.secrets.register("run-a", ["hunter2"]);
+    const actor = { type: "user", id: "u-hunter2", meta: { note: "pw hunter2" } };
+    await handle.mutate({ id: "a", opts: { runId: "run-a", actor }, apply: table.put("a", sys("a")) });
+    assert.deepEqual(events.at(-1).actor, { type: "user", id: "u-****", meta: { note: "pw ****" } });
+    assert.equal(actor.id, "u-hunter2", "the caller's object is not changed");
+    await handle.mutate({ id: "b", opts: { actor }, apply: table.put("b", sys("b")) });
+    assert.deepEqual(events.at(-1).actor, actor, "no run: nothing to mask");
+    const [change] = await engine.ingest("sys", [{ id: "c", next: sys("c") }], { runId: "run-a", actor });
+    assert.equal(change.actor.id, "u-****");
+  });
+
+  test("an id holding a secret of its run is refused with ER_SECRET_IN_ID before read; the engine keeps working", async () => {
+    for (const store of [undefined, new HostStore()]) {
+      const { engine, handle, table, events } = await setup({ transitions: store });
+      engine.secrets.register("run-s", ["hunter2"]);
+      let applied = 0;
+      const apply = () => { applied++; return sys("x"); };
+      const e = await rejectsWith(handle.mutate({ id: "sys-hunter2-1", opts: { runId: "run-s" }, apply }), ErrorCode.ER_SECRET_IN_ID, /run "run-s"/);
+      assert.equal(e.path, "id");
+      assert.ok(!e.message.includes("hunter2"), "the message never echoes the id: " + e.message);
+      await rejectsWith(handle.remove({ id: "hunter2", opts: { runId: "run-s" }, apply }), ErrorCode.ER_SECRET_IN_ID);
+      const b = await rejectsWith(engine.ingest("sys", [{ id: "ok", next: sys("o") }, { id: "x-hunter2", next: sys("x") }], { runId: "run-s" }), ErrorCode.ER_SECRET_IN_ID);
+      assert.equal(b.path, "[1].id");
+      assert.deepEqual(table.reads, [], "read is never called for a refused write");
+      assert.equal(applied, 0);
+      assert.equal(events.length, 0);
+      assert.equal((await handle.history("ok")).length, 0, "the batch is refused whole");
+      if (store) assert.equal(store.rows.length, 0);
+      // The same id without the run, or under a run without that secret, is an ordinary write.
+      await handle.mutate({ id: "sys-hunter2-1", apply: table.put("sys-hunter2-1", sys("x")) });
+      await handle.mutate({ id: "sys-hunter2-1", opts: { runId: "other" }, apply: table.put("sys-hunter2-1", sys("y")) });
+      assert.equal(events.length, 2);
+      // After drop the run has no secrets left to protect.
+      engine.secrets.drop("run-s");
+      await handle.mutate({ id: "hunter2", opts: { runId: "run-s" }, apply: table.put("hunter2", sys("z")) });
+      assert.equal(events.at(-1).id, "hunter2");
+    }
+  });
+
   test("ingest under a run: repeated ids diff unmasked states; events are snapshots", async () => {
     const { engine, handle } = await setup();
     engine.secrets.register("run-i", ["tok-SECRET"]);

@@ -110,6 +110,7 @@ test(`no secret reaches an event or a row of a run-originated write (${runs} see
   const looseSchema = { type: "object", additionalProperties: true };
   let writes = 0;
   let masked = 0;
+  let refused = 0;
   for (let r = 0; r < runs; r++) {
     const seed = process.env.PROPERTY_SEED ? seedBase : seedBase + r;
     const rand = mulberry32(seed);
@@ -136,7 +137,7 @@ test(`no secret reaches an event or a row of a run-originated write (${runs} see
       const secrets = runSecrets.get(runId) ?? [];
       if (!secrets.length) return;
       const strings = [];
-      for (const e of fromEvent) stringsOf([e.prev, e.next, e.delta, e.changedFields], strings);
+      for (const e of fromEvent) stringsOf([e.id, e.actor, e.prev, e.next, e.delta, e.changedFields], strings);
       for (const row of rows) strings.push(...rowStrings(row));
       for (const s of strings)
         for (const secret of secrets)
@@ -148,17 +149,32 @@ test(`no secret reaches an event or a row of a run-originated write (${runs} see
       return rows.slice(0, rows.length - before);
     };
     const rowCount = async (id) => (store ? store.rows.length : (await handle.history(id)).length);
+    // SPEC §7: a write whose id holds a secret of its run is refused before read.
+    const holdsSecret = (runId, idList) => (runSecrets.get(runId) ?? []).some((x) => idList.some((id) => id.includes(x)));
+    const expectRefused = async (promise) => {
+      const reads = table.reads.length;
+      const before = events.length;
+      await assert.rejects(promise, (e) => e.code === "ER_SECRET_IN_ID", context());
+      assert.equal(table.reads.length, reads, `${context()}: read is not called`);
+      assert.equal(events.length, before, `${context()}: no event`);
+      refused++;
+    };
+    const actor = { type: "user", id: g.word(1, 8) + (all[0] ?? "") };
 
     for (let i = 0; i < 25; i++) {
       clock.advance(g.int(3));
       const runId = g.pick(runIds.concat([undefined]));
-      const opts = runId === undefined ? undefined : { runId };
+      const opts = runId === undefined ? undefined : { runId, actor };
       const op = g.int(10);
       if (op < 7) {
         const id = g.pick(ids);
         const state = g.object(g.pick([all, all, []]));
         const before = events.length;
         const rowsBefore = await rowCount(id);
+        if (holdsSecret(runId, [id])) {
+          await expectRefused(handle.mutate({ id, opts, apply: table.put(id, state) }));
+          continue;
+        }
         const out = await handle.mutate({ id, opts, apply: table.put(id, state) });
         writes++;
         assert.deepEqual(out, state, `${context()}: the caller gets the unmasked state`);
@@ -169,6 +185,10 @@ test(`no secret reaches an event or a row of a run-originated write (${runs} see
       } else if (op < 8) {
         const id = g.pick(ids);
         const before = events.length;
+        if (holdsSecret(runId, [id])) {
+          await expectRefused(handle.remove({ id, opts, apply: table.del(id) }));
+          continue;
+        }
         await handle.remove({ id, opts, apply: table.del(id) });
         writes++;
         if (runId) check(runId, events.slice(before), []);
@@ -176,14 +196,19 @@ test(`no secret reaches an event or a row of a run-originated write (${runs} see
         const entries = Array.from({ length: 1 + g.int(4) }, () => ({ id: g.pick(ids), next: g.int(5) === 0 ? null : g.object(all) }));
         const before = events.length;
         const rowsBefore = store ? store.rows.length : 0;
-        const historyBefore = new Map();
-        if (!store) for (const id of ids) historyBefore.set(id, await rowCount(id));
-        const changes = await engine.ingest("k", entries, { ...(opts ?? {}), apply: () => {
+        const apply = () => {
           for (const e of entries) {
             if (e.next) table.rows.set(e.id, structuredClone(e.next));
             else table.rows.delete(e.id);
           }
-        } });
+        };
+        if (holdsSecret(runId, entries.map((e) => e.id))) {
+          await expectRefused(engine.ingest("k", entries, { ...opts, apply }));
+          continue;
+        }
+        const historyBefore = new Map();
+        if (!store) for (const id of ids) historyBefore.set(id, await rowCount(id));
+        const changes = await engine.ingest("k", entries, { ...(opts ?? {}), apply });
         writes += entries.length;
         let rows = [];
         if (store) rows = store.rows.slice(rowsBefore);
@@ -207,6 +232,7 @@ test(`no secret reaches an event or a row of a run-originated write (${runs} see
     assert.equal(engine.pendingWrites, 0);
     engine.close();
   }
-  console.log(`property: ${runs} seeded runs, ${writes} writes, ${masked} events differed from the state (masked)`);
+  console.log(`property: ${runs} seeded runs, ${writes} writes, ${masked} events differed from the state (masked), ${refused} refused (secret in the id)`);
   assert.ok(masked > writes / 20, "the generator must actually embed secrets");
+  assert.ok(refused > 0, "the generator must produce ids that hold a secret");
 });
