@@ -152,6 +152,7 @@ class Core {
   // "transitionLogRows","entities"} (JSON).
   std::uint32_t memory() {
     g.text = "{\"stateCacheBytes\":" + std::to_string(engine_->cached_bytes()) +
+             ",\"cachedEntities\":" + std::to_string(engine_->cached_entities()) +
              ",\"transitionLogBytes\":" + std::to_string(engine_->log_bytes()) +
              ",\"transitionLogRows\":" + std::to_string(engine_->log_rows()) +
              ",\"entities\":" + std::to_string(engine_->entity_count()) + "}";

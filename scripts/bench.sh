@@ -96,3 +96,11 @@ fi
 
 echo "== bench"
 node bench/bench.mjs "${native_args[@]}" --tape-dir "$tapes" "${ref_args[@]}" "${cg_args[@]}" "${pass[@]}"
+
+# Scale (issue #16): heap at many distinct ids, cache-miss throughput. The
+# SQLite rows need better-sqlite3 from tests/node_modules.
+echo "== scale"
+[ -d tests/node_modules/better-sqlite3 ] || npm ci --prefix tests --no-audit --no-fund >/dev/null
+scale_args=()
+[ "$quick" = 1 ] && scale_args+=(--quick)
+node bench/scale.mjs "${scale_args[@]}"

@@ -312,6 +312,8 @@ export interface EngineBus {
 export interface EngineMemory {
   /** The prev cache (its JavaScript copy is about as large). */
   stateCacheBytes: number;
+  /** Entities whose state the prev cache holds. */
+  cachedEntities: number;
   /** The embedded transition log. */
   transitionLogBytes: number;
   transitionLogRows: number;

@@ -12,7 +12,12 @@
 const ENTRY_BYTES = 64;
 
 export class CommittedStates {
-  #entries = new Map(); // id -> { obj, token, text, used }; obj null: forgotten
+  #entries = new Map(); // id -> { id, obj, token, text, used }; obj null: forgotten
+  // The entries in the order the sweep visits them (a clock hand over a
+  // FIFO): each entry is in it once. Sweeping from the Map's start instead
+  // walks over its deleted slots again and again: O(size) per eviction.
+  #order = [];
+  #hand = 0;
   #bytes = 0;
   #budget;
 
@@ -39,23 +44,33 @@ export class CommittedStates {
       e.text = text;
       e.used = true;
     } else {
-      this.#entries.set(id, { obj, token, text, used: false });
+      const entry = { id, obj, token, text, used: false };
+      this.#entries.set(id, entry);
+      this.#order.push(entry);
       this.#bytes += ENTRY_BYTES + text.length;
     }
     if (this.#bytes > this.#budget) this.#sweep(id);
   }
 
   #sweep(keep) {
-    for (const [id, e] of this.#entries) {
-      if (this.#bytes <= this.#budget) return;
-      if (id === keep) continue;
-      this.#entries.delete(id);
-      if (e.used) {
+    const order = this.#order;
+    // Each entry is visited at most twice (once to spend its second
+    // chance), and `keep` never goes: the loop ends even if it alone is over.
+    let visits = 2 * (order.length - this.#hand);
+    while (this.#bytes > this.#budget && visits-- > 0 && this.#hand < order.length) {
+      const e = order[this.#hand++];
+      if (e.id === keep || e.used) {
         e.used = false; // a second chance: to the back of the line
-        this.#entries.set(id, e);
+        order.push(e);
       } else {
+        this.#entries.delete(e.id);
         this.#bytes -= ENTRY_BYTES + e.text.length;
       }
+    }
+    // Drop the visited prefix once it outweighs the rest: amortised O(1).
+    if (this.#hand > 1024 && this.#hand * 2 > order.length) {
+      order.splice(0, this.#hand);
+      this.#hand = 0;
     }
   }
 

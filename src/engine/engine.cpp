@@ -143,6 +143,7 @@ void Engine::cache_drop(std::uint32_t index) {
   else lru_tail_ = e.lru_prev;
   e.lru_prev = e.lru_next = Entity::kNil;
   cache_bytes_ -= e.cached_bytes;
+  --cache_count_;
   e.cached_bytes = 0;
   e.token = 0;
   // A few dropped documents keep their buffers for the next states cached
@@ -166,9 +167,11 @@ void Engine::cache_put(std::uint32_t index, const json::Doc& state) {
     }
     e.state.assign_compact(state);
     e.token = next_token();
-    cache_bytes_ = cache_bytes_ - e.cached_bytes + e.state.footprint();
-    e.cached_bytes = e.state.footprint();
+    const std::size_t charge = e.state.footprint() + entity_cost(e);
+    cache_bytes_ = cache_bytes_ - e.cached_bytes + charge;
+    e.cached_bytes = charge;
     if (!cached) {
+      ++cache_count_;
       e.lru_prev = e.lru_next = Entity::kNil;
       // link at the front
       e.lru_next = lru_head_;
@@ -191,10 +194,25 @@ void Engine::evict(std::uint32_t keep) {
   }
 }
 
-void Engine::log_appended(std::uint32_t entity, std::size_t bytes) {
-  log_bytes_ += bytes;
+std::size_t Engine::entity_cost(const Entity& e) {
+  // The id's own buffer when it outgrew the string's inline room.
+  const std::size_t id_heap = e.id.capacity() >= sizeof(std::string) ? e.id.capacity() + 1 : 0;
+  return sizeof(Entity) + 2 * sizeof(std::uint32_t) + id_heap;
+}
+
+void Engine::log_appended(std::uint32_t entity) {
   ++log_rows_;
   if (options_.log_bytes != 0) log_queue_.push_back(LogEntry{entity, entities_.at(entity).generation});
+}
+
+void Engine::log_recharge(std::uint32_t index) {
+  Entity& e = entities_.at(index);
+  // The buffer as allocated (dropped rows wait for a compaction), the
+  // record, and each row's entries in the oldest-first queue.
+  const std::size_t charge =
+      e.log.empty() ? 0 : e.log.footprint() + entity_cost(e) + e.log.rows() * 2 * sizeof(LogEntry);
+  log_bytes_ = log_bytes_ - e.log_charged + charge;
+  e.log_charged = charge;
 }
 
 // Oldest rows first, whatever their entity, until the log fits its budget.
@@ -211,7 +229,9 @@ void Engine::enforce_log_budget() {
       --entity.stale_rows;
       continue;
     }
-    log_dropped(entity.log.drop_oldest());
+    entity.log.drop_oldest();
+    --log_rows_;
+    log_recharge(e.entity);
     ++result_.log_evicted;
     release_if_idle(e.entity);
   }
@@ -263,8 +283,8 @@ std::size_t Engine::memory_bytes() const {
                         result_.fields.capacity() * sizeof(std::uint32_t) +
                         result_.entries.capacity() * sizeof(EntryOutcome);
   for (const json::Doc& d : spare_docs_) scratch += d.footprint();
-  return cache_bytes_ + log_bytes_ + log_queue_.capacity() * sizeof(LogEntry) + entities_.size() * sizeof(Entity) +
-         scratch;
+  // The budgets' counts include the entities' records (entity_cost).
+  return cache_bytes_ + log_bytes_ + log_queue_.capacity() * sizeof(LogEntry) + scratch;
 }
 
 Result<void> Engine::reserve_memory(std::size_t bytes) {
@@ -592,12 +612,15 @@ Result<void> Engine::commit_entry(const Kind& kind, const WriteContext& ctx, con
         std::optional<std::string_view> from;
         if (mprev) from = text_of(mprev, c.prev, scratch_);
         const std::string_view to = text_of(mnext, c.next, scratch2_);
-        log_appended(entity, log.append(c.name, from, to, ctx.now));
+        log.append(c.name, from, to, ctx.now);
+        log_appended(entity);
         if (options_.retention_per_entity != 0 && log.rows() > options_.retention_per_entity) {
-          log_dropped(log.drop_oldest());
+          log.drop_oldest();
+          --log_rows_;
           ++entities_.at(entity).stale_rows;  // its queue entry is skipped when it comes up
         }
       }
+      log_recharge(entity);
     }
   }
 

@@ -217,6 +217,7 @@ class Engine {
   // ---- introspection (tests, budgets)
   std::size_t entity_count() const { return entities_.size(); }
   std::size_t cached_bytes() const { return cache_bytes_; }
+  std::size_t cached_entities() const { return cache_count_; }
   std::size_t log_bytes() const { return log_bytes_; }
   // What the engine holds now, as memory_limit counts it.
   std::size_t memory_bytes() const;
@@ -249,11 +250,12 @@ class Engine {
   void cache_touch(std::uint32_t entity);
   void evict(std::uint32_t keep);
   void release_if_idle(std::uint32_t entity);
-  void log_appended(std::uint32_t entity, std::size_t bytes);
-  void log_dropped(std::size_t bytes) {
-    log_bytes_ -= bytes;
-    --log_rows_;
-  }
+  // The budgets count what an entity makes the heap hold: its cached
+  // document, its log buffer, and its record with the table slot and id.
+  static std::size_t entity_cost(const Entity& e);
+  void log_appended(std::uint32_t entity);
+  // Re-counts what the entity's log holds, after rows came or went.
+  void log_recharge(std::uint32_t entity);
   void enforce_log_budget();
   Result<void> reserve_memory(std::size_t bytes);
   std::uint32_t next_token();
@@ -266,6 +268,7 @@ class Engine {
   // LRU list of cached entities (most recent first) and what they take.
   std::uint32_t lru_head_ = Entity::kNil, lru_tail_ = Entity::kNil;
   std::size_t cache_bytes_ = 0;
+  std::size_t cache_count_ = 0;
   std::uint32_t token_ = 0;
   bool in_batch_ = false;
   // The embedded log: bytes and rows held, and one entry per row appended

@@ -100,6 +100,7 @@ void EntityTable::remove(std::uint32_t index) {
   e.log = EntityLog();
   e.token = 0;
   e.cached_bytes = 0;
+  e.log_charged = 0;
   free_.push_back(index);
   --live_;
 }

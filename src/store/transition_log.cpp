@@ -51,12 +51,16 @@ std::size_t EntityLog::drop_oldest() {
   --count_;
   // Compact once the dropped prefix is as long as what is kept: amortised
   // O(1) per row, and the buffer's capacity stays for the next appends.
+  // An emptied log gives its buffer back; a compacted one shrinks when it
+  // holds more than twice its rows (what it holds is what the budget counts).
   if (count_ == 0) {
-    clear();
+    std::string().swap(buf_);
+    head_ = 0;
   } else if (head_ >= buf_.size() - head_) {
     std::memmove(buf_.data(), buf_.data() + head_, buf_.size() - head_);
     buf_.resize(buf_.size() - head_);
     head_ = 0;
+    if (buf_.capacity() > 2 * buf_.size() + 256) buf_.shrink_to_fit();
   }
   return size;
 }

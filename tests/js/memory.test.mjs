@@ -88,3 +88,30 @@ test("a write that would exceed memoryLimit fails with ER_OUT_OF_MEMORY, nothing
   assert.equal(events.length, 2, "the engine keeps working");
   engine.close();
 });
+
+test("the JS side of the prev cache: second-chance eviction keeps to its budget, ends on any budget, and keeps the entry just written", async () => {
+  const { CommittedStates } = await import("../../js/src/states.js");
+  const text = (n) => "x".repeat(n);
+  // A budget smaller than one entry's bookkeeping: each remember keeps only its own entry.
+  const tiny = new CommittedStates(100);
+  for (let i = 0; i < 50; i++) tiny.remember(`id${i}`, { i }, i + 1, text(50));
+  assert.equal(tiny.size, 1);
+  const obj = { last: true };
+  tiny.remember("last", obj, 99, text(50));
+  assert.equal(tiny.match("last", obj).token, 99);
+  // A budget for about ten entries over 100,000 ids: bounded, and an id
+  // written again since the last sweep survives the next one.
+  const states = new CommittedStates(10 * (64 + 100));
+  const hot = { hot: true };
+  states.remember("hot", hot, 1, text(100));
+  for (let i = 0; i < 100_000; i++) {
+    states.remember(`id${i}`, { i }, i + 2, text(100));
+    if (i % 5 === 0) states.remember("hot", hot, 1, text(100));
+  }
+  assert.ok(states.size <= 10, `entries kept: ${states.size}`);
+  assert.ok(states.match("hot", hot), "an entry used between sweeps gets its second chance");
+  const o = { o: 1 };
+  states.remember("x", o, 7, text(10));
+  states.forget("x");
+  assert.equal(states.match("x", o), undefined);
+});
