@@ -69,7 +69,6 @@ const COLD_SAMPLES = Number(args["cold-samples"] ?? (QUICK ? 5 : 11));
 const NATIVE_REPEATS = QUICK ? 3 : 9; // Google Benchmark repetitions
 const NATIVE_MIN_TIME = QUICK ? 0.15 : 0.3; // seconds per native repetition
 const TAPE_WRITES = 5000; // writes recorded per workload for the native side (5 per entity)
-const IMPLS = ["entity-reactor", "reference", "floor"];
 const REFERENCE_NAME = "@checkstack/automation-backend 0.11.12 (src/entity), catalog-backend 1.10.5";
 
 // The targets of issue #12, item 5. Ratios are measured in the same run.

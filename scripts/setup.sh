@@ -10,12 +10,13 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 [ -f /usr/include/gtest/gtest.h ] || need+=(libgtest-dev)
 [ -f /usr/include/benchmark/benchmark.h ] || need+=(libbenchmark-dev)
-[ -f /usr/include/nlohmann/json.hpp ] || need+=(nlohmann-json3-dev)  # bench only: the native JSON-parse comparison
+[ -f /usr/include/nlohmann/json.hpp ] || need+=(nlohmann-json3-dev)  # the oracle of the tests and fuzzing, and the bench's parse comparison
 for extra in "$@"; do
   case "$extra" in
     chromium) command -v chromium >/dev/null || need+=(chromium) ;;
     postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql) ;;
     redis) command -v redis-server >/dev/null || need+=(redis-server) ;;
+    lint) command -v clang-format-14 >/dev/null || need+=(clang-format-14) ;;
     sanitizers) [ -d /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux ] || need+=(clang libclang-rt-14-dev) ;;
   esac
 done

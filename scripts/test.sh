@@ -33,6 +33,9 @@ echo "== JS tests"
 npm ci --prefix tests --no-audit --no-fund >/dev/null
 suite "JS + workerd" node --test --test-concurrency=1 tests/js/ tests/workerd/
 
+echo "== lint: clang-format, Prettier, ESLint"
+suite "lint" bash scripts/lint.sh
+
 echo "== type tests (tsc over the .d.ts files) and the zod fixture"
 suite "types" bash tests/types/run.sh
 suite "zod fixture" node tests/fixtures/gen-zod-cases.mjs --check

@@ -9,7 +9,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createEngine, EntityReactorError, ErrorCode, withEntityWrite, withEntityRemove } from "../../js/src/index.js";
-import { Table, FakeClock, HostStore, quietLogger, systemSchema, sys } from "./helpers.mjs";
+import { Table, FakeClock, quietLogger, systemSchema, sys } from "./helpers.mjs";
 
 const looseSchema = { type: "object", additionalProperties: true };
 const deep = (n) => {
@@ -23,7 +23,6 @@ const cyclic = () => {
   o.metadata.self = o;
   return o;
 };
-const WRONG = [undefined, null, 0, -1, 1.5, NaN, Infinity, "", "x", true, [], {}, () => {}, Symbol("s"), 10n];
 const typeName = (v) => {
   const t = typeof v === "symbol" ? "symbol" : typeof v === "bigint" ? `${v}n` : typeof v === "function" ? "function" : JSON.stringify(v) ?? String(v);
   return t.length > 120 ? `${t.slice(0, 120)}... (${t.length} chars)` : t;

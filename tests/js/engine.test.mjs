@@ -2,7 +2,7 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { createEngine, SYSTEM_ACTOR, withEntityWrite, withEntityRemove, EntityReactorError, ErrorCode } from "../../js/src/index.js";
-import { setup, sys, systemSchema, Table, HostStore, FakeClock, quietLogger } from "./helpers.mjs";
+import { setup, sys, systemSchema, Table, HostStore, quietLogger } from "./helpers.mjs";
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -440,6 +440,9 @@ describe("§7 run-secret masking", () => {
     assert.equal(s.maskText("r1", "my pässwörd!"), "my ****!");
     assert.deepEqual(s.maskDeep("r1", { a: ["abc", 1, true, null], b: { c: "zabcz" }, n: 5 }), { a: ["****", 1, true, null], b: { c: "z****z" }, n: 5 });
     assert.equal(s.maskDeep("r1", 7), 7);
+    // An object with an `error` member is data, never read as a failure.
+    assert.deepEqual(s.maskDeep("r1", { error: "token abc", code: 5 }), { error: "token ****", code: 5 });
+    assert.deepEqual(s.maskDeepForStep("nobody", { error: "abc" }), { error: "abc" });
     assert.equal(s.maskText("nobody", "abc"), "abc");
     s.linkStep("step-1", "r1");
     assert.equal(s.maskTextForStep("step-1", "abc!"), "****!");

@@ -12,11 +12,9 @@ import { execFileSync, spawn } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { freePort, installedBinary } from "../support/services.mjs";
 import pg from "pg";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const PG_ROOT = "/usr/lib/postgresql";
 
 function findBin() {

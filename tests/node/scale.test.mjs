@@ -28,7 +28,7 @@ test(`${IDS.toLocaleString("en")} distinct ids with the SQLite store: the heap s
   try {
     const engine = await createEngine({ transitions: createSqliteTransitionStore(db), stateCacheBytes: CACHE_BUDGET });
     const stored = new Set();
-    const handle = engine.defineEntity({
+    engine.defineEntity({
       kind: "device",
       state: { type: "object", properties: { name: { type: "string" }, rack: { type: "integer" } }, required: ["name"] },
       // Every id is new: read finds nothing (the states live in the host's
