@@ -17,3 +17,4 @@ for f in entity-reactor.wasm entity-reactor.mjs; do
   printf 'size %-22s %8d bytes raw %8d bytes gzip\n' "$f" "$raw" "$gz"
 done
 node "$root/scripts/gen-catalog.mjs"
+bash "$root/scripts/build-js.sh"
