@@ -46,6 +46,7 @@ const { values: args } = parseArgs({
     out: { type: "string", default: path.join(root, "bench/results.json") },
     "tape-dir": { type: "string", default: path.join(root, "build-bench/tapes") },
     "js-dir": { type: "string", default: path.join(root, "js/src") }, // the package's src/ (a profiling copy works too)
+    "cold-import": { type: "string", default: "entity-reactor" }, // what the cold-start row imports, resolved from js/ (./src/index.js: the unbundled sources)
     only: { type: "string" }, // comma-separated workloads
     profile: { type: "string" }, // run this workload for --seconds and exit
     impl: { type: "string", default: "entity-reactor" }, // with --profile: entity-reactor, reference or floor
@@ -345,20 +346,24 @@ function fileSizes() {
 // instantiate, construct the engine). Separate processes are needed because
 // V8 caches a compiled module within a process. For the breakdown, other
 // fresh processes time WebAssembly.compile of the same bytes alone.
+// The package is imported as a consumer imports it: by its bare name,
+// resolved from js/ (a self-reference through js/package.json "exports"),
+// i.e. the bundle js/dist/index.js that scripts/build-js.sh writes.
 function coldStart(samples) {
-  const jsDir = path.resolve(args["js-dir"]);
-  const url = pathToFileURL(path.join(jsDir, "index.js")).href;
-  const wasmFile = path.join(jsDir, "../wasm/entity-reactor.wasm");
+  const pkgDir = path.join(root, "js");
+  const specifier = args["cold-import"];
+  const wasmFile = path.join(pkgDir, "wasm/entity-reactor.wasm");
   const engineCode =
-    `const t0 = performance.now(); const m = await import(${JSON.stringify(url)}); const t1 = performance.now();` +
+    `const t0 = performance.now(); const m = await import(${JSON.stringify(specifier)}); const t1 = performance.now();` +
     `const e = await m.createEngine(); const t2 = performance.now(); e.close();` +
-    `process.stdout.write(JSON.stringify({ coldMs: t2 - t0, importMs: t1 - t0, createMs: t2 - t1, fromProcessStartMs: t2 }));`;
+    `process.stdout.write(JSON.stringify({ coldMs: t2 - t0, importMs: t1 - t0, createMs: t2 - t1, fromProcessStartMs: t2,` +
+    ` entry: import.meta.resolve(${JSON.stringify(specifier)}) }));`;
   const compileCode =
     `const { readFileSync } = await import("node:fs"); const bytes = readFileSync(${JSON.stringify(wasmFile)});` +
     `const t0 = performance.now(); await WebAssembly.compile(bytes); const t1 = performance.now();` +
     `process.stdout.write(JSON.stringify({ compileMs: t1 - t0 }));`;
   const run = (code) => {
-    const r = spawnSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8" });
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8", cwd: pkgDir });
     if (r.status !== 0) throw new Error(`cold start sample failed: ${r.stderr}`);
     return JSON.parse(r.stdout);
   };
@@ -371,6 +376,7 @@ function coldStart(samples) {
   const pick = (k) => median(runs.map((r) => r[k]));
   return {
     samples,
+    entry: path.relative(root, fileURLToPath(runs[0].entry)),
     coldMs: pick("coldMs"),
     importMs: pick("importMs"),
     createMs: pick("createMs"),
@@ -504,7 +510,7 @@ function buildRows(res) {
     `${check(`≤ ${kb(TARGET.gzipBytes)}`, t.size)}  (.wasm ${kb(s.wasm.gzip)}, glue ${kb(s.glue.gzip)}; raw ${kb(s.wasm.raw)} + ${kb(s.glue.raw)})`]);
   if (res.cold)
     rows.push([`cold start (median of ${res.cold.samples})`, `${res.cold.coldMs.toFixed(1)} ms`, "", "", "", "", "", "",
-      `${check(`≤ ${TARGET.coldMs} ms`, t.cold)}  (import ${res.cold.importMs.toFixed(1)} + createEngine ${res.cold.createMs.toFixed(1)} ms; compile alone ${res.cold.wasmCompileOnlyMs.toFixed(1)} ms)`]);
+      `${check(`≤ ${TARGET.coldMs} ms`, t.cold)}  (import ${res.cold.importMs.toFixed(1)} + createEngine ${res.cold.createMs.toFixed(1)} ms; compile alone ${res.cold.wasmCompileOnlyMs.toFixed(1)} ms; ${res.cold.entry})`]);
   return rows;
 }
 

@@ -31,6 +31,10 @@ if [ ! -f js/wasm/entity-reactor.wasm ] || [ ! -f js/wasm/entity-reactor.mjs ] |
   NODE_PATH="${NODE_PATH:-/usr/share/nodejs}" bash scripts/build-wasm.sh
 fi
 
+# The bundle the cold-start row imports (js/dist): rebuilt every run, it
+# takes under a second and must follow js/src.
+bash scripts/build-js.sh >/dev/null
+
 # A native build that fails (src/ or the engine's write API mid-change)
 # costs only the columns of that binary: the bench reports, it does not stop.
 # native_bench: native, allocs/write, instr/write; parse_bench: the parse rows.
