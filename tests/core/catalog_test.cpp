@@ -112,14 +112,16 @@ TEST(Catalog, UpdateMetadataConfigAndMerge) {
   ASSERT_TRUE(merge.ok());
   EXPECT_FALSE(merge->replace);
   EXPECT_EQ(S(catalog::apply_metadata_update(J(R"({"a":1,"c":{"y":2}})"), *merge)), R"({"a":1,"b":2,"c":{"x":1}})");
-  auto replace = catalog::parse_update_metadata_config(J(R"({"systemId":"s","strategy":"replace","metadata":{"b":2}})"));
+  auto replace =
+      catalog::parse_update_metadata_config(J(R"({"systemId":"s","strategy":"replace","metadata":{"b":2}})"));
   ASSERT_TRUE(replace.ok());
   EXPECT_EQ(S(catalog::apply_metadata_update(J(R"({"a":1})"), *replace)), R"({"b":2})");
   auto null_strategy = catalog::parse_update_metadata_config(J(R"({"systemId":"s","strategy":null,"metadata":{}})"));
   ASSERT_TRUE(null_strategy.ok());
   EXPECT_FALSE(null_strategy->replace);
-  for (const char* bad : {R"({"metadata":{}})", R"({"systemId":"","metadata":{}})", R"({"systemId":"s","strategy":"upsert","metadata":{}})",
-                          R"({"systemId":"s","metadata":[]})", "[]"}) {
+  for (const char* bad :
+       {R"({"metadata":{}})", R"({"systemId":"","metadata":{}})",
+        R"({"systemId":"s","strategy":"upsert","metadata":{}})", R"({"systemId":"s","metadata":[]})", "[]"}) {
     auto r = catalog::parse_update_metadata_config(J(bad));
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code, Code::ER_BAD_ARGUMENT);
@@ -151,16 +153,19 @@ TEST(Catalog, NativeDerivationInsideTheEngine) {
   auto created = h.write(sys, "s1", "", kSys);
   ASSERT_TRUE(created.ok());
   ASSERT_TRUE(created->derived.has_value());
-  EXPECT_EQ(*created->derived,
-            R"({"triggers":["catalog.created"],"payload":{"changedFields":["metadata","name"],"systemId":"s1","systemName":"api"}})");
+  EXPECT_EQ(
+      *created->derived,
+      R"({"triggers":["catalog.created"],"payload":{"changedFields":["metadata","name"],"systemId":"s1","systemName":"api"}})");
   auto updated = h.write(sys, "s1", kSys, R"({"name":"api","description":"d","metadata":{}})");
   ASSERT_TRUE(updated.ok());
-  EXPECT_EQ(*updated->derived,
-            R"({"triggers":["catalog.updated"],"payload":{"changedFields":["description"],"systemId":"s1","systemName":"api"}})");
+  EXPECT_EQ(
+      *updated->derived,
+      R"({"triggers":["catalog.updated"],"payload":{"changedFields":["description"],"systemId":"s1","systemName":"api"}})");
   auto removed = h.write(sys, "s1", kSys, "");
   ASSERT_TRUE(removed.ok());
-  EXPECT_EQ(*removed->derived,
-            R"({"triggers":["catalog.deleted"],"payload":{"changedFields":["description","metadata","name"],"systemId":"s1"}})");
+  EXPECT_EQ(
+      *removed->derived,
+      R"({"triggers":["catalog.deleted"],"payload":{"changedFields":["description","metadata","name"],"systemId":"s1"}})");
   auto group_update = h.write(group, "g1", R"({"name":"g","metadata":{}})", R"({"name":"h","metadata":{}})");
   ASSERT_TRUE(group_update.ok());
   EXPECT_EQ(*group_update->derived, R"({"triggers":[],"payload":{"groupId":"g1","groupName":"h"}})");
@@ -208,7 +213,8 @@ TEST(Catalog, MapperPayloadsValidateAgainstTriggerSchemas) {
 TEST(Catalog, CallDispatchForTheJsWrappers) {
   EXPECT_EQ(*catalog::call("deriveSystem", R"({"id":"a","prev":null,"next":{"name":"x"},"changedFields":["name"]})"),
             R"(["catalog.created"])");
-  EXPECT_EQ(*catalog::call("deriveGroup", R"({"id":"a","prev":{"name":"x"},"next":{"name":"y"},"changedFields":[]})"), "[]");
+  EXPECT_EQ(*catalog::call("deriveGroup", R"({"id":"a","prev":{"name":"x"},"next":{"name":"y"},"changedFields":[]})"),
+            "[]");
   EXPECT_EQ(*catalog::call("systemPayload", R"({"id":"a","prev":{},"next":null,"changedFields":["name",1,"zz"]})"),
             R"({"changedFields":["name"],"systemId":"a"})");
   EXPECT_EQ(*catalog::call("groupPayload", R"({"id":"g","next":{"name":"n"}})"), R"({"groupId":"g","groupName":"n"})");
@@ -218,7 +224,8 @@ TEST(Catalog, CallDispatchForTheJsWrappers) {
   EXPECT_EQ(catalog::call("toSystemState", "[1").error().code, Code::ER_BAD_JSON);
   EXPECT_EQ(catalog::call("toSystemState", "[1]").error().code, Code::ER_BAD_ARGUMENT);
   EXPECT_EQ(catalog::call("deriveSystem", "1").error().code, Code::ER_BAD_ARGUMENT);
-  auto merged = J(*catalog::call("updateMetadata", R"({"config":{"systemId":"s","metadata":{"b":2}},"current":{"a":1}})"));
+  auto merged =
+      J(*catalog::call("updateMetadata", R"({"config":{"systemId":"s","metadata":{"b":2}},"current":{"a":1}})"));
   EXPECT_EQ(S(*merged.find("metadata")), R"({"a":1,"b":2})");
   EXPECT_EQ(merged.find("strategy")->as_string(), "merge");
   EXPECT_EQ(merged.find("systemId")->as_string(), "s");

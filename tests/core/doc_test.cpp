@@ -146,7 +146,8 @@ TEST(DocKeys, DuplicateKeysLastWins) {
 TEST(DocKeys, ManyKeysWithRepeatsSortLikeJavaScript) {
   // More than 32 members takes the stable_sort path.
   std::mt19937 rng(3);
-  const char* pieces[] = {"a", "b", "ab", "B", "\xC3\xA9", "\xEF\xBD\x9E", "\xEE\x80\x80", "\xF0\x9F\x98\x80", "0", "abcdefgh"};
+  const char* pieces[] = {"a", "b",       "ab", "B", "\xC3\xA9", "\xEF\xBD\x9E", "\xEE\x80\x80", "\xF0\x9F\x98\x80",
+                          "0", "abcdefgh"};
   for (int round = 0; round < 50; ++round) {
     std::string text = "{";
     std::vector<std::pair<std::string, int>> members;
@@ -163,8 +164,10 @@ TEST(DocKeys, ManyKeysWithRepeatsSortLikeJavaScript) {
     std::vector<std::pair<std::string, int>> want;
     for (const auto& m : members) {
       auto it = std::find_if(want.begin(), want.end(), [&](const auto& w) { return w.first == m.first; });
-      if (it != want.end()) it->second = m.second;
-      else want.push_back(m);
+      if (it != want.end())
+        it->second = m.second;
+      else
+        want.push_back(m);
     }
     std::sort(want.begin(), want.end(), [](const auto& x, const auto& y) { return utf16(x.first) < utf16(y.first); });
     Doc d = parse_ok(text);
@@ -188,8 +191,7 @@ TEST(DocKeys, Utf16OrderPutsAstralBeforeThePrivateUseArea) {
   Doc long_keys = parse_ok("{\"" + p + pua + "\":1,\"" + p + astral + "\":2}");
   EXPECT_EQ(keys_of(long_keys), (std::vector<std::string>{p + astral, p + pua}));
   Doc escaped = parse_ok(R"({"\ue000":1,"\ud83d\ude00":2,"\uffff":3,"\ud800\udc00":4})");
-  EXPECT_EQ(keys_of(escaped),
-            (std::vector<std::string>{"\xF0\x90\x80\x80", astral, pua, "\xEF\xBF\xBF"}));
+  EXPECT_EQ(keys_of(escaped), (std::vector<std::string>{"\xF0\x90\x80\x80", astral, pua, "\xEF\xBF\xBF"}));
   EXPECT_EQ(escaped.find(Doc::root(), pua), escaped.value(Doc::root(), 2));
   EXPECT_TRUE(json::key_less(astral, pua));
   EXPECT_FALSE(json::key_less(pua, astral));
@@ -213,8 +215,9 @@ TEST(DocStrings, EscapesDecodeInPlace) {
   EXPECT_EQ(d.str(i), "");
   // Canonical output escapes as JSON.stringify does: short escapes, \u00XX
   // (lowercase hex) for other controls, "/" and non-ASCII as they are.
-  EXPECT_EQ(json::to_string(d), "[\"a\\\"b\\\\c/d\\b\\f\\n\\r\\t\",\"\\u0000\\u001f\xC3\xA9\xE2\x82\xAC\","
-                                "\"\xF0\x9F\x98\x80\",\"xAy\",\"\"]");
+  EXPECT_EQ(json::to_string(d),
+            "[\"a\\\"b\\\\c/d\\b\\f\\n\\r\\t\",\"\\u0000\\u001f\xC3\xA9\xE2\x82\xAC\","
+            "\"\xF0\x9F\x98\x80\",\"xAy\",\"\"]");
 }
 
 TEST(DocStrings, PlainStringsAreCopiedWithTheirQuotes) {
@@ -245,8 +248,8 @@ TEST(DocStrings, RawUtf8IsValidated) {
 }
 
 TEST(DocStrings, LoneSurrogatesAreTheirOwnError) {
-  for (const char* bad : {R"("\ud800")", R"("\udc00x")", R"({"k":"\ud83d\u0041"})", R"("\ud83d\ud83d")",
-                          R"("\ud83d")", R"("\ud83d\")", R"(["\udfff"])", R"({"\ud800":1})"})
+  for (const char* bad : {R"("\ud800")", R"("\udc00x")", R"({"k":"\ud83d\u0041"})", R"("\ud83d\ud83d")", R"("\ud83d")",
+                          R"("\ud83d\")", R"(["\udfff"])", R"({"\ud800":1})"})
     EXPECT_EQ(parse_code(bad), Code::ER_LONE_SURROGATE) << bad;
   EXPECT_EQ(parse_code("\"\xED\xA0\x80\""), Code::ER_LONE_SURROGATE);  // a surrogate in raw (CESU-8) form
   EXPECT_EQ(parse_code("\"\xED\xBF\xBF\""), Code::ER_LONE_SURROGATE);
@@ -254,8 +257,8 @@ TEST(DocStrings, LoneSurrogatesAreTheirOwnError) {
 }
 
 TEST(DocStrings, BadEscapesAndControlCharacters) {
-  for (const char* bad : {R"("\x")", R"("\u12")", R"("\u12G4")", R"("\U0041")", "\"a\x01\"", "\"a\nb\"", "\"\\",
-                          R"("abc)"})
+  for (const char* bad :
+       {R"("\x")", R"("\u12")", R"("\u12G4")", R"("\U0041")", "\"a\x01\"", "\"a\nb\"", "\"\\", R"("abc)"})
     EXPECT_EQ(parse_code(bad), Code::ER_BAD_JSON) << bad;
   EXPECT_EQ(parse_code(std::string("\"a\0b\"", 5)), Code::ER_BAD_JSON);  // a raw NUL
 }
@@ -264,17 +267,28 @@ TEST(DocStrings, BadEscapesAndControlCharacters) {
 
 TEST(DocNumbers, PrintAsJavaScriptDoes) {
   const std::pair<const char*, const char*> cases[] = {
-      {"0", "0"},           {"-0", "0"},
-      {"1.0", "1"},         {"1.5", "1.5"},
-      {"0.1", "0.1"},       {"0.30000000000000004", "0.30000000000000004"},
-      {"1e21", "1e+21"},    {"1e20", "100000000000000000000"},
-      {"123e-20", "1.23e-18"}, {"0.000001", "0.000001"},
-      {"0.0000001", "1e-7"}, {"-2.5E3", "-2500"},
-      {"9007199254740993", "9007199254740992"}, {"1.7976931348623157e308", "1.7976931348623157e+308"},
-      {"5e-324", "5e-324"}, {"123456789012345680000", "123456789012345680000"},
-      {"1e400", "null"},    {"-1e400", "null"},
-      {"1E+2", "100"},      {"100e-2", "1"},
-      {"0.0", "0"},         {"-0.0e5", "0"},
+      {"0", "0"},
+      {"-0", "0"},
+      {"1.0", "1"},
+      {"1.5", "1.5"},
+      {"0.1", "0.1"},
+      {"0.30000000000000004", "0.30000000000000004"},
+      {"1e21", "1e+21"},
+      {"1e20", "100000000000000000000"},
+      {"123e-20", "1.23e-18"},
+      {"0.000001", "0.000001"},
+      {"0.0000001", "1e-7"},
+      {"-2.5E3", "-2500"},
+      {"9007199254740993", "9007199254740992"},
+      {"1.7976931348623157e308", "1.7976931348623157e+308"},
+      {"5e-324", "5e-324"},
+      {"123456789012345680000", "123456789012345680000"},
+      {"1e400", "null"},
+      {"-1e400", "null"},
+      {"1E+2", "100"},
+      {"100e-2", "1"},
+      {"0.0", "0"},
+      {"-0.0e5", "0"},
   };
   for (const auto& [in, want] : cases) EXPECT_EQ(canon(in), want) << in;
 }
@@ -324,22 +338,26 @@ TEST(DocNumbers, AgreeWithStrtod) {
     Doc d = parse_ok(buf);
     ASSERT_EQ(d.type(0), json::Type::Number) << buf;
     const double want = std::strtod(buf, nullptr);
-    if (std::isinf(want)) EXPECT_TRUE(std::isinf(d.number(0))) << buf;
-    else EXPECT_EQ(d.number(0), want) << buf;
+    if (std::isinf(want))
+      EXPECT_TRUE(std::isinf(d.number(0))) << buf;
+    else
+      EXPECT_EQ(d.number(0), want) << buf;
   }
 }
 
 TEST(DocNumbers, MalformedNumbers) {
-  for (const char* bad : {"01", "1.", "-", ".5", "+1", "1e", "1e+", "0x10", "1.e3", "-.1", "NaN", "Infinity", "--1",
-                          "1ee2", "[01]"})
+  for (const char* bad :
+       {"01", "1.", "-", ".5", "+1", "1e", "1e+", "0x10", "1.e3", "-.1", "NaN", "Infinity", "--1", "1ee2", "[01]"})
     EXPECT_EQ(parse_code(bad), Code::ER_BAD_JSON) << bad;
 }
 
 // ---------------------------------------------------------------- syntax, limits, errors
 
 TEST(DocParse, RejectsMalformedInputWithOffset) {
-  for (const char* bad : {"", " ", "{", "[1,]", "{\"a\" 1}", "tru", "nul", "{\"a\":1}x", "[1 2]", "{a:1}", "{\"a\":1,}",
-                          "[", "]", "{\"a\"}", "{,}", "[,1]", "\"a\"\"b\"", "{\"a\":1 \"b\":2}", "{\"a\"::1}", "[]]"}) {
+  for (const char* bad :
+       {"",           " ",          "{", "[1,]", "{\"a\" 1}", "tru", "nul",  "{\"a\":1}x", "[1 2]",
+        "{a:1}",      "{\"a\":1,}", "[", "]",    "{\"a\"}",   "{,}", "[,1]", "\"a\"\"b\"", "{\"a\":1 \"b\":2}",
+        "{\"a\"::1}", "[]]"}) {
     Doc d;
     auto r = d.parse(bad);
     ASSERT_FALSE(r.ok()) << bad;
@@ -448,7 +466,8 @@ TEST(DocEqual, ToValueAndBack) {
   ASSERT_TRUE(tree.ok());
   EXPECT_TRUE(json::equal(v, *tree));
   EXPECT_EQ(json::to_string(v), json::to_string(d));
-  EXPECT_EQ(json::to_string(json::to_value(d, d.find(Doc::root(), "b"))), R"([true,false,null,1.5,"s",{"a":{},"z":1}])");
+  EXPECT_EQ(json::to_string(json::to_value(d, d.find(Doc::root(), "b"))),
+            R"([true,false,null,1.5,"s",{"a":{},"z":1}])");
   EXPECT_EQ(json::depth(v), json::depth(d, Doc::root()));
 }
 
@@ -535,7 +554,8 @@ TEST(DocCopies, SwapReleaseAndFootprint) {
 
 TEST(DocCopies, ParsedAndCanonicalTextsAgreeWithTheTreeParser) {
   // json::parse goes through Doc; to_value of the document is that tree.
-  for (const char* text : {R"({"b":1,"a":[{"y":2,"x":1}]})", "[]", "{}", R"("s")", "-0.5e-3", R"({"a":{"a":{"a":null}}})"}) {
+  for (const char* text :
+       {R"({"b":1,"a":[{"y":2,"x":1}]})", "[]", "{}", R"("s")", "-0.5e-3", R"({"a":{"a":{"a":null}}})"}) {
     auto tree = json::parse(text);
     ASSERT_TRUE(tree.ok());
     Doc d = parse_ok(text);

@@ -40,7 +40,8 @@ TEST(EngineChange, CreateReportsSortedFieldsWithoutTheNullDescription) {
   EXPECT_EQ(h.engine->fields(h.sys), V({"description", "metadata", "name"}));
   EXPECT_EQ(e.occurred_at, "2025-11-27T15:52:00.000Z");
   EXPECT_EQ(e.at, static_cast<double>(kStartClock));
-  EXPECT_TRUE(std::regex_match(e.change_id, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
+  EXPECT_TRUE(
+      std::regex_match(e.change_id, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
       << e.change_id;
   // The host's own texts are the change's prev and next: nothing normalised
   // or masked travels back.
@@ -165,7 +166,8 @@ TEST(EngineDiff, AFieldThatDisappearsBecomesNull) {
 TEST(EngineDiff, NumbersCompareByValueAndStringsByText) {
   Harness h;
   const std::uint32_t loose = h.kind("loose", kLooseSchema);
-  auto same = h.write(loose, "a", R"({"n":1,"z":0,"e":1e2,"s":"\u00e9"})", "{\"n\":1.0,\"z\":-0,\"e\":100,\"s\":\"\xC3\xA9\"}");
+  auto same =
+      h.write(loose, "a", R"({"n":1,"z":0,"e":1e2,"s":"\u00e9"})", "{\"n\":1.0,\"z\":-0,\"e\":100,\"s\":\"\xC3\xA9\"}");
   ASSERT_TRUE(same.ok());
   EXPECT_FALSE(same->changed());
   auto differ = h.write(loose, "a", R"({"n":1,"s":"1"})", R"({"n":"1","s":1})");
@@ -318,7 +320,7 @@ TEST(EngineKinds, UnlistedFieldsTravelByName) {
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->fields, V({"", "a", "b", "c", "d", "e\"q"}));
   EXPECT_EQ(out->field_indices, (std::vector<std::uint32_t>{WriteResult::kUnlisted, WriteResult::kUnlisted, 0,
-                                                              WriteResult::kUnlisted, 1, WriteResult::kUnlisted}));
+                                                            WriteResult::kUnlisted, 1, WriteResult::kUnlisted}));
 }
 
 TEST(EngineKinds, ValidateReturnsTheNormalisedText) {
@@ -593,7 +595,8 @@ TEST(EngineMasking, RunSecretsAreMaskedInTheChangeAndRowsNotInTheState) {
     ASSERT_TRUE(out->changed());
     ASSERT_TRUE(out->masked_prev && out->masked_next);
     EXPECT_EQ(*out->masked_prev, R"({"description":null,"metadata":{"old":"****"},"name":"a"})");
-    EXPECT_EQ(*out->masked_next, R"({"description":"pw ****","metadata":{"deep":[{"k":"x **** y"}],"n":5},"name":"a"})");
+    EXPECT_EQ(*out->masked_next,
+              R"({"description":"pw ****","metadata":{"deep":[{"k":"x **** y"}],"n":5},"name":"a"})");
     EXPECT_FALSE(out->next_text.has_value());  // the host's own (unmasked) value stands
     std::vector<std::string> row_texts;
     for (const auto& r : h.history("s1")) {
@@ -659,8 +662,8 @@ TEST(EngineMasking, AnIdHoldingASecretOfItsRunIsRefused) {
   EXPECT_EQ(pre.error().code, Code::ER_SECRET_IN_ID);
   EXPECT_EQ(pre.error().path, "[2].id");
   EXPECT_TRUE(h.engine->check_run_id(h.sys, "run-1", "plain", "id").ok());
-  EXPECT_TRUE(h.engine->check_run_id(h.sys, "", "hunter2", "id").ok());        // no run
-  EXPECT_TRUE(h.engine->check_run_id(h.sys, "run-2", "hunter2", "id").ok());   // another run
+  EXPECT_TRUE(h.engine->check_run_id(h.sys, "", "hunter2", "id").ok());       // no run
+  EXPECT_TRUE(h.engine->check_run_id(h.sys, "run-2", "hunter2", "id").ok());  // another run
   // Without the run, the same id is an ordinary write.
   auto plain = h.write("sys-hunter2", "", state("a"));
   ASSERT_TRUE(plain.ok());
@@ -824,12 +827,13 @@ TEST(EngineDerivers, NativeDerivationRunsInsideTheWrite) {
                       })
                   .ok());
   ASSERT_TRUE(h.engine->derivers()
-                  .add_native("sys", "second",
-                              [](const ChangeView&, std::vector<std::string_view>& out) {
-                                out.push_back("upd");
-                                out.push_back("z");
-                              },
-                              nullptr)
+                  .add_native(
+                      "sys", "second",
+                      [](const ChangeView&, std::vector<std::string_view>& out) {
+                        out.push_back("upd");
+                        out.push_back("z");
+                      },
+                      nullptr)
                   .ok());
   auto out = h.write("s1", "", kAda);
   ASSERT_TRUE(out.ok());
@@ -853,11 +857,13 @@ TEST(EngineDerivers, NativeDerivationRunsInsideTheWrite) {
 
 TEST(EngineDerivers, NativeDerivationWithoutAMapperHasNoPayload) {
   Harness h;
-  ASSERT_TRUE(h.engine->derivers()
-                  .add_native("sys", "t", [](const ChangeView& c, std::vector<std::string_view>& out) {
-                    out.push_back(c.next ? "live" : "gone");
-                  }, nullptr)
-                  .ok());
+  ASSERT_TRUE(
+      h.engine->derivers()
+          .add_native(
+              "sys", "t",
+              [](const ChangeView& c, std::vector<std::string_view>& out) { out.push_back(c.next ? "live" : "gone"); },
+              nullptr)
+          .ok());
   auto out = h.write("s1", kAda, "");
   ASSERT_TRUE(out.ok());
   ASSERT_TRUE(out->derived.has_value());
@@ -957,7 +963,8 @@ TEST(EngineBatch, AStaleTokenAnywhereInTheBatchIsACacheMissWithNoEffect) {
   auto b = h.write("b", "", state("b"));
   ASSERT_TRUE(a.ok() && b.ok());
   const std::string next = state("z");
-  auto out = h.run(h.sys, {cached_prev("a", a->token, next), no_prev("c", next), cached_prev("b", b->token + 100, next)});
+  auto out =
+      h.run(h.sys, {cached_prev("a", a->token, next), no_prev("c", next), cached_prev("b", b->token + 100, next)});
   ASSERT_TRUE(out.ok());
   ASSERT_TRUE(out->cache_miss());
   EXPECT_EQ(out->miss, 2u);
@@ -1044,7 +1051,8 @@ TEST(EngineBadInput, LimitsComeFromTheOptions) {
   auto large = h.write("d", "", state(std::string(360, 'n')));
   ASSERT_FALSE(large.ok());
   EXPECT_EQ(large.error().code, Code::ER_TOO_LARGE);
-  auto schema = h.engine->define_kind("deep", std::string_view(R"({"type":"object","properties":{"a":{"items":{"items":{}}}}})"));
+  auto schema =
+      h.engine->define_kind("deep", std::string_view(R"({"type":"object","properties":{"a":{"items":{"items":{}}}}})"));
   ASSERT_FALSE(schema.ok());
   EXPECT_EQ(schema.error().code, Code::ER_TOO_DEEP);
 }

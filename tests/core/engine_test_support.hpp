@@ -50,9 +50,9 @@ struct Entry {
   std::uint32_t token = 0;
   std::optional<std::string> next_text, prev_text;  // NEXT_NORMALIZED / PREV_NORMALIZED
   std::optional<std::string> masked_prev, masked_next, actor, derived;
-  std::vector<std::string> fields;  // changed fields, key order (listed by index, others by name)
+  std::vector<std::string> fields;           // changed fields, key order (listed by index, others by name)
   std::vector<std::uint32_t> field_indices;  // into Engine::fields(kind), or NO_VALUE
-  std::vector<Row> rows;  // host store only
+  std::vector<Row> rows;                     // host store only
   std::uint32_t row_count = 0;
   double at = 0;
   std::string change_id, occurred_at;
@@ -239,8 +239,8 @@ struct Harness {
     if (next.empty()) e = removal(e);
     return run(kind, {e}, run_id, actor);
   }
-  Result<Outcome> write(std::string_view id, std::string_view prev, std::string_view next,
-                        std::string_view run_id = "", std::string_view actor = "") {
+  Result<Outcome> write(std::string_view id, std::string_view prev, std::string_view next, std::string_view run_id = "",
+                        std::string_view actor = "") {
     return write(sys, id, prev, next, run_id, actor);
   }
 

@@ -59,9 +59,18 @@ TEST(EntityTable, TheSameIdInTwoKindsIsTwoEntities) {
 
 TEST(EntityTable, IdsAreComparedByEveryByte) {
   EntityTable t;
-  const std::string ids[] = {"a", std::string("a\0", 2), std::string("a\0b", 3), std::string("a\0c", 3),
-                             std::string("\0", 1), "", std::string(8, '\0'), std::string(9, '\0'),
-                             "abcdefgh", "abcdefghi", "abcdefgh" + std::string("\0", 1), "\xF0\x9F\x98\x80"};
+  const std::string ids[] = {"a",
+                             std::string("a\0", 2),
+                             std::string("a\0b", 3),
+                             std::string("a\0c", 3),
+                             std::string("\0", 1),
+                             "",
+                             std::string(8, '\0'),
+                             std::string(9, '\0'),
+                             "abcdefgh",
+                             "abcdefghi",
+                             "abcdefgh" + std::string("\0", 1),
+                             "\xF0\x9F\x98\x80"};
   std::vector<std::uint32_t> index;
   for (const auto& id : ids) index.push_back(t.get_or_add(0, id));
   EXPECT_EQ(t.size(), std::size(ids));

@@ -1,11 +1,9 @@
 // Regression tests for what the fuzzers (tests/fuzz/) and reviews found.
 //
-// FuzzRegression.*: fixed; kept so they stay fixed.
-// SrcBug.*: bugs in src/ found while porting the tests to the redesigned
-// core, NOT fixed yet (src/ is being optimised elsewhere). Each test states
-// the expected behaviour and fails (or crashes) until src/ is fixed; each
-// names the suggested fix. tests/fuzz/README.md lists them too, and the
-// fuzz targets avoid these inputs until then (ER_FUZZ_KNOWN_BUGS).
+// FuzzRegression.*: found by the fuzz targets before the core's redesign.
+// PortRegression.*: bugs in the redesigned core found while porting the
+// tests and fuzz targets to it (each test failed, or crashed under
+// AddressSanitizer, until 4aefe70 fixed it; the comment says what it was).
 #include <gtest/gtest.h>
 
 #include "boundary/wire.hpp"
@@ -102,20 +100,20 @@ TEST(FuzzRegression, AllOfHoldsForTheNormalisedState) {
   EXPECT_EQ(write.error().message, r.error().message);
 }
 
-// ---------------------------------------------------------------- open src/ bugs
+// ---------------------------------------------------------------- found porting to the redesigned core
 
-// Engine::commit_entry, no-change path: with a Cached prev, the cache keeps
-// the old state and the entry reports its old token. When masking made the
+// Engine::commit_entry, no-change path: with a Cached prev, the cache kept
+// the old state and the entry reported its old token. When masking made the
 // diff empty (prev and next differ only inside a run secret) the host's
 // state did change, and the JS layer remembers the returned token for its
 // new object (js/src/engine.js: states.remember(id, next, out.token, …)).
-// The next write then diffs against the state before: here it reports a
+// The next write then diffed against the state before: it reported a
 // change of description from "secret-a" to "secret-b" although read and
-// apply both return "secret-b" (and appends that row).
-// Fix: in the no-change path, keep the cached state only when the unmasked
-// next equals it (json::equal(cached, next_doc_)); otherwise cache_put
-// next_doc_ (a new token), as the Text path already does.
-TEST(SrcBug, AMaskedNoOpLeavesTheCacheOnTheOlderState) {
+// apply both return "secret-b" (and appended that row).
+// Fixed: the no-change path keeps the cached state only when masking hid
+// nothing or the unmasked next equals it; otherwise it caches next (a new
+// token), as the Text path does.
+TEST(PortRegression, AMaskedNoOpCachesTheNewerState) {
   Harness h;
   h.engine->secrets().register_values("r", {"secret-a", "secret-b"});
   auto created = h.write("s1", "", state("x", "\"secret-a\""));
@@ -124,50 +122,51 @@ TEST(SrcBug, AMaskedNoOpLeavesTheCacheOnTheOlderState) {
   ASSERT_TRUE(masked.ok());
   ASSERT_FALSE(masked->cache_miss());
   EXPECT_FALSE(masked->changed());  // right: the change is only inside a secret
+  // The state now cached is the one apply returned: a new token.
+  EXPECT_NE(masked->token, created->token);
   // JS: read returns the object apply returned (secret-b), named by the token.
   auto again = h.run(h.sys, {cached_prev("s1", masked->token, state("x", "\"secret-b\""))});
   ASSERT_TRUE(again.ok());
-  if (!again->cache_miss()) {
-    EXPECT_FALSE(again->changed()) << "a write that changes nothing reported a change of "
-                                   << ::testing::PrintToString(again->fields);
-  }
+  ASSERT_FALSE(again->cache_miss());
+  EXPECT_FALSE(again->changed()) << "a write that changes nothing reported a change of "
+                                 << ::testing::PrintToString(again->fields);
   EXPECT_EQ(h.history("s1", "description").size(), 1u);  // only the create's row
 }
 
-// Engine::write checks every Cached token before anything takes effect, but
-// against the cache as it was before the batch: an entry naming the token
-// of an entity that an earlier entry of the same batch removed passes the
-// check, and commit_entry then reads a released state (embedded store: an
-// empty Doc, null buffers) or entities_.at(kNone) (host store: the entity
-// was freed) — a crash. The JS layer never sends this (a repeated id gets
+// Engine::write checked every Cached token before anything takes effect,
+// but against the cache as it was before the batch: an entry naming the
+// token of an entity that an earlier entry of the same batch removed passed
+// the check, and commit_entry then read a released state (embedded store:
+// an empty Doc, null buffers) or entities_.at(kNone) (host store: the
+// entity was freed) — a crash. The JS layer never sends this (a repeated id gets
 // the previous entry's next as text), but the wire accepts it and the
 // engine must not crash on what the wire accepts (SPEC §9).
-// Fix: in the pre-check, treat a Cached entry whose id appears earlier in
-// the batch as a CacheMiss (miss = that entry), or reject the batch with
-// ER_BAD_ARGUMENT, before anything takes effect.
-TEST(SrcBug, ABatchEntryNamingATokenAnEarlierEntryRemovedMustNotCrash) {
+// Fixed: the pre-check treats a Cached entry whose id appears earlier in
+// the batch as a CacheMiss (miss = that entry), before anything takes effect.
+TEST(PortRegression, ABatchEntryNamingATokenAnEarlierEntryWroteMisses) {
   for (bool host : {true, false}) {
     SCOPED_TRACE(host ? "host store" : "embedded store");
     Harness h(host);
     auto created = h.write("a", "", state("a"));
     ASSERT_TRUE(created.ok());
     const std::size_t rows = h.history("a").size();
-    auto out = h.run(h.sys, {removal(cached_prev("a", created->token, "")), cached_prev("a", created->token, state("b"))});
+    auto out =
+        h.run(h.sys, {removal(cached_prev("a", created->token, "")), cached_prev("a", created->token, state("b"))});
     ASSERT_TRUE(!out.ok() || out->cache_miss()) << "the second entry's token names a state the first removed";
     if (out.ok()) EXPECT_EQ(out->miss, 1u);
     EXPECT_EQ(h.history("a").size(), rows);
   }
 }
 
-// wire::decode_write reserves `count` entries before it reads any: a count
-// the input cannot hold (each entry takes at least 16 bytes) allocates
+// wire::decode_write reserved `count` entries before it read any: a count
+// the input cannot hold (each entry takes at least 16 bytes) allocated
 // count × sizeof(WriteEntry) — std::bad_alloc natively, an abort in the
 // WASM build (-fno-exceptions) — instead of ER_BAD_ARGUMENT. (The JS layer
 // passes entries.length, so only a caller of the native API or a corrupted
 // call reaches it.)
-// Fix: if (count > input.size() / (ENTRY_WORDS * 4)) return truncated();
-// before out.entries.reserve(count).
-TEST(SrcBug, DecodeWriteRejectsACountTheInputCannotHold) {
+// Fixed: a count the input cannot hold (four words per entry) is refused
+// before anything is reserved.
+TEST(PortRegression, DecodeWriteRejectsACountTheInputCannotHold) {
   std::string in;
   wire::encode_write("", "", std::vector<WriteEntry>{no_prev("a", "{}")}, in);
   wire::WriteInput out;
@@ -176,20 +175,19 @@ TEST(SrcBug, DecodeWriteRejectsACountTheInputCannotHold) {
   EXPECT_EQ(r.error().code, Code::ER_BAD_ARGUMENT);
 }
 
-// json::equal over documents compares numbers with ==, so a non-finite
-// number (what "1e400" parses to) differs from null and -Infinity from
+// json::equal over documents compared numbers with ==, so a non-finite
+// number (what "1e400" parses to) differed from null and -Infinity from
 // Infinity, although all three print "null" — the documented contract is
 // "true iff their canonical forms are equal", and json::equal over trees
 // (and json::equal(Doc, Value)'s tree side) treats them alike. The diff
-// therefore reports {"a":1e400} -> {"a":null} as a change whose row reads
-// "null" -> "null", and Schema::check (documents) can reject a state
+// therefore reported {"a":1e400} -> {"a":null} as a change whose row reads
+// "null" -> "null", and Schema::check (documents) could reject a state
 // Schema::validate (trees) accepts ({"enum":[null]} against 1e400).
 // JSON.stringify never writes such numbers, so the JS layer cannot send
 // them; the native API and the wire can.
-// Fix: in equal(Doc, Doc) and equal(Doc, Value), map a non-finite Number
-// node to Null before comparing types (as equal(Doc, Value) does for the
-// tree side), and in diff's is_null treat a non-finite number as null.
-TEST(SrcBug, DocEqualityAgreesWithCanonicalTextForNonFiniteNumbers) {
+// Fixed: json::is_null treats a non-finite number as null, in equality and
+// in the diff.
+TEST(PortRegression, DocEqualityAgreesWithCanonicalTextForNonFiniteNumbers) {
   auto doc = [](std::string_view text) {
     auto d = std::make_unique<json::Doc>();
     EXPECT_TRUE(d->parse(text).ok());
@@ -205,4 +203,33 @@ TEST(SrcBug, DocEqualityAgreesWithCanonicalTextForNonFiniteNumbers) {
   auto out = h.write(loose, "a", R"({"a":1e400,"b":1})", R"({"a":null,"b":1})");
   ASSERT_TRUE(out.ok());
   EXPECT_FALSE(out->changed()) << ::testing::PrintToString(out->fields);
+}
+
+// json::Doc's parser sized its node buffer for valid JSON — "at most one
+// node per two bytes ("[0,0]")" — and wrote nodes without a bound check.
+// Malformed text breaks the bound: "[[[[[[[[[[" writes a node per byte
+// before the parser finds the missing ']' (and "[{\"\":[{\"\":..." three per
+// five bytes), up to ~130 nodes (2 KB) past the buffer: a heap overflow
+// (found by fuzz_json; AddressSanitizer reports it here, a release build
+// corrupted the heap silently). JSON.stringify never produces such text, so
+// the JS layer cannot send it; the native API, the wire and catalog::call
+// can (SPEC §9: malformed JSON gets a clear error).
+// Fixed: the tape is sized for malformed text too.
+TEST(PortRegression, ParsingMalformedJsonStaysInsideTheTape) {
+  const std::string texts[] = {std::string(200, '['), std::string(40, '[') + "{}]]\xF0\x9F", [] {
+                                 std::string t;
+                                 for (int i = 0; i < 60; ++i) t += "[{\"\":";
+                                 return t;
+                               }()};
+  for (const std::string& text : texts) {
+    json::Doc d;
+    auto r = d.parse(text);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Code::ER_BAD_JSON);
+    EXPECT_TRUE(d.empty());
+  }
+  Harness h;
+  auto out = h.write("a", "", std::string(100, '['));
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.error().code, Code::ER_BAD_JSON);
 }

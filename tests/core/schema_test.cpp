@@ -56,8 +56,7 @@ struct Outcome {
   er::Error error{Code::ER_BAD_ARGUMENT, {}, {}};
 };
 
-Outcome run(const Schema& s, std::string_view state, std::string_view kind = "test-kind",
-            std::string_view id = "e1") {
+Outcome run(const Schema& s, std::string_view state, std::string_view kind = "test-kind", std::string_view id = "e1") {
   Outcome out;
   out.state = J(state);
   auto r = s.validate(out.state, kind, id);
@@ -69,8 +68,7 @@ Outcome run(const Schema& s, std::string_view state, std::string_view kind = "te
   return out;
 }
 
-void expect_valid(const Schema& s, std::string_view state, std::string_view normalised,
-                  bool changed) {
+void expect_valid(const Schema& s, std::string_view state, std::string_view normalised, bool changed) {
   SCOPED_TRACE(std::string(state));
   auto o = run(s, state);
   ASSERT_TRUE(o.ok) << o.error.message;
@@ -85,8 +83,7 @@ void expect_invalid(const Schema& s, std::string_view state, std::string_view pa
   ASSERT_FALSE(o.ok);
   EXPECT_EQ(o.error.code, Code::ER_SCHEMA);
   EXPECT_EQ(o.error.path, path) << o.error.message;
-  if (!message_part.empty())
-    EXPECT_NE(o.error.message.find(message_part), std::string::npos) << o.error.message;
+  if (!message_part.empty()) EXPECT_NE(o.error.message.find(message_part), std::string::npos) << o.error.message;
 }
 
 // ------------------------------------------------------------ catalog
@@ -107,10 +104,8 @@ TEST(SchemaCatalog, AcceptsValidSystemsUnchanged) {
   Schema s = compile_ok(kCatalogSystem);
   expect_valid(s, R"({"name":"api","description":null,"metadata":{}})",
                R"({"name":"api","description":null,"metadata":{}})", false);
-  expect_valid(
-      s, R"({"name":"api","description":"d","metadata":{"tier":1,"tags":["a",2],"o":{"x":null}}})",
-      R"({"name":"api","description":"d","metadata":{"tier":1,"tags":["a",2],"o":{"x":null}}})",
-      false);
+  expect_valid(s, R"({"name":"api","description":"d","metadata":{"tier":1,"tags":["a",2],"o":{"x":null}}})",
+               R"({"name":"api","description":"d","metadata":{"tier":1,"tags":["a",2],"o":{"x":null}}})", false);
 }
 
 TEST(SchemaCatalog, StripsUnknownTopLevelKeysButKeepsRecordContents) {
@@ -121,8 +116,7 @@ TEST(SchemaCatalog, StripsUnknownTopLevelKeysButKeepsRecordContents) {
 
 TEST(SchemaCatalog, ReportsTheFirstBadField) {
   Schema s = compile_ok(kCatalogSystem);
-  expect_invalid(s, R"({"name":1,"description":null,"metadata":{}})", "name",
-                 "expected string, received number");
+  expect_invalid(s, R"({"name":1,"description":null,"metadata":{}})", "name", "expected string, received number");
   expect_invalid(s, R"({"name":"api","metadata":{}})", "description", "missing required property");
   expect_invalid(s, R"({"name":"api","description":5,"metadata":{}})", "description",
                  "expected string | null, received number");
@@ -146,9 +140,7 @@ TEST(SchemaCatalog, MessageNamesKindIdAndPath) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Code::ER_SCHEMA);
   EXPECT_EQ(r.error().path, "metadata.tags[2]");
-  EXPECT_EQ(
-      r.error().message,
-      "kind \"catalog-system\" id \"s1\": metadata.tags[2]: expected string, received number");
+  EXPECT_EQ(r.error().message, "kind \"catalog-system\" id \"s1\": metadata.tags[2]: expected string, received number");
 }
 
 TEST(SchemaCatalog, RootThatIsNotAnObject) {
@@ -159,8 +151,7 @@ TEST(SchemaCatalog, RootThatIsNotAnObject) {
     ASSERT_FALSE(r.ok()) << state;
     EXPECT_EQ(r.error().code, Code::ER_SCHEMA);
     EXPECT_EQ(r.error().path, "");
-    EXPECT_NE(r.error().message.find("kind \"catalog-system\" id \"s1\": (root): expected object"),
-              std::string::npos)
+    EXPECT_NE(r.error().message.find("kind \"catalog-system\" id \"s1\": (root): expected object"), std::string::npos)
         << r.error().message;
   }
 }
@@ -179,8 +170,7 @@ constexpr std::string_view kNested = R"({
 
 TEST(SchemaUnknownKeys, StrippedByDefaultAtEveryLevel) {
   Schema s = compile_ok(kNested);
-  expect_valid(s, R"({"a":"x","zz":1,"inner":{"k":1,"q":2}})", R"({"a":"x","inner":{"k":1}})",
-               true);
+  expect_valid(s, R"({"a":"x","zz":1,"inner":{"k":1,"q":2}})", R"({"a":"x","inner":{"k":1}})", true);
   expect_valid(s, R"({"a":"x","inner":{"k":1}})", R"({"a":"x","inner":{"k":1}})", false);
   // Keys sorting before, between and after the declared ones.
   expect_valid(s, R"({"0":1,"a":"x","b":2,"inner":{},"z":3})", R"({"a":"x","inner":{}})", true);
@@ -202,15 +192,13 @@ TEST(SchemaUnknownKeys, StrictRejectsThemAtTheObjectPath) {
 }
 
 TEST(SchemaUnknownKeys, AdditionalPropertiesTrueOrSchemaKeepsThem) {
-  Schema loose = compile_ok(
-      R"({"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":true})",
-      CompileOptions{true});
+  Schema loose = compile_ok(R"({"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":true})",
+                            CompileOptions{true});
   expect_valid(loose, R"({"a":"x","b":[1]})", R"({"a":"x","b":[1]})", false);
-  Schema any = compile_ok(
-      R"({"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":{}})");
+  Schema any = compile_ok(R"({"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":{}})");
   expect_valid(any, R"({"a":"x","b":[1]})", R"({"a":"x","b":[1]})", false);
-  Schema numbers = compile_ok(
-      R"({"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":{"type":"number"}})");
+  Schema numbers =
+      compile_ok(R"({"type":"object","properties":{"a":{"type":"string"}},"additionalProperties":{"type":"number"}})");
   expect_valid(numbers, R"({"a":"x","b":1,"c":2})", R"({"a":"x","b":1,"c":2})", false);
   expect_invalid(numbers, R"({"a":"x","b":1,"c":"2"})", "c", "expected number, received string");
   expect_invalid(numbers, R"({"a":5,"b":"1"})", "a");  // declared before catchall
@@ -220,13 +208,11 @@ TEST(SchemaUnknownKeys, ProtoAndConstructorArePlainData) {
   Schema s = compile_ok(
       R"({"type":"object","properties":{"__proto__":{"type":"number"},"constructor":{"type":"string"}},
           "required":["__proto__"]})");
-  expect_valid(s, R"({"__proto__":1,"constructor":"c","toString":2})",
-               R"({"__proto__":1,"constructor":"c"})", true);
+  expect_valid(s, R"({"__proto__":1,"constructor":"c","toString":2})", R"({"__proto__":1,"constructor":"c"})", true);
   expect_invalid(s, R"({"__proto__":{"polluted":true}})", "__proto__", "expected number");
   Schema record = compile_ok(
       R"({"type":"object","properties":{"m":{"type":"object","additionalProperties":{}}},"required":["m"]})");
-  expect_valid(record, R"({"m":{"__proto__":{"isAdmin":true}}})",
-               R"({"m":{"__proto__":{"isAdmin":true}}})", false);
+  expect_valid(record, R"({"m":{"__proto__":{"isAdmin":true}}})", R"({"m":{"__proto__":{"isAdmin":true}}})", false);
 }
 
 // ------------------------------------------------------------ defaults
@@ -248,8 +234,7 @@ constexpr std::string_view kDefaults = R"({
 TEST(SchemaDefaults, MissingPropertiesReceiveTheirDefaults) {
   Schema s = compile_ok(kDefaults);
   expect_valid(s, "{}", R"({"s":"dflt","o":{"a":1,"list":[1,2]},"nd":null,"opt":7})", true);
-  expect_valid(s, R"({"s":"x","o":{"a":2},"nd":"y","opt":1})",
-               R"({"s":"x","o":{"a":2},"nd":"y","opt":1})", false);
+  expect_valid(s, R"({"s":"x","o":{"a":2},"nd":"y","opt":1})", R"({"s":"x","o":{"a":2},"nd":"y","opt":1})", false);
   // null is a value, not a missing property.
   expect_invalid(s, R"({"s":null})", "s", "expected string, received null");
   // Present values are still validated.
@@ -266,14 +251,12 @@ TEST(SchemaDefaults, TheDefaultIsCopied) {
   auto r = s.validate(second, "k", "2");
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r.value());
-  EXPECT_TRUE(er::json::equal(*second.find("o"), J(R"({"a":1,"list":[1,2]})")))
-      << er::json::to_string(second);
+  EXPECT_TRUE(er::json::equal(*second.find("o"), J(R"({"a":1,"list":[1,2]})"))) << er::json::to_string(second);
 }
 
 TEST(SchemaDefaults, DefaultsAndStrippingTogether) {
   Schema s = compile_ok(kDefaults);
-  expect_valid(s, R"({"zzz":1,"aaa":2,"s":"x"})",
-               R"({"s":"x","o":{"a":1,"list":[1,2]},"nd":null,"opt":7})", true);
+  expect_valid(s, R"({"zzz":1,"aaa":2,"s":"x"})", R"({"s":"x","o":{"a":1,"list":[1,2]},"nd":null,"opt":7})", true);
 }
 
 // --------------------------------------------------------------- paths
@@ -311,8 +294,8 @@ TEST(SchemaPaths, FirstErrorFollowsRequiredOrderNotKeyOrder) {
 }
 
 TEST(SchemaPaths, ArrayItemsBeforeArrayLength) {
-  Schema s = compile_ok(
-      R"({"type":"object","properties":{"l":{"type":"array","items":{"type":"number"},"maxItems":1}}})");
+  Schema s =
+      compile_ok(R"({"type":"object","properties":{"l":{"type":"array","items":{"type":"number"},"maxItems":1}}})");
   expect_invalid(s, R"({"l":[1,"x"]})", "l[1]");
   expect_invalid(s, R"({"l":[1,2]})", "l", "too many items");
 }
@@ -357,8 +340,7 @@ TEST(SchemaScalars, EnumAndConst) {
     "e": {"type": "string", "enum": ["a", "b"]},
     "c": {"const": 3},
     "mixed": {"enum": ["p", 1, true, null, {"k": [1]}]}}})");
-  expect_valid(s, R"({"e":"b","c":3.0,"mixed":{"k":[1]}})", R"({"e":"b","c":3,"mixed":{"k":[1]}})",
-               false);
+  expect_valid(s, R"({"e":"b","c":3.0,"mixed":{"k":[1]}})", R"({"e":"b","c":3,"mixed":{"k":[1]}})", false);
   expect_valid(s, R"({"mixed":null})", R"({"mixed":null})", false);
   expect_invalid(s, R"({"e":"c"})", "e", "expected one of \"a\", \"b\"");
   expect_invalid(s, R"({"c":"3"})", "c", "expected 3");
@@ -367,8 +349,8 @@ TEST(SchemaScalars, EnumAndConst) {
 }
 
 TEST(SchemaScalars, BooleanAndNull) {
-  Schema s = compile_ok(
-      R"({"type":"object","properties":{"b":{"type":"boolean"},"n":{"type":"null"}},"required":["b","n"]})");
+  Schema s =
+      compile_ok(R"({"type":"object","properties":{"b":{"type":"boolean"},"n":{"type":"null"}},"required":["b","n"]})");
   expect_valid(s, R"({"b":false,"n":null})", R"({"b":false,"n":null})", false);
   expect_invalid(s, R"({"b":0,"n":null})", "b", "expected boolean, received number");
   expect_invalid(s, R"({"b":true})", "n", "missing required property (expected null)");
@@ -459,8 +441,7 @@ TEST(SchemaRecords, PropertyNamesAndRequiredKeys) {
            "additionalProperties": {"type": "number"}, "required": ["a", "b"]},
     "rk": {"type": "object", "propertyNames": {"type": "string", "minLength": 2},
            "additionalProperties": {"type": "string"}}}})");
-  expect_valid(s, R"({"re":{"a":1,"b":2},"rk":{"ab":"x"}})",
-               R"({"re":{"a":1,"b":2},"rk":{"ab":"x"}})", false);
+  expect_valid(s, R"({"re":{"a":1,"b":2},"rk":{"ab":"x"}})", R"({"re":{"a":1,"b":2},"rk":{"ab":"x"}})", false);
   expect_invalid(s, R"({"re":{"a":1}})", "re.b", "missing required property (expected number)");
   expect_invalid(s, R"({"re":{"a":1,"b":"2"}})", "re.b");
   expect_invalid(s, R"({"re":{"a":1,"b":2,"c":3}})", "re", "unknown key \"c\"");
@@ -494,9 +475,8 @@ void expect_bad_schema(std::string_view schema, std::string_view message_part) {
 }
 
 TEST(SchemaBadSchemas, RootMustDescribeAnObject) {
-  expect_bad_schema(
-      R"({"type":"string"})",
-      "state schema must describe an object (type \"object\"), received type \"string\"");
+  expect_bad_schema(R"({"type":"string"})",
+                    "state schema must describe an object (type \"object\"), received type \"string\"");
   expect_bad_schema(R"({"type":["object","null"]})", "received type [\"object\",\"null\"]");
   expect_bad_schema(R"({"properties":{}})", "without \"type\"");
   expect_bad_schema("[]", "received array");
@@ -513,16 +493,14 @@ TEST(SchemaBadSchemas, MalformedKeywords) {
   expect_bad_schema(R"({"type":"object","required":["a",1]})", "must be an array of strings");
   expect_bad_schema(R"({"type":"object","properties":{"name":"string"}})",
                     "schema at properties.name must be an object or boolean, received string");
-  expect_bad_schema(
-      R"({"type":"object","properties":{"tags":{"type":"array","items":[1]}}})",
-      "schema at properties.tags.items[0] must be an object or boolean, received number");
+  expect_bad_schema(R"({"type":"object","properties":{"tags":{"type":"array","items":[1]}}})",
+                    "schema at properties.tags.items[0] must be an object or boolean, received number");
   expect_bad_schema(R"({"type":"object","properties":{"a b":{"type":"strin"}}})",
                     "unknown type \"strin\" at properties[\"a b\"]");
   expect_bad_schema(R"({"type":"object","properties":{"n":{"minLength":-1}}})", "minLength");
   expect_bad_schema(R"({"type":"object","properties":{"n":{"anyOf":[]}}})", "anyOf");
   expect_bad_schema(R"({"type":"object","properties":{"n":{"$ref":"http://x/y"}}})", "$ref");
-  expect_bad_schema(R"({"type":"object","properties":{"n":{"$ref":"#/$defs/missing"}}})",
-                    "points to nothing");
+  expect_bad_schema(R"({"type":"object","properties":{"n":{"$ref":"#/$defs/missing"}}})", "points to nothing");
   expect_bad_schema(R"({"type":"object","additionalProperties":1})",
                     "schema at additionalProperties must be an object or boolean");
 }
@@ -661,8 +639,7 @@ std::string zod_path(const Value& segments) {
     const std::string& k = s.as_string();
     bool ident = !k.empty() && !(k[0] >= '0' && k[0] <= '9');
     for (char c : k)
-      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '_' || c == '$'))
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$'))
         ident = false;
     if (ident) {
       if (!out.empty()) out += '.';
@@ -717,8 +694,7 @@ const std::map<std::pair<std::string, int>, std::string>& skipped() {
   // calls the prototype setter, so the key vanishes from passthrough,
   // catchall and record outputs (and its value is never validated). Here it
   // is plain data (SPEC §9), kept and validated like any other key.
-  static const std::string proto =
-      "zod drops a \"__proto__\" key (JS prototype setter); here it is plain data";
+  static const std::string proto = "zod drops a \"__proto__\" key (JS prototype setter); here it is plain data";
   static const std::string prefault =
       "prefault()/catch() are not in zod's JSON Schema output: the missing or bad value "
       "is not replaced";
@@ -873,8 +849,6 @@ TEST(SchemaZodFixture, LoadsAndEveryCaseCompiles) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SchemaZod, SchemaZodCase, ::testing::ValuesIn(zod_case_names()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           return info.param;
-                         });
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace

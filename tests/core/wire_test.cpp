@@ -42,17 +42,18 @@ void expect_same(const std::vector<WriteEntry>& got, const std::vector<WriteEntr
 TEST(WireFormat, ConstantsHangTogether) {
   EXPECT_EQ(wire::ENTRY_WORDS, 4u);  // what encode_write writes per entry before its bytes
   // Header slots: distinct words inside the header; VALUE an f64 (8-aligned, two words).
-  const std::uint32_t header[] = {wire::H_STATUS, wire::H_COUNT, wire::H_RECORDS, wire::H_FIELDS, wire::H_TEXTS,
-                                  wire::H_TEXTS_LENGTH, wire::H_MISS, wire::H_ERROR_CODE, wire::H_ERROR_MESSAGE,
-                                  wire::H_ERROR_PATH, wire::H_VALUE, wire::H_VALUE + 1, wire::H_INPUT,
-                                  wire::H_INPUT_CAPACITY};
+  const std::uint32_t header[] = {wire::H_STATUS,        wire::H_COUNT,         wire::H_RECORDS, wire::H_FIELDS,
+                                  wire::H_TEXTS,         wire::H_TEXTS_LENGTH,  wire::H_MISS,    wire::H_ERROR_CODE,
+                                  wire::H_ERROR_MESSAGE, wire::H_ERROR_PATH,    wire::H_VALUE,   wire::H_VALUE + 1,
+                                  wire::H_INPUT,         wire::H_INPUT_CAPACITY};
   std::set<std::uint32_t> header_words(std::begin(header), std::end(header));
   EXPECT_EQ(header_words.size(), std::size(header));
   EXPECT_LT(*header_words.rbegin(), wire::kHeaderWords);
   EXPECT_EQ(wire::H_VALUE % 2, 0u);
   // Flags are distinct bits.
-  const std::uint32_t flags[] = {wire::F_CHANGED,     wire::F_NEXT_NORMALIZED, wire::F_PREV_NORMALIZED, wire::F_PREV_MASKED,
-                                 wire::F_NEXT_MASKED, wire::F_ACTOR_MASKED,    wire::F_DERIVED};
+  const std::uint32_t flags[] = {wire::F_CHANGED,     wire::F_NEXT_NORMALIZED, wire::F_PREV_NORMALIZED,
+                                 wire::F_PREV_MASKED, wire::F_NEXT_MASKED,     wire::F_ACTOR_MASKED,
+                                 wire::F_DERIVED};
   std::uint32_t all = 0;
   for (std::uint32_t f : flags) {
     EXPECT_EQ(f & (f - 1), 0u) << f;
@@ -61,10 +62,10 @@ TEST(WireFormat, ConstantsHangTogether) {
   }
   // Record slots: spans take two words, AT two (an f64, 8-aligned), IDS 60 bytes; none overlap.
   std::vector<std::pair<std::uint32_t, std::uint32_t>> slots = {
-      {wire::R_FLAGS, 1},       {wire::R_TOKEN, 1},       {wire::R_FIELD_BEGIN, 1}, {wire::R_FIELD_COUNT, 1},
-      {wire::R_NEXT_TEXT, 2},   {wire::R_PREV_TEXT, 2},   {wire::R_MASKED_PREV, 2}, {wire::R_MASKED_NEXT, 2},
-      {wire::R_ACTOR, 2},       {wire::R_DERIVED, 2},     {wire::R_NAMES, 2},       {wire::R_ROWS, 2},
-      {wire::R_ROW_COUNT, 1},   {wire::R_AT, 2},          {wire::R_IDS, 15}};
+      {wire::R_FLAGS, 1},     {wire::R_TOKEN, 1},     {wire::R_FIELD_BEGIN, 1}, {wire::R_FIELD_COUNT, 1},
+      {wire::R_NEXT_TEXT, 2}, {wire::R_PREV_TEXT, 2}, {wire::R_MASKED_PREV, 2}, {wire::R_MASKED_NEXT, 2},
+      {wire::R_ACTOR, 2},     {wire::R_DERIVED, 2},   {wire::R_NAMES, 2},       {wire::R_ROWS, 2},
+      {wire::R_ROW_COUNT, 1}, {wire::R_AT, 2},        {wire::R_IDS, 15}};
   std::set<std::uint32_t> used;
   for (const auto& [slot, words] : slots)
     for (std::uint32_t w = slot; w < slot + words; ++w) EXPECT_TRUE(used.insert(w).second) << "word " << w;
@@ -131,7 +132,9 @@ TEST(WireInput, RoundTripsEveryShapeOfEntry) {
       WriteEntry e;
       e.id = text(rng() % 9);
       switch (rng() % 3) {
-        case 0: e.prev = PrevSource::None; break;
+        case 0:
+          e.prev = PrevSource::None;
+          break;
         case 1:
           e.prev = PrevSource::Cached;
           e.prev_token = static_cast<std::uint32_t>(rng());
@@ -170,7 +173,8 @@ TEST(WireInput, RoundTripsEveryShapeOfEntry) {
 
 TEST(WireInput, TruncatedInputIsAnErrorNeverARead) {
   const std::string prev = "{\"a\":1}", next = "{\"a\":22}";
-  std::vector<WriteEntry> entries = {text_prev("id-1", prev, next), cached_prev("id", 5, next), removal(no_prev("x", ""))};
+  std::vector<WriteEntry> entries = {text_prev("id-1", prev, next), cached_prev("id", 5, next),
+                                     removal(no_prev("x", ""))};
   std::string in;
   wire::encode_write("run", "{\"type\":\"user\"}", entries, in);
   wire::WriteInput out;
@@ -220,10 +224,11 @@ TEST(WireInput, UnknownPrevSourceIsAnError) {
 TEST(WireRecords, EveryFieldOfTheRecord) {
   EngineOptions o = Harness::options(/*host_store=*/true);
   Harness h(o);
-  ASSERT_TRUE(h.engine->derivers()
-                  .add_native("sys", "t", [](const ChangeView&, std::vector<std::string_view>& out) { out.push_back("t"); },
-                              nullptr)
-                  .ok());
+  ASSERT_TRUE(
+      h.engine->derivers()
+          .add_native(
+              "sys", "t", [](const ChangeView&, std::vector<std::string_view>& out) { out.push_back("t"); }, nullptr)
+          .ok());
   h.engine->secrets().register_values("run", {"hunter2"});
   const std::string junk = R"({"name":"hunter2","description":null,"metadata":{},"junk":1})";
   const std::string plain = R"({"name":"p","description":null,"metadata":{}})";
@@ -251,17 +256,21 @@ TEST(WireRecords, EveryFieldOfTheRecord) {
     const EntryOutcome& o = res.entries[i];
     const std::uint32_t* w = records.data() + i * wire::kRecordWords;
     const std::uint32_t flags = (o.changed ? wire::F_CHANGED : 0) | (o.next_normalized ? wire::F_NEXT_NORMALIZED : 0) |
-                                (o.prev_normalized ? wire::F_PREV_NORMALIZED : 0) | (o.prev_masked ? wire::F_PREV_MASKED : 0) |
-                                (o.next_masked ? wire::F_NEXT_MASKED : 0) | (o.actor_masked ? wire::F_ACTOR_MASKED : 0) |
-                                (o.derived ? wire::F_DERIVED : 0);
+                                (o.prev_normalized ? wire::F_PREV_NORMALIZED : 0) |
+                                (o.prev_masked ? wire::F_PREV_MASKED : 0) | (o.next_masked ? wire::F_NEXT_MASKED : 0) |
+                                (o.actor_masked ? wire::F_ACTOR_MASKED : 0) | (o.derived ? wire::F_DERIVED : 0);
     EXPECT_EQ(w[wire::R_FLAGS], flags);
     EXPECT_EQ(w[wire::R_TOKEN], o.token);
     EXPECT_EQ(w[wire::R_FIELD_BEGIN], o.field_begin);
     EXPECT_EQ(w[wire::R_FIELD_COUNT], o.field_count);
-    const std::pair<std::uint32_t, TextSpan> spans[] = {
-        {wire::R_NEXT_TEXT, o.next_text}, {wire::R_PREV_TEXT, o.prev_text}, {wire::R_MASKED_PREV, o.masked_prev},
-        {wire::R_MASKED_NEXT, o.masked_next}, {wire::R_ACTOR, o.actor}, {wire::R_DERIVED, o.derived_text},
-        {wire::R_NAMES, o.names}, {wire::R_ROWS, o.rows}};
+    const std::pair<std::uint32_t, TextSpan> spans[] = {{wire::R_NEXT_TEXT, o.next_text},
+                                                        {wire::R_PREV_TEXT, o.prev_text},
+                                                        {wire::R_MASKED_PREV, o.masked_prev},
+                                                        {wire::R_MASKED_NEXT, o.masked_next},
+                                                        {wire::R_ACTOR, o.actor},
+                                                        {wire::R_DERIVED, o.derived_text},
+                                                        {wire::R_NAMES, o.names},
+                                                        {wire::R_ROWS, o.rows}};
     for (const auto& [slot, span] : spans) {
       EXPECT_EQ(w[slot], span.offset) << "slot " << slot;
       EXPECT_EQ(w[slot + 1], span.length) << "slot " << slot;
@@ -295,8 +304,8 @@ TEST(WireRecords, EveryFieldOfTheRecord) {
   for (std::uint32_t k = wire::R_AT; k < wire::kRecordWords; ++k) EXPECT_EQ(same[k], 0u) << "word " << k;
   // A normalised prev and a masked prev of the entry that changed the name.
   const std::uint32_t* norm = records.data() + 2 * wire::kRecordWords;
-  EXPECT_EQ(norm[wire::R_FLAGS], wire::F_CHANGED | wire::F_PREV_NORMALIZED | wire::F_PREV_MASKED | wire::F_ACTOR_MASKED |
-                                     wire::F_DERIVED);
+  EXPECT_EQ(norm[wire::R_FLAGS],
+            wire::F_CHANGED | wire::F_PREV_NORMALIZED | wire::F_PREV_MASKED | wire::F_ACTOR_MASKED | wire::F_DERIVED);
   EXPECT_EQ(res.text(res.entries[2].prev_text), R"({"description":null,"metadata":{},"name":"hunter2"})");
   EXPECT_EQ(res.text(res.entries[2].masked_prev), R"({"description":null,"metadata":{},"name":"****"})");
   // A tombstone: changed, no rows, no token.
