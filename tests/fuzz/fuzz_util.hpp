@@ -18,6 +18,7 @@
 #include <system_error>
 #include <vector>
 
+#include "json/doc.hpp"
 #include "json/value.hpp"
 
 namespace er::fuzz {
@@ -27,8 +28,8 @@ namespace er::fuzz {
   std::abort();
 }
 
-#define FUZZ_CHECK(cond, detail)                   \
-  do {                                             \
+#define FUZZ_CHECK(cond, detail)                    \
+  do {                                              \
     if (!(cond)) ::er::fuzz::fail(#cond, (detail)); \
   } while (0)
 
@@ -169,10 +170,24 @@ inline bool plain_secret(std::string_view s) { return !s.empty() && s.find('*') 
 // cases: ASCII, escapes, 2/3/4-byte sequences, U+E000..U+FFFF (which sort
 // above astral characters in UTF-16), and pieces of `pool` (secrets).
 inline std::string gen_string(FuzzedDataProvider& in, const std::vector<std::string>& pool, std::size_t max_parts = 6) {
-  static const char* const kPieces[] = {"a",  "b",  "Z",  "0",  " ",      "\"",     "\\",     "\n",     "\x01",
-                                        "*", "__proto__", "constructor", "\xc3\xa9" /* é */,
-                                        "\xe2\x82\xac" /* € */, "\xef\xbd\x9e" /* U+FF5E */,
-                                        "\xee\x80\x80" /* U+E000 */, "\xf0\x9f\x98\x80" /* U+1F600 */, "null"};
+  static const char* const kPieces[] = {"a",
+                                        "b",
+                                        "Z",
+                                        "0",
+                                        " ",
+                                        "\"",
+                                        "\\",
+                                        "\n",
+                                        "\x01",
+                                        "*",
+                                        "__proto__",
+                                        "constructor",
+                                        "\xc3\xa9" /* é */,
+                                        "\xe2\x82\xac" /* € */,
+                                        "\xef\xbd\x9e" /* U+FF5E */,
+                                        "\xee\x80\x80" /* U+E000 */,
+                                        "\xf0\x9f\x98\x80" /* U+1F600 */,
+                                        "null"};
   std::string s;
   const std::size_t parts = in.ConsumeIntegralInRange<std::size_t>(0, max_parts);
   for (std::size_t i = 0; i < parts && in.remaining_bytes() > 0; ++i) {
@@ -196,19 +211,25 @@ inline std::string gen_string(FuzzedDataProvider& in, const std::vector<std::str
 
 inline std::string gen_key(FuzzedDataProvider& in, const std::vector<std::string>& pool) {
   // A small key space, so two generated objects share fields.
-  static const char* const kKeys[] = {"a", "b", "name", "description", "metadata", "__proto__", "constructor",
-                                      "", "\xc3\xa9", "\xef\xbd\x9e", "\xf0\x9f\x98\x80", "B", "tags", "n"};
+  static const char* const kKeys[] = {"a",           "b", "name",     "description",  "metadata",         "__proto__",
+                                      "constructor", "",  "\xc3\xa9", "\xef\xbd\x9e", "\xf0\x9f\x98\x80", "B",
+                                      "tags",        "n"};
   if (in.ConsumeIntegralInRange<int>(0, 7) == 0) return gen_string(in, pool, 3);
   return kKeys[in.ConsumeIntegralInRange<std::size_t>(0, std::size(kKeys) - 1)];
 }
 
 inline double gen_number(FuzzedDataProvider& in) {
   switch (in.ConsumeIntegralInRange<int>(0, 6)) {
-    case 0: return 0.0;
-    case 1: return -0.0;
-    case 2: return static_cast<double>(in.ConsumeIntegralInRange<int>(-3, 3));
-    case 3: return HUGE_VAL;  // what "1e400" parses to; canonical null
-    case 4: return 0.1 * in.ConsumeIntegralInRange<int>(-100, 100);
+    case 0:
+      return 0.0;
+    case 1:
+      return -0.0;
+    case 2:
+      return static_cast<double>(in.ConsumeIntegralInRange<int>(-3, 3));
+    case 3:
+      return HUGE_VAL;  // what "1e400" parses to; canonical null
+    case 4:
+      return 0.1 * in.ConsumeIntegralInRange<int>(-100, 100);
     default: {
       double d = in.ConsumeFloatingPoint<double>();
       return std::isnan(d) ? 1.5 : d;  // JSON has no NaN (parse never makes one)
@@ -219,10 +240,14 @@ inline double gen_number(FuzzedDataProvider& in) {
 inline json::Value gen_value(FuzzedDataProvider& in, const std::vector<std::string>& pool, int depth = 0) {
   const int max_kind = depth >= 4 ? 3 : 5;
   switch (in.ConsumeIntegralInRange<int>(0, max_kind)) {
-    case 0: return json::Value(nullptr);
-    case 1: return json::Value(in.ConsumeBool());
-    case 2: return json::Value(gen_number(in));
-    case 3: return json::Value(gen_string(in, pool));
+    case 0:
+      return json::Value(nullptr);
+    case 1:
+      return json::Value(in.ConsumeBool());
+    case 2:
+      return json::Value(gen_number(in));
+    case 3:
+      return json::Value(gen_string(in, pool));
     case 4: {
       json::Array a;
       const std::size_t n = in.ConsumeIntegralInRange<std::size_t>(0, 4);
@@ -245,6 +270,14 @@ inline json::Value gen_object(FuzzedDataProvider& in, const std::vector<std::str
   json::Object o;
   o.push_back(json::Member{gen_key(in, pool), std::move(v)});
   return json::Value(std::move(o));
+}
+
+// True when the document holds a number that is not finite ("1e400",
+// canonical null; nlohmann_json refuses such text).
+inline bool has_non_finite(const json::Doc& d) {
+  for (std::uint32_t i = 0; i < d.node_count(); ++i)
+    if (d.type(i) == json::Type::Number && !std::isfinite(d.number(i))) return true;
+  return false;
 }
 
 // Every string and key in `v`, for the secret oracles.

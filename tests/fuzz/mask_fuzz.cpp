@@ -6,6 +6,9 @@
 //   * contains_any agrees with the reference;
 //   * mask_value masks every string and key, leaves the object invariant
 //     (sorted, unique keys) and reports whether anything changed;
+//   * mask_doc (the write path: masking a json::Doc as it is written out)
+//     reports the same change and its text parses to mask_value's result;
+//     contains_any over a document agrees with the strings in it;
 //   * registry: unknown runs mask nothing, drop forgets the run and its steps.
 // Texts are long enough (up to a few KB) for the matcher's 2- and 4-stream
 // scans, and one mode registers hundreds of secrets over a wide alphabet so
@@ -55,9 +58,12 @@ std::string build_text(FuzzedDataProvider& in, const std::vector<std::string>& s
     const int pick = in.ConsumeIntegralInRange<int>(0, 4);
     if (pick <= 2 && !secrets.empty()) {
       const auto& s = secrets[in.ConsumeIntegralInRange<std::size_t>(0, secrets.size() - 1)];
-      if (pick == 0) text += s;
-      else if (pick == 1) text.append(s, 0, in.ConsumeIntegralInRange<std::size_t>(0, s.size()));
-      else text.append(s, in.ConsumeIntegralInRange<std::size_t>(0, s.size()));
+      if (pick == 0)
+        text += s;
+      else if (pick == 1)
+        text.append(s, 0, in.ConsumeIntegralInRange<std::size_t>(0, s.size()));
+      else
+        text.append(s, in.ConsumeIntegralInRange<std::size_t>(0, s.size()));
     } else if (pick == 3) {
       text.append(in.ConsumeIntegralInRange<std::size_t>(0, 70), static_cast<char>(in.ConsumeIntegral<std::uint8_t>()));
     } else {
@@ -105,7 +111,8 @@ void many_secrets(FuzzedDataProvider& in) {
   }
   secrets::SecretRegistry reg;
   reg.register_values("run", secrets);
-  for (int round = 0; round < 2 && in.remaining_bytes() > 0; ++round) check_text(reg, secrets, build_text(in, secrets, 120));
+  for (int round = 0; round < 2 && in.remaining_bytes() > 0; ++round)
+    check_text(reg, secrets, build_text(in, secrets, 120));
 }
 
 void values(FuzzedDataProvider& in) {
@@ -124,6 +131,31 @@ void values(FuzzedDataProvider& in) {
   const bool changed = reg.mask_deep("run", v);
   const std::string after = json::to_string(v);
   FUZZ_CHECK(changed == (before != after), "mask_deep's changed flag: " + before + " -> " + after);
+  // The same over a document, as a write masks its states.
+  json::Doc doc;
+  FUZZ_CHECK(doc.parse(before).ok(), "canonical text does not parse: " + before);
+  const secrets::Matcher* m = reg.matcher("run");
+  FUZZ_CHECK(m != nullptr, "a run with secrets has no matcher");
+  std::string masked = "untouched";
+  const bool doc_changed = secrets::mask_doc(*m, doc, json::Doc::root(), masked);
+  FUZZ_CHECK(doc_changed == changed, "mask_doc and mask_value disagree on a change: " + before);
+  if (doc_changed) {
+    auto reparsed = json::parse(std::string_view(masked).substr(9));
+    FUZZ_CHECK(reparsed.ok(), "mask_doc wrote text that does not parse: " + masked);
+    FUZZ_CHECK(json::to_string(*reparsed) == after, "mask_doc vs mask_value: " + masked + " vs " + after);
+  } else {
+    FUZZ_CHECK(masked == "untouched", "mask_doc wrote without a change: " + masked);
+  }
+  {
+    std::vector<std::string_view> all;
+    const json::Value original = json::to_value(doc);
+    fuzz::strings_of(original, all);
+    bool any = false;
+    for (std::string_view str : all)
+      for (const auto& secret : secrets)
+        if (str.find(secret) != std::string_view::npos) any = true;
+    FUZZ_CHECK(secrets::contains_any(*m, doc, json::Doc::root()) == any, "contains_any over a document: " + before);
+  }
   std::string where;
   FUZZ_CHECK(fuzz::objects_sorted(v, where), where + " after masking " + before);
   std::vector<std::string_view> strings;
@@ -141,7 +173,8 @@ void values(FuzzedDataProvider& in) {
   reg.mask_deep("run", copy);
   std::vector<std::string_view> none;
   fuzz::strings_of(plain, none);
-  if (none.empty()) FUZZ_CHECK(json::to_string(copy) == json::to_string(plain), "masking changed a value without strings");
+  if (none.empty())
+    FUZZ_CHECK(json::to_string(copy) == json::to_string(plain), "masking changed a value without strings");
   FUZZ_CHECK(!reg.mask_deep("unknown", plain), "an unknown run masked a value");
 }
 
@@ -151,9 +184,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FuzzedDataProvider in(data, size);
   switch (in.ConsumeIntegralInRange<int>(0, 3)) {
     case 0:
-    case 1: few_secrets(in); break;
-    case 2: many_secrets(in); break;
-    default: values(in); break;
+    case 1:
+      few_secrets(in);
+      break;
+    case 2:
+      many_secrets(in);
+      break;
+    default:
+      values(in);
+      break;
   }
   return 0;
 }

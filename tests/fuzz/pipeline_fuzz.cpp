@@ -1,38 +1,60 @@
-// The whole write pipeline (SPEC §5, §7, §9) fed random prev/next pairs:
-// begin → set_prev → commit → (host store: settle) or abort, single writes,
-// queued writes on one id and batches, with the embedded store and with a
-// host store, with and without run secrets.
-// Each write is compared with a reference computed from the texts alone
-// (parse, validate — prev falls back to its raw form when it no longer
-// validates —, mask, diff):
-//   * errors: the code the reference predicts, and the engine keeps working
-//     (abort after an error is harmless, the line is freed);
-//   * the change: prev/next/changedFields/delta equal the reference; rows
-//     one per changed field, none for a tombstone;
-//   * what JavaScript rebuilds from the wire format (its own texts unless
-//     the outcome says masked/normalised) equals the change;
-//   * the returned state is the validated, unmasked next;
-//   * no plain registered secret appears in an event or row of a
-//     run-originated write;
-//   * events: exactly one per committed change (none for a failed append),
-//     in order; the embedded history grows by exactly the rows;
-//   * at the end no ticket is pending.
+// The whole write path (SPEC §5, §7, §9) through the boundary, as
+// bindings/entity_reactor.cpp runs it: wire::encode_write (what
+// js/src/wire.js writes) -> wire::decode_write -> Engine::write ->
+// wire::encode_records. Random sequences of mutate/remove and batches
+// (repeated ids, tombstones) on four kinds (strict-ish, loose, defaults, the
+// catalog's with its native derivers), embedded or host store, retention,
+// and a prev-cache budget from none to a few states. Prevs are named the
+// way the JS layer names them (a token when read returns the object the
+// engine committed last, else its text; a CACHE_MISS crosses again with
+// texts), with deliberate deviations: wrong, stale and foreign tokens, the
+// right token where JS would send text, other texts, no prev over an
+// existing entity. Runs with secrets, without, and unknown; actors.
+//
+// Each call is compared with a reference computed from the texts alone
+// (parse, validate — a prev that fails validation is compared raw —,
+// mask, diff, transition texts, catalog derivation):
+//   * errors: the reference's code, for the first bad entry; no effect;
+//   * CacheMiss: only when a named token is not the entity's (or, under a
+//     small budget, was evicted), at the first such entry; never an effect
+//     (entities, cached bytes, histories unchanged);
+//   * each entry: changed, changed fields (listed by index, others by
+//     name), normalised prev/next texts, masked prev/next/actor, rows only
+//     for non-tombstones (host store: their texts; embedded: the whole
+//     history after retention), derived triggers and payload, tokens;
+//   * the records encode_records writes are the result's outcomes, and the
+//     input decode_write reads is the one encoded;
+//   * no plain registered secret in any output text of a run write (the
+//     masked states, actor, rows, changed field names, derived payload,
+//     the embedded history) — normalised texts excepted: they are the
+//     caller's own unmasked state (SPEC §5.4);
+//   * determinism: a second engine fed the same calls returns byte-for-byte
+//     the same results;
+//   * at the end: inStateSince and transitionCount agree with the rows.
 #include <cstdint>
-#include <deque>
+#include <cstring>
+#include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "boundary/wire.hpp"
+#include "catalog/catalog.hpp"
 #include "engine/engine.hpp"
-#include "engine/wire_format.hpp"
 #include "fuzz_util.hpp"
+#include "schema/schema.hpp"
 
 using namespace er;
 
 namespace {
 
-const char* kSchemas[][2] = {
+struct KindDef {
+  const char* name;
+  const char* schema;  // nullptr: the catalog's system schema
+};
+const KindDef kKinds[] = {
     {"sys", R"({"type":"object","properties":{"name":{"type":"string","minLength":1},
       "description":{"type":["string","null"]},
       "metadata":{"type":"object","propertyNames":{"type":"string"},"additionalProperties":{}}},
@@ -40,480 +62,1019 @@ const char* kSchemas[][2] = {
     {"loose", R"({"type":"object","additionalProperties":true})"},
     {"def", R"({"type":"object","properties":{"n":{"type":"number","default":1},"s":{"type":"string"},
       "tags":{"type":"array","items":{"type":"string"},"default":[]}},"additionalProperties":false})"},
+    {"catalog-system", nullptr},
 };
-const char* const kIds[] = {"a", "b", "__proto__", "\xc3\xa9"};
+constexpr std::size_t kKindCount = std::size(kKinds);
+const std::string kIds[] = {"a", "b", "__proto__", "\xc3\xa9", std::string("a\0b", 3)};
 
+json::Limits limits() {
+  json::Limits l;
+  l.max_depth = 16;
+  l.max_bytes = 1 << 16;
+  return l;
+}
+
+std::string schema_text(std::size_t kind) {
+  return kKinds[kind].schema ? kKinds[kind].schema : json::to_string(catalog::system_state_schema());
+}
+
+// The reference's own compiled schemas (compiled once per process).
+const schema::Schema& schema_of(std::size_t kind) {
+  static std::vector<schema::Schema> schemas = [] {
+    std::vector<schema::Schema> out;
+    for (std::size_t k = 0; k < kKindCount; ++k) {
+      auto parsed = json::parse(schema_text(k));
+      auto compiled = schema::Schema::compile(*parsed, kKinds[k].name);
+      if (!compiled.ok()) fuzz::fail("a harness schema does not compile", compiled.error().message);
+      out.push_back(std::move(compiled.value()));
+    }
+    return out;
+  }();
+  return schemas[kind];
+}
+
+std::string show(std::string_view s) { return json::to_string(json::Value(std::string(s))); }
+std::string canon(const json::Value& v) { return json::to_string(v); }
+
+std::string transition_text(const json::Value* obj, std::string_view key) {
+  const json::Value* v = obj ? obj->find(key) : nullptr;
+  if (!v || v->is_null()) return "null";
+  if (v->is_string()) return v->as_string();
+  return json::to_string(*v);
+}
+
+using Key = std::pair<std::size_t, std::string>;  // kind, id
+
+struct RefRow {
+  std::string field;
+  std::optional<std::string> from;
+  std::string to;
+  std::int64_t at;
+};
+
+// How an entry names its prev.
+enum class Prev { None, Text, CachedRight, CachedWrong };
+
+struct Planned {
+  std::string id;
+  Prev prev = Prev::None;
+  std::uint32_t token = 0;
+  std::string prev_text;  // Text; for a Cached entry, the text a retry sends ("" + !has_retry: none)
+  bool retry_has_text = false;
+  bool js_cached = false;  // named by token the way the JS layer would
+  bool remove = false;
+  std::string next_text;
+};
+
+// A state text as the engine loads it.
+struct Loaded {
+  std::optional<Code> error;
+  json::Value state;        // validated (normalised), or raw for a prev that no longer validates
+  bool valid = false;       // validated
+  bool normalised = false;  // validate changed it
+};
+
+Loaded load(std::size_t kind, std::string_view text, bool prev) {
+  Loaded l;
+  auto v = json::parse(text, limits());
+  if (!v.ok()) {
+    l.error = v.error().code;
+    return l;
+  }
+  if (!v->is_object()) {
+    l.error = Code::ER_NOT_OBJECT;
+    return l;
+  }
+  json::Value copy = *v;
+  auto r = schema_of(kind).validate(copy, "k", "i");
+  if (r.ok()) {
+    l.state = std::move(copy);
+    l.valid = true;
+    l.normalised = *r;
+  } else if (prev) {
+    l.state = std::move(v.value());  // stored data that no longer validates is compared as it is
+  } else {
+    l.error = r.error().code;
+  }
+  return l;
+}
+
+// What the reference expects of one entry that ran.
 struct Expected {
-  std::optional<Error> error;  // code only is compared
-  std::optional<json::Value> prev, next;  // masked, as the event shows them
-  std::optional<json::Value> validated;   // unmasked validated next
+  std::optional<Code> error;
+  bool has_prev = false, has_next = false;
+  Loaded prev, next;  // unmasked
+  bool prev_from_text = false;
+  std::optional<json::Value> mprev, mnext;  // masked copies (when masking changed them)
   std::vector<std::string> fields;
+  std::vector<RefRow> rows;
+  std::string derived;  // "" = none
 };
 
 struct Fuzz {
   FuzzedDataProvider& in;
-  bool host_store;
+  bool host_store = false;
+  std::size_t retention = 0;
+  std::size_t budget = 0;
+  bool evictions = false;  // the budget may evict what the model thinks cached
   std::int64_t clock = 1764258720000;
-  std::unique_ptr<Engine> engine;
+  std::unique_ptr<Engine> engine, twin;
+  std::uint32_t kind_index[kKindCount] = {};
   std::vector<std::string> secrets;  // run "r1"
-  std::map<std::string, std::string> host;  // kind\0id -> state text (the host's data)
-  std::size_t events_expected = 0;
-  std::vector<bool> event_is_run;  // per expected event: run-originated
-  std::size_t rows_appended = 0;
-  std::map<std::string, std::size_t> rows_per_entity;
+  const secrets::Matcher* matcher = nullptr;
+
+  // ---- the model
+  std::map<Key, std::string> host;  // the host's data, as JSON text
+  struct Committed {
+    std::uint32_t token;
+    std::string state_text;  // what JS keeps: the normalised text or the text it sent
+    std::string host_text;   // the object it remembers (identity, here: its text)
+  };
+  std::map<Key, Committed> committed;          // the JS layer's CommittedStates
+  std::map<Key, std::uint32_t> current_token;  // the engine's token per entity (0: none)
+  std::map<Key, std::vector<std::uint32_t>> old_tokens;
+  std::map<Key, std::string> engine_state;  // canonical text of the state the engine cached
+  std::map<Key, std::vector<RefRow>> rows;  // embedded store, oldest first, after retention
+  std::string log;                          // the calls so far, for failure messages
 
   explicit Fuzz(FuzzedDataProvider& input) : in(input) {
     host_store = in.ConsumeBool();
+    const int r = in.ConsumeIntegralInRange<int>(0, 3);
+    retention = r == 3 ? 0 : static_cast<std::size_t>(r + 1);
+    static const std::size_t kBudgets[] = {0, 600, 1500, 4000, 16u << 20};
+    budget = kBudgets[in.ConsumeIntegralInRange<std::size_t>(0, std::size(kBudgets) - 1)];
+    evictions = budget != 0 && budget < (16u << 20);
     EngineOptions o;
-    o.now = [this] { return clock; };
     o.seed = {1, 2, 3, 4};
     o.host_store = host_store;
-    o.buffer_limit = 1 << 20;
-    o.warn = [](const std::string&) {};
+    o.retention_per_entity = retention;
+    o.state_cache_bytes = budget;
     o.limits = limits();
-    engine = std::make_unique<Engine>(std::move(o));
-    for (auto& [kind, schema] : kSchemas) {
-      auto r = engine->define_kind(kind, std::string_view(schema));
-      FUZZ_CHECK(r.ok(), r.ok() ? "" : r.error().message);
-    }
-    const std::size_t n = in.ConsumeIntegralInRange<std::size_t>(0, 3);
+    engine = std::make_unique<Engine>(o);
+    twin = std::make_unique<Engine>(o);
+    const std::size_t n = in.ConsumeIntegralInRange<std::size_t>(1, 3);  // run r2 and no run cover "none"
     for (std::size_t i = 0; i < n; ++i) {
       std::string s = fuzz::gen_string(in, {}, 3);
-      if (!s.empty()) secrets.push_back(std::move(s));
+      if (s.empty()) s = "hunter" + std::to_string(i);
+      secrets.push_back(std::move(s));
     }
-    engine->secrets().register_values("r1", secrets);
+    for (Engine* e : {engine.get(), twin.get()}) {
+      for (std::size_t k = 0; k < kKindCount; ++k) {
+        auto d = e->define_kind(kKinds[k].name, std::string_view(schema_text(k)));
+        FUZZ_CHECK(d.ok(), d.ok() ? "" : d.error().message);
+        kind_index[k] = *d;
+      }
+      FUZZ_CHECK(catalog::register_catalog(*e).ok(), "register_catalog");
+      e->secrets().register_values("r1", secrets);
+    }
+    matcher = engine->secrets().matcher("r1");
+    if (matcher && matcher->empty()) matcher = nullptr;
+    log = "host_store=" + std::to_string(host_store) + " retention=" + std::to_string(retention) +
+          " budget=" + std::to_string(budget) +
+          " secrets=" + canon(json::Value(json::Array(secrets.begin(), secrets.end()))) + "\n";
   }
 
-  static json::Limits limits() {
-    json::Limits l;
-    l.max_depth = 16;
-    l.max_bytes = 1 << 16;
-    return l;
-  }
-
-  static std::string key(std::string_view kind, std::string_view id) {
-    return std::string(kind) + '\0' + std::string(id);
-  }
+  // ------------------------------------------------------------ generators
 
   // A state text: usually a generated object (holding secret pieces), at
-  // times something the parser or the schema rejects.
-  std::string gen_state_text() {
-    switch (in.ConsumeIntegralInRange<int>(0, 11)) {
-      case 0: {  // garbage or any JSON ("" would mean "absent"/"tombstone")
+  // times something the parser or the schema rejects (rarer in batches,
+  // where one bad entry fails them all).
+  std::string gen_state_text(bool in_batch = false) {
+    switch (in.ConsumeIntegralInRange<int>(0, in_batch ? 79 : 29)) {
+      case 0: {  // any bytes
         std::string text = in.ConsumeRandomLengthString(64);
         return text.empty() ? "null" : text;
       }
-      case 1: return "[1,2]";
-      case 2: return "\"text\"";
+      case 1:
+        return "[1,2]";
+      case 2:
+        return "\"text\"";
       case 3: {
         std::string deep;
         for (int i = 0; i < 20; ++i) deep += "{\"x\":";
-        deep += "1";
-        for (int i = 0; i < 20; ++i) deep += "}";
+        deep += "1" + std::string(20, '}');
         return deep;
       }
-      case 4: return R"({"name":"\ud800","description":null,"metadata":{}})";
+      case 4:
+        return R"({"name":"\ud800","description":null,"metadata":{}})";
+      case 5:
+        return R"({"s":"x","junk":1})";  // "def": normalised (strip + defaults)
       default: {
         json::Value v = fuzz::gen_object(in, secrets);
-        if (in.ConsumeBool()) {  // make it likely valid for "sys"
+        if (in.ConsumeIntegralInRange<int>(0, 7) != 0) {
+          // Valid for every kind: each strips the others' fields.
           v.set("name", json::Value(in.ConsumeBool() ? std::string("n") : fuzz::gen_string(in, secrets, 2)));
           v.set("description", in.ConsumeBool() ? json::Value(nullptr) : json::Value(fuzz::gen_string(in, secrets, 2)));
-          json::Value meta = fuzz::gen_object(in, secrets);
-          v.set("metadata", std::move(meta));
+          v.set("metadata", fuzz::gen_object(in, secrets));
+          if (in.ConsumeBool())
+            v.set("n", json::Value(static_cast<double>(in.ConsumeIntegralInRange<int>(-2, 2))));
+          else
+            v.erase("n");
+          if (in.ConsumeBool())
+            v.set("s", json::Value(fuzz::gen_string(in, secrets, 2)));
+          else
+            v.erase("s");
+          if (in.ConsumeBool()) {
+            json::Array tags;
+            for (int t = in.ConsumeIntegralInRange<int>(0, 2); t > 0; --t)
+              tags.push_back(json::Value(fuzz::gen_string(in, secrets, 2)));
+            v.set("tags", json::Value(std::move(tags)));
+          } else {
+            v.erase("tags");
+          }
+          if (in.ConsumeBool()) v.set("junk", json::Value(1));  // stripped (not by "loose")
         }
         std::string text = json::to_string(v);
-        if (in.ConsumeBool()) {  // not canonical: same state, other text
-          text.insert(text.size() - 1, " ");
-        }
+        if (in.ConsumeBool()) text.insert(text.size() - 1, " ");  // not canonical: same state, other text
         return text;
       }
     }
   }
 
-  // Reference for prev (SPEC §5.1 + set_prev's normalising).
-  static std::optional<Error> ref_prev(const schema::Schema& s, std::string_view text, std::optional<json::Value>& out) {
-    if (text.empty()) return std::nullopt;
-    auto v = json::parse(text, limits());
-    if (!v.ok()) return v.take_error();
-    if (!v->is_object()) return make_error(Code::ER_NOT_OBJECT, "");
-    json::Value copy = *v;
-    if (s.validate(copy, "k", "i").ok()) out = std::move(copy);
-    else out = std::move(v.value());
-    return std::nullopt;
-  }
-
-  // The reference's own compiled schemas (compiled once per process).
-  static const schema::Schema& schema_of(const std::string& kind) {
-    static std::map<std::string, schema::Schema> schemas;
-    auto it = schemas.find(kind);
-    if (it != schemas.end()) return it->second;
-    for (auto& [k, s] : kSchemas)
-      if (kind == k) {
-        auto parsed = json::parse(s);
-        auto compiled = schema::Schema::compile(*parsed, k);
-        return schemas.emplace(kind, std::move(compiled.value())).first->second;
+  std::string gen_actor(bool run) {
+    if (!run) return "";  // JS sends the actor's text for run writes only
+    switch (in.ConsumeIntegralInRange<int>(0, 3)) {
+      case 0:
+        return "";
+      case 1:
+        return R"({"type":"user","id":"u1"})";
+      case 2: {
+        json::Value a = json::Value::object();
+        a.set("type", "user");
+        a.set("id", json::Value(fuzz::gen_string(in, secrets, 3)));
+        a.set("name", json::Value(fuzz::gen_string(in, secrets, 3)));
+        return canon(a);
       }
-    fuzz::fail("unknown kind in the harness");
+      default:
+        return "{";  // not JSON: ignored
+    }
   }
 
-  Expected expect(const std::string& kind, std::string_view prev_text, std::optional<std::string_view> next_text,
-                  bool run) {
+  // A token the engine does not hold for `k`.
+  std::uint32_t wrong_token(const Key& k) {
+    const std::uint32_t current = current_token.count(k) ? current_token[k] : 0;
+    std::uint32_t t = 0;
+    switch (in.ConsumeIntegralInRange<int>(0, 3)) {
+      case 0:
+        t = 0;
+        break;
+      case 1:
+        t = current + 1 + in.ConsumeIntegralInRange<std::uint32_t>(0, 1000);
+        break;
+      case 2: {  // another entity's token
+        if (!current_token.empty()) {
+          auto it = current_token.begin();
+          std::advance(it, in.ConsumeIntegralInRange<std::size_t>(0, current_token.size() - 1));
+          t = it->second;
+        }
+        break;
+      }
+      default: {  // one this entity had
+        const auto& old = old_tokens[k];
+        if (!old.empty()) t = old[in.ConsumeIntegralInRange<std::size_t>(0, old.size() - 1)];
+        break;
+      }
+    }
+    if (t == current && current != 0) t = current + 1;
+    if (t == current && current == 0 && t == 0) return 0;  // no state: 0 never hits
+    return t;
+  }
+
+  // The prev of a first occurrence of `k` in a call: as JS names it, or a deviation.
+  void plan_prev(const Key& k, Planned& p) {
+    const auto h = host.find(k);
+    const auto c = committed.find(k);
+    const bool js_cached = h != host.end() && c != committed.end() && c->second.host_text == h->second;
+    // As the JS layer does.
+    auto as_js = [&] {
+      if (h == host.end()) {
+        p.prev = Prev::None;
+      } else if (js_cached) {
+        p.prev = Prev::CachedRight;
+        p.token = c->second.token;
+        p.prev_text = c->second.state_text;
+        p.retry_has_text = true;
+        p.js_cached = true;
+      } else {
+        p.prev = Prev::Text;
+        p.prev_text = h->second;
+      }
+    };
+    switch (in.ConsumeIntegralInRange<int>(0, 15)) {
+      case 0:  // text where JS could name a token
+        if (h != host.end()) {
+          p.prev = Prev::Text;
+          p.prev_text = h->second;
+        } else {
+          as_js();
+        }
+        break;
+      case 1:  // a token the engine does not hold
+        p.prev = Prev::CachedWrong;
+        p.token = wrong_token(k);
+        if (h != host.end()) {
+          p.prev_text = h->second;
+          p.retry_has_text = true;
+        }
+        break;
+      case 2:  // read returned something else
+        p.prev = Prev::Text;
+        p.prev_text = gen_state_text();
+        break;
+      case 3:  // read returned nothing, whatever the host had
+        p.prev = Prev::None;
+        break;
+      case 4:  // the engine's token where JS would not name it
+        if (current_token.count(k) && current_token[k] != 0) {
+          p.prev = Prev::CachedRight;
+          p.token = current_token[k];
+          if (h != host.end()) {
+            p.prev_text = h->second;
+            p.retry_has_text = true;
+          }
+        } else {
+          as_js();
+        }
+        break;
+      default:
+        as_js();
+        break;
+    }
+  }
+
+  // ------------------------------------------------------------ the reference
+
+  // One entry, given the prev the engine sees (`cached_prev`: the engine's
+  // cached state for a token that hits).
+  Expected expect(std::size_t kind, const Planned& p, const std::optional<std::string>& cached_prev, bool run,
+                  std::string_view id) {
     Expected e;
-    const schema::Schema& s = schema_of(kind);
-    if (auto err = ref_prev(s, prev_text, e.prev)) {
-      e.error = err;
-      return e;
-    }
-    if (next_text) {
-      auto v = json::parse(*next_text, limits());
-      if (!v.ok()) {
-        e.error = v.take_error();
+    if (p.prev == Prev::Text) {
+      e.prev = load(kind, p.prev_text, true);
+      e.prev_from_text = true;
+      if (e.prev.error) {
+        e.error = e.prev.error;
         return e;
       }
-      if (!v->is_object()) {
-        e.error = make_error(Code::ER_NOT_OBJECT, "");
+      e.has_prev = true;
+    } else if (p.prev == Prev::CachedRight || p.prev == Prev::CachedWrong) {
+      auto v = json::parse(*cached_prev, json::Limits{~std::size_t{0}, 64});
+      FUZZ_CHECK(v.ok(), "the model's cached state does not parse: " + *cached_prev);
+      e.prev.state = std::move(v.value());
+      e.prev.valid = true;
+      e.has_prev = true;
+    }
+    if (!p.remove) {
+      e.next = load(kind, p.next_text, false);
+      if (e.next.error) {
+        e.error = e.next.error;
         return e;
       }
-      auto ok = s.validate(*v, kind, "i");
-      if (!ok.ok()) {
-        e.error = ok.take_error();
-        return e;
+      e.has_next = true;
+    }
+    json::Value mp = e.prev.state, mn = e.next.state;
+    if (run && matcher) {
+      if (e.has_prev && secrets::mask_value(*matcher, mp)) e.mprev = mp;
+      if (e.has_next && secrets::mask_value(*matcher, mn)) e.mnext = mn;
+    }
+    const json::Value* a = e.has_prev ? &mp : nullptr;
+    const json::Value* b = e.has_next ? &mn : nullptr;
+    // The diff: the union of keys (a missing side is {}), absent = null at
+    // the top level; a tombstone lists every field of prev.
+    std::set<std::string, decltype(&json::key_less)> keys(&json::key_less);
+    if (a)
+      for (const auto& m : a->as_object()) keys.insert(m.key);
+    if (b)
+      for (const auto& m : b->as_object()) keys.insert(m.key);
+    for (const auto& key : keys) {
+      if (!b) {
+        e.fields.push_back(key);
+        continue;
       }
-      e.validated = *v;
-      e.next = std::move(v.value());
+      auto val = [&](const json::Value* obj) -> std::string {
+        const json::Value* v = obj ? obj->find(key) : nullptr;
+        return v ? canon(*v) : "null";
+      };
+      if (val(a) != val(b)) e.fields.push_back(key);
     }
-    if (run && !secrets.empty()) {
-      const secrets::Matcher* m = engine->secrets().matcher("r1");
-      FUZZ_CHECK(m != nullptr, "r1 has secrets but no matcher");
-      if (e.prev) secrets::mask_value(*m, *e.prev);
-      if (e.next) secrets::mask_value(*m, *e.next);
+    if (!e.fields.empty() && b)
+      for (const auto& f : e.fields)
+        e.rows.push_back(RefRow{f, a ? std::optional<std::string>(transition_text(a, f)) : std::nullopt,
+                                transition_text(b, f), clock});
+    if (!e.fields.empty() && std::string_view(kKinds[kind].name) == catalog::kSystemKind) {
+      std::string& t = e.derived;
+      t = "{\"triggers\":[";
+      json::write_string(!a ? catalog::kSystemCreated : !b ? catalog::kSystemDeleted : catalog::kSystemUpdated, t);
+      t += "],\"payload\":{\"changedFields\":[";
+      bool first = true;
+      for (const auto& f : e.fields) {
+        if (f != "name" && f != "description" && f != "metadata") continue;
+        if (!first) t += ',';
+        first = false;
+        json::write_string(f, t);
+      }
+      t += "],\"systemId\":";
+      json::write_string(id, t);
+      if (b)
+        if (const json::Value* name = b->find("name"); name && name->is_string()) {
+          t += ",\"systemName\":";
+          json::write_string(name->as_string(), t);
+        }
+      t += "}}";
     }
-    e.fields = changed_fields(e.prev ? &*e.prev : nullptr, e.next ? &*e.next : nullptr);
     return e;
   }
 
-  static std::string canon(const std::optional<json::Value>& v) { return v ? json::to_string(*v) : "<none>"; }
+  // ------------------------------------------------------------ output checks
 
-  void check_string(std::string_view s, std::string_view what, std::string_view text) {
+  void check_string(std::string_view s, std::string_view what, std::string_view context) {
     for (const auto& secret : secrets)
       if (fuzz::plain_secret(secret))
-        FUZZ_CHECK(s.find(secret) == std::string_view::npos,
-                   std::string(what) + " of a run-originated write holds the secret " +
-                       json::to_string(json::Value(secret)) + ": " + std::string(text));
+        FUZZ_CHECK(s.find(secret) == std::string_view::npos, std::string(what) + " of a run write holds the secret " +
+                                                                 show(secret) + ": " + show(s) + "\n  in " +
+                                                                 std::string(context) + "\n" + log);
   }
-
-  // `text`: an event, an array of rows, or a wire outcome (JSON). Checks the
-  // data in it: prev, next, delta, changedFields and the rows' field and
-  // values (the framing — key names, kind, id, actor, timestamps — is not
-  // state and may contain anything, e.g. a one-letter secret).
-  void check_no_secret(std::string_view text, std::string_view what) {
-    auto v = json::parse(text);
+  void check_json_strings(std::string_view text, std::string_view what) {
+    auto v = json::parse(text, json::Limits{~std::size_t{0}, 1 << 20});
     FUZZ_CHECK(v.ok(), std::string(what) + " is not JSON: " + std::string(text));
     std::vector<std::string_view> strings;
-    std::deque<json::Value> parsed_values;  // stable addresses for the views
-    auto rows = [&](const json::Value& list) {
-      for (const auto& r : list.as_array())
-        for (const char* k : {"field", "fromValue", "toValue"}) {
-          const json::Value* x = r.find(k);
-          if (!x || !x->is_string()) continue;
-          // A value's text: the string itself, or canonical JSON of a
-          // non-string whose syntax ("false", "1e+21") is not state; then
-          // only the strings inside count.
-          auto inner = json::parse(x->as_string());
-          if (k != std::string_view("field") && inner.ok() && !inner->is_string()) {
-            parsed_values.push_back(std::move(inner.value()));
-            fuzz::strings_of(parsed_values.back(), strings);
-          } else {
-            strings.push_back(x->as_string());
-          }
-        }
-    };
-    if (v->is_array()) {
-      rows(*v);
-    } else {
-      for (const char* k : {"prev", "next", "delta", "changedFields"})
-        if (const json::Value* x = v->find(k)) fuzz::strings_of(*x, strings);
-      if (const json::Value* r = v->find("rows")) rows(*r);
-    }
+    fuzz::strings_of(*v, strings);
     for (std::string_view s : strings) check_string(s, what, text);
   }
-
-  // Checks a successful outcome against the reference; returns whether an
-  // event is (or will be, after settle) published.
-  void check_outcome(const CommitOutcome& out, const Expected& e, std::string_view prev_text,
-                     std::optional<std::string_view> next_text, bool run, const std::string& ctx) {
-    FUZZ_CHECK(out.changed == !e.fields.empty(), ctx);
-    // The returned state: normalized, or the host's own next.
-    if (next_text && e.validated) {
-      const std::string returned =
-          out.normalized ? json::to_string(*out.normalized) : json::to_string(*json::parse(*next_text));
-      FUZZ_CHECK(returned == json::to_string(*e.validated), ctx + "returned state " + returned);
-    }
-    if (!out.changed) {
-      FUZZ_CHECK(out.rows.empty(), ctx + "rows without a change");
-      return;
-    }
-    const Change& c = out.change;
-    FUZZ_CHECK(c.changed_fields == e.fields, ctx + "changed fields " + json::to_string(json::Value(json::Array(
-                                                   c.changed_fields.begin(), c.changed_fields.end()))) +
-                                                   " want " + json::to_string(json::Value(json::Array(e.fields.begin(), e.fields.end()))) +
-                                                   " event " + canon(c.prev) + " -> " + canon(c.next) + " secrets " +
-                                                   json::to_string(json::Value(json::Array(secrets.begin(), secrets.end()))));
-    FUZZ_CHECK(canon(c.prev) == canon(e.prev), ctx + "event prev " + canon(c.prev) + " want " + canon(e.prev));
-    FUZZ_CHECK(canon(c.next) == canon(e.next), ctx + "event next " + canon(c.next) + " want " + canon(e.next));
-    // What JS shows: its own texts unless the outcome carries the value.
-    if (c.prev && !(out.masked_prev || out.normalized_prev))
-      FUZZ_CHECK(json::to_string(*json::parse(prev_text)) == canon(c.prev),
-                 ctx + "JS would show the host's prev " + std::string(prev_text) + " for " + canon(c.prev));
-    if (c.next && !(out.masked_next || out.normalized))
-      FUZZ_CHECK(json::to_string(*json::parse(*next_text)) == canon(c.next),
-                 ctx + "JS would show the host's next " + std::string(*next_text) + " for " + canon(c.next));
-    FUZZ_CHECK(json::to_string(c.delta) == json::to_string(make_delta(c.next ? &*c.next : nullptr, e.fields)),
-               ctx + "delta");
-    FUZZ_CHECK(out.rows.size() == (c.next ? e.fields.size() : 0), ctx + "row count");
-    if (run) {
-      std::string text;
-      write_change(c, text);
-      check_no_secret(text, "event");
-      text.clear();
-      write_rows(out.rows, text);
-      check_no_secret(text, "rows");
-      text.clear();
-      write_outcome(out, host_store, text);
-      // The wire format carries the unmasked validated state in "state"
-      // (the caller's value, SPEC §5.4); everything else must be clean.
-      auto wire = json::parse(text);
-      FUZZ_CHECK(wire.ok(), "wire format does not parse");
-      wire->erase("state");
-      check_no_secret(json::to_string(*wire), "wire outcome");
-    }
-  }
-
-  void published(const CommitOutcome& out, bool run, const std::string& k) {
-    if (!out.changed) return;
-    ++events_expected;
-    event_is_run.push_back(run);
-    rows_appended += out.rows.size();
-    rows_per_entity[k] += out.rows.size();
-  }
-
-  // Options of a write: none, run r1 (has the secrets), run r2 (unknown).
-  std::string gen_opts() {
-    switch (in.ConsumeIntegralInRange<int>(0, 3)) {
-      case 1: return R"({"runId":"r1"})";
-      case 2: return R"({"runId":"r2","actor":{"type":"user","id":"u"}})";
-      default: return "";
-    }
-  }
-
-  // One whole write of (kind, id); `given`: a ticket already begun with `given_opts`.
-  void write(const std::string& kind, const std::string& id, std::optional<std::uint32_t> given = std::nullopt,
-             const std::string& given_opts = "") {
-    const std::string opts = given ? given_opts : gen_opts();
-    const bool run = opts.find("r1") != std::string::npos;
-    std::uint32_t t;
-    if (given) {
-      t = *given;
+  // A transition text: a string as itself, anything else canonical JSON
+  // whose syntax ("false", "1e+21") is not state — only its strings count.
+  void check_row_text(std::string_view text, std::string_view what) {
+    auto v = json::parse(text, json::Limits{~std::size_t{0}, 1 << 20});
+    if (v.ok() && !v->is_string()) {
+      std::vector<std::string_view> strings;
+      fuzz::strings_of(*v, strings);
+      for (std::string_view s : strings) check_string(s, what, text);
     } else {
-      auto b = engine->begin(kind, id, std::string_view(opts));
-      FUZZ_CHECK(b.ok(), b.ok() ? "" : b.error().message);
-      t = *b;
+      check_string(text, what, text);
     }
-    FUZZ_CHECK(engine->ready(t), "a lone write is not ready");
-    const std::string k = key(kind, id);
-    // prev: the host's data, or (rarely) something else the host returned
-    std::string prev_text = host.count(k) ? host[k] : "";
-    if (in.ConsumeIntegralInRange<int>(0, 5) == 0) prev_text = gen_state_text();
-    const std::string ctx = "kind " + kind + " id " + id + " prev " + prev_text + ": ";
-    auto sp = engine->set_prev(t, prev_text);
-    const int what = in.ConsumeIntegralInRange<int>(0, 9);
-    std::optional<std::string> next_text;
-    if (what >= 2) next_text = gen_state_text();
-    const Expected e = expect(kind, prev_text, next_text ? std::optional<std::string_view>(*next_text) : std::nullopt, run);
-    if (!sp.ok()) {
-      FUZZ_CHECK(e.error && e.error->code == sp.error().code, ctx + "set_prev: " + sp.error().message);
-      engine->abort(t);
-      return;
-    }
-    if (what == 0) {  // apply threw
-      engine->abort(t);
-      return;
-    }
-    // apply ran: the host's data is now next (or gone), whatever follows.
-    if (next_text) host[k] = *next_text; else host.erase(k);
-    auto out = engine->commit(t, next_text ? std::string_view(*next_text) : std::string_view());
-    if (!out.ok()) {
-      FUZZ_CHECK(e.error && e.error->code == out.error().code,
-                 ctx + "commit of " + next_text.value_or("<tombstone>") + ": " + out.error().message);
-      engine->abort(t);
-      return;
-    }
-    FUZZ_CHECK(!e.error, ctx + "expected " + std::string(code_name(e.error ? e.error->code : Code::ER_BAD_JSON)));
-    check_outcome(*out, e, prev_text, next_text ? std::optional<std::string_view>(*next_text) : std::nullopt, run,
-                  ctx + "next " + next_text.value_or("<tombstone>") + ": ");
-    if (host_store && !out->rows.empty()) {
-      FUZZ_CHECK(!engine->ready(t) || engine->pending_tickets() > 0, "ticket finished before settle");
-      const bool ok = in.ConsumeBool();
-      auto settled = engine->settle(t, ok);
-      FUZZ_CHECK(settled.ok(), "settle");
-      FUZZ_CHECK(settled->changed == ok, "a failed append must not publish");
-      if (ok) published(*settled, run, k);
-      auto twice = engine->settle(t, ok);
-      FUZZ_CHECK(!twice.ok() && twice.error().code == Code::ER_BAD_TICKET, "settle twice");
-    } else {
-      published(*out, run, k);
-    }
-    engine->abort(t);  // what JS's finally does on a path that left it open: harmless
-    auto stale = engine->set_prev(t, "");
-    FUZZ_CHECK(!stale.ok() && stale.error().code == Code::ER_BAD_TICKET, "a finished ticket is still usable");
   }
 
-  void queued(const std::string& kind, const std::string& id) {
-    const std::string opts1 = gen_opts(), opts2 = gen_opts();
-    auto first = engine->begin(kind, id, std::string_view(opts1));
-    auto second = engine->begin(kind, id, std::string_view(opts2));
-    FUZZ_CHECK(first.ok() && second.ok(), "begin");
-    FUZZ_CHECK(engine->ready(*first) && !engine->ready(*second), "same id must queue");
-    auto early = engine->set_prev(*second, "");
-    FUZZ_CHECK(!early.ok() && early.error().code == Code::ER_BAD_TICKET, "a waiting ticket ran");
-    if (in.ConsumeBool()) {
-      auto woken = engine->abort(*first);
-      FUZZ_CHECK(woken.size() == 1 && woken[0] == *second, "abort must wake the next in line");
-    } else {
-      write(kind, id, *first, opts1);
+  // The records are the outcomes, word by word.
+  void check_records(const WriteResult& res) {
+    std::vector<std::uint32_t> records;
+    wire::encode_records(res, records);
+    FUZZ_CHECK(records.size() == res.entries.size() * wire::kRecordWords, "record count");
+    for (std::size_t i = 0; i < res.entries.size(); ++i) {
+      const EntryOutcome& o = res.entries[i];
+      const std::uint32_t* w = records.data() + i * wire::kRecordWords;
+      const std::uint32_t flags =
+          (o.changed ? wire::F_CHANGED : 0) | (o.next_normalized ? wire::F_NEXT_NORMALIZED : 0) |
+          (o.prev_normalized ? wire::F_PREV_NORMALIZED : 0) | (o.prev_masked ? wire::F_PREV_MASKED : 0) |
+          (o.next_masked ? wire::F_NEXT_MASKED : 0) | (o.actor_masked ? wire::F_ACTOR_MASKED : 0) |
+          (o.derived ? wire::F_DERIVED : 0);
+      FUZZ_CHECK(w[wire::R_FLAGS] == flags && w[wire::R_TOKEN] == o.token && w[wire::R_FIELD_BEGIN] == o.field_begin &&
+                     w[wire::R_FIELD_COUNT] == o.field_count && w[wire::R_ROW_COUNT] == o.row_count,
+                 "record words of entry " + std::to_string(i));
+      const std::pair<std::uint32_t, TextSpan> spans[] = {{wire::R_NEXT_TEXT, o.next_text},
+                                                          {wire::R_PREV_TEXT, o.prev_text},
+                                                          {wire::R_MASKED_PREV, o.masked_prev},
+                                                          {wire::R_MASKED_NEXT, o.masked_next},
+                                                          {wire::R_ACTOR, o.actor},
+                                                          {wire::R_DERIVED, o.derived_text},
+                                                          {wire::R_NAMES, o.names},
+                                                          {wire::R_ROWS, o.rows}};
+      for (const auto& [slot, span] : spans) {
+        FUZZ_CHECK(w[slot] == span.offset && w[slot + 1] == span.length, "record span at slot " + std::to_string(slot));
+        FUZZ_CHECK(std::size_t{span.offset} + span.length <= res.texts.size(), "a span past the texts");
+      }
+      double at;
+      std::memcpy(&at, w + wire::R_AT, sizeof at);
+      FUZZ_CHECK(at == static_cast<double>(o.at), "record AT");
+      FUZZ_CHECK(std::memcmp(w + wire::R_IDS, o.change_id.data(), UuidGenerator::kChars) == 0 &&
+                     std::memcmp(reinterpret_cast<const char*>(w + wire::R_IDS) + UuidGenerator::kChars,
+                                 o.occurred_at.data(), kIsoChars) == 0,
+                 "record IDS");
     }
-    FUZZ_CHECK(engine->ready(*second), "the second write never became ready");
-    write(kind, id, *second, opts2);
   }
 
-  void batch(const std::string& kind) {
-    std::vector<Engine::IngestEntry> entries;
-    std::vector<std::string> ids;
-    const std::size_t n = in.ConsumeIntegralInRange<std::size_t>(1, 4);
+  static void same_results(const Result<const WriteResult*>& a, const Result<const WriteResult*>& b) {
+    FUZZ_CHECK(a.ok() == b.ok(), "the twin engine disagrees on success");
+    if (!a.ok()) {
+      FUZZ_CHECK(a.error().code == b.error().code && a.error().message == b.error().message &&
+                     a.error().path == b.error().path,
+                 "the twin engine reports another error: " + a.error().message + " / " + b.error().message);
+      return;
+    }
+    const WriteResult &x = *a.value(), &y = *b.value();
+    FUZZ_CHECK(x.status == y.status && x.miss == y.miss && x.fields == y.fields && x.texts == y.texts &&
+                   x.entries.size() == y.entries.size(),
+               "the twin engine returns another result");
+    auto same_span = [](TextSpan p, TextSpan q) { return p.offset == q.offset && p.length == q.length; };
+    for (std::size_t i = 0; i < x.entries.size(); ++i) {
+      const EntryOutcome &p = x.entries[i], &q = y.entries[i];
+      FUZZ_CHECK(p.changed == q.changed && p.next_normalized == q.next_normalized &&
+                     p.prev_normalized == q.prev_normalized && p.prev_masked == q.prev_masked &&
+                     p.next_masked == q.next_masked && p.actor_masked == q.actor_masked && p.derived == q.derived &&
+                     p.token == q.token && p.field_begin == q.field_begin && p.field_count == q.field_count &&
+                     same_span(p.next_text, q.next_text) && same_span(p.prev_text, q.prev_text) &&
+                     same_span(p.masked_prev, q.masked_prev) && same_span(p.masked_next, q.masked_next) &&
+                     same_span(p.actor, q.actor) && same_span(p.derived_text, q.derived_text) &&
+                     same_span(p.names, q.names) && same_span(p.rows, q.rows) && p.row_count == q.row_count &&
+                     p.at == q.at && p.change_id == q.change_id && p.occurred_at == q.occurred_at,
+                 "the twin engine returns another outcome for entry " + std::to_string(i));
+    }
+  }
+
+  // What no call may change when it fails or misses the cache.
+  struct Effects {
+    std::size_t entities = 0, cached = 0;
+    std::map<Key, std::size_t> history;
+    bool operator==(const Effects& o) const {
+      return entities == o.entities && cached == o.cached && history == o.history;
+    }
+  };
+  Effects effects() const {
+    Effects e;
+    e.entities = engine->entity_count();
+    e.cached = engine->cached_bytes();
+    for (std::size_t k = 0; k < kKindCount; ++k)
+      for (const auto& id : kIds) e.history[{k, id}] = engine->history(kind_index[k], id, std::nullopt, 0).size();
+    return e;
+  }
+
+  void check_history(const Key& k) {
+    if (host_store) {
+      FUZZ_CHECK(engine->history(kind_index[k.first], k.second, std::nullopt, 0).empty(),
+                 "a host store has embedded rows");
+      return;
+    }
+    const auto got = engine->history(kind_index[k.first], k.second, std::nullopt, 0);
+    const auto& want = rows[k];
+    FUZZ_CHECK(got.size() == want.size(), "history of " + show(k.second) + " has " + std::to_string(got.size()) +
+                                              " rows, want " + std::to_string(want.size()) + "\n" + log);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      const RefRow& r = want[want.size() - 1 - i];
+      FUZZ_CHECK(got[i].field == r.field && got[i].from_value == r.from && got[i].to_value == r.to &&
+                     got[i].transitioned_at == r.at,
+                 "history row " + std::to_string(i) + " of " + show(k.second) + ": " + show(got[i].field) + " " +
+                     show(got[i].from_value.value_or("<none>")) + " -> " + show(got[i].to_value) + ", want " +
+                     show(r.field) + " " + show(r.from.value_or("<none>")) + " -> " + show(r.to) + "\n" + log);
+    }
+  }
+
+  // ------------------------------------------------------------ one call
+
+  // Runs `plan` (entries of `kind`) through the boundary; on a cache miss,
+  // again with texts, as the JS layer does.
+  void call(std::size_t kind, std::vector<Planned> plan, std::string_view run_id, const std::string& actor) {
+    const bool run = run_id == "r1";
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      log += "write kind=" + std::string(kKinds[kind].name) + " run=" + std::string(run_id) + " actor=" + show(actor) +
+             ":";
+      for (const Planned& p : plan) {
+        static const char* const kPrev[] = {"none", "text", "token", "wrong-token"};
+        log += " [" + show(p.id) + " prev=" + kPrev[static_cast<int>(p.prev)] +
+               (p.prev == Prev::Text   ? " " + show(p.prev_text)
+                : p.prev == Prev::None ? ""
+                                       : " " + std::to_string(p.token)) +
+               " next=" + (p.remove ? "<remove>" : show(p.next_text)) + "]";
+      }
+      log += "\n";
+      std::vector<WriteEntry> entries;
+      for (const Planned& p : plan) {
+        WriteEntry e;
+        e.id = p.id;
+        e.prev = p.prev == Prev::None ? PrevSource::None : p.prev == Prev::Text ? PrevSource::Text : PrevSource::Cached;
+        e.prev_token = p.token;
+        if (p.prev == Prev::Text) e.prev_text = p.prev_text;
+        e.remove = p.remove;
+        if (!p.remove) e.next_text = p.next_text;
+        entries.push_back(e);
+      }
+      std::string input;
+      wire::encode_write(run_id, actor, entries, input);
+      wire::WriteInput decoded;
+      auto d = wire::decode_write(input, static_cast<std::uint32_t>(entries.size()), decoded);
+      FUZZ_CHECK(d.ok(), "decode_write of an encoded write failed: " + (d.ok() ? "" : d.error().message));
+      FUZZ_CHECK(decoded.run_id == run_id && decoded.actor == actor && decoded.entries.size() == entries.size(),
+                 "decode_write round trip");
+      for (std::size_t i = 0; i < entries.size(); ++i) {
+        const WriteEntry &x = entries[i], &y = decoded.entries[i];
+        FUZZ_CHECK(x.id == y.id && x.prev == y.prev && x.remove == y.remove &&
+                       (x.prev != PrevSource::Cached || x.prev_token == y.prev_token) &&
+                       (x.prev != PrevSource::Text || x.prev_text == y.prev_text) &&
+                       (x.remove || x.next_text == y.next_text),
+                   "decode_write round trip of entry " + std::to_string(i));
+      }
+      WriteContext ctx;
+      ctx.kind = kind_index[kind];
+      ctx.run_id = decoded.run_id;
+      ctx.actor = decoded.actor;
+      ctx.now = clock;
+      const Effects before = effects();
+      auto r = engine->write(ctx, decoded.entries);
+      auto r2 = twin->write(ctx, decoded.entries);
+      same_results(r, r2);
+
+      // SPEC §7: a run write whose id holds a secret of its run is refused
+      // before anything (the JS layer asks before read: apply never runs).
+      bool secret_in_id = false;
+      if (run && matcher)
+        for (const Planned& p : plan) secret_in_id = secret_in_id || matcher->contains_any(p.id);
+      if (secret_in_id) {
+        FUZZ_CHECK(!r.ok() && r.error().code == Code::ER_SECRET_IN_ID,
+                   "a run write whose id holds a secret was not refused\n" + log);
+        FUZZ_CHECK(r.error().path.size() >= 2 && r.error().path.substr(r.error().path.size() - 2) == "id",
+                   "ER_SECRET_IN_ID without the id's path: " + r.error().path);
+        FUZZ_CHECK(effects() == before, "a refused write left an effect\n" + log);
+        log += "  -> ER_SECRET_IN_ID\n";
+        return;
+      }
+      // Which Cached entries the engine cannot hold, and which it may have evicted.
+      std::optional<std::size_t> first_wrong;
+      for (std::size_t i = 0; i < plan.size(); ++i)
+        if (plan[i].prev == Prev::CachedWrong && !first_wrong) first_wrong = i;
+
+      if (r.ok() && (*r)->status == WriteResult::Status::CacheMiss) {
+        const std::uint32_t m = (*r)->miss;
+        FUZZ_CHECK(m < plan.size() && plan[m].prev != Prev::None && plan[m].prev != Prev::Text,
+                   "a cache miss names an entry without a token\n" + log);
+        FUZZ_CHECK(!first_wrong || m <= *first_wrong, "the miss is not the first entry whose token is gone\n" + log);
+        FUZZ_CHECK(plan[m].prev == Prev::CachedWrong || evictions,
+                   "the cache missed a token it must hold (budget " + std::to_string(budget) + ")\n" + log);
+        FUZZ_CHECK((*r)->entries.empty(), "a cache miss reports entries");
+        FUZZ_CHECK(effects() == before, "a cache miss left an effect\n" + log);
+        if (plan[m].prev == Prev::CachedRight) {
+          // Evicted: the engine no longer holds it.
+          const Key k{kind, plan[m].id};
+          current_token[k] = 0;
+          engine_state.erase(k);
+        }
+        // As js/src/engine.js: every token becomes its text, and again.
+        FUZZ_CHECK(attempt == 0, "a write with texts only missed the cache\n" + log);
+        for (Planned& p : plan) {
+          if (p.prev != Prev::CachedRight && p.prev != Prev::CachedWrong) continue;
+          p.prev = p.retry_has_text ? Prev::Text : Prev::None;
+        }
+        log += "  -> cache miss at " + std::to_string(m) + "\n";
+        continue;
+      }
+      FUZZ_CHECK(!first_wrong, "a token the engine does not hold did not miss\n" + log);
+      finish(kind, plan, run, actor, r, before);
+      return;
+    }
+  }
+
+  void finish(std::size_t kind, const std::vector<Planned>& plan, bool run, const std::string& actor,
+              const Result<const WriteResult*>& r, const Effects& before) {
+    // The reference, entry by entry; later entries of an id see earlier ones.
+    std::vector<Expected> want;
+    std::optional<Code> error;
+    for (const Planned& p : plan) {
+      const Key k{kind, p.id};
+      std::optional<std::string> cached;
+      if (p.prev == Prev::CachedRight) {
+        FUZZ_CHECK(engine_state.count(k), "the model has no state for a token that hit\n" + log);
+        cached = engine_state[k];
+      }
+      want.push_back(expect(kind, p, cached, run, p.id));
+      if (want.back().error && !error) error = want.back().error;
+    }
+    // apply ran, whatever the engine says: the host holds each next (JSON
+    // only: a JS object always stringifies to JSON).
+    auto apply_ran = [&] {
+      for (const Planned& p : plan) {
+        const Key k{kind, p.id};
+        if (p.remove)
+          host.erase(k);
+        else if (json::parse(p.next_text, json::Limits{~std::size_t{0}, 1 << 20}).ok())
+          host[k] = p.next_text;
+        else
+          host.erase(k);
+      }
+    };
+    if (!r.ok()) {
+      FUZZ_CHECK(error && *error == r.error().code,
+                 "error " + std::string(code_name(r.error().code)) + " (" + r.error().message + "), reference " +
+                     (error ? std::string(code_name(*error)) : std::string("none")) + "\n" + log);
+      if (plan.size() > 1) FUZZ_CHECK(r.error().path.substr(0, 1) == "[", "a batch error without the entry's path");
+      FUZZ_CHECK(effects() == before, "a failed write left an effect\n" + log);
+      apply_ran();
+      for (const Planned& p : plan) committed.erase({kind, p.id});  // JS forgets: apply may have changed the object
+      log += "  -> " + std::string(code_name(r.error().code)) + "\n";
+      return;
+    }
+    FUZZ_CHECK(!error, "the write succeeded, the reference expects " + std::string(code_name(*error)) + "\n" + log);
+    const WriteResult& res = *r.value();
+    FUZZ_CHECK(res.status == WriteResult::Status::Done && res.entries.size() == plan.size(), "one outcome per entry");
+    check_records(res);
+    log += "  -> done:";
+    // The JS layer keeps, per id, what the id's last entry committed.
+    std::map<std::string, std::size_t> last;
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+      const Planned& p = plan[i];
+      const Expected& e = want[i];
+      const EntryOutcome& o = res.entries[i];
+      const Key k{kind, p.id};
+      const std::string at = "entry " + std::to_string(i) + " (" + show(p.id) + "): ";
+      const bool changed = !e.fields.empty();
+      log += changed ? " changed" : " same";
+      FUZZ_CHECK(o.changed == changed, at + "changed=" + std::to_string(o.changed) + "\n" + log);
+      // Normalised texts: when validate changed the state, and only as it validated.
+      auto normalised = [&](bool flag, TextSpan span, const Loaded& l, const char* what) {
+        if (l.normalised) FUZZ_CHECK(flag, at + what + " was normalised but no text crossed back\n" + log);
+        if (flag) {
+          FUZZ_CHECK(l.valid, at + what + " crossed back normalised though it is not valid\n" + log);
+          FUZZ_CHECK(res.text(span) == canon(l.state),
+                     at + what + " text " + std::string(res.text(span)) + ", want " + canon(l.state));
+        }
+      };
+      normalised(o.next_normalized, o.next_text, e.next, "next");
+      if (e.prev_from_text)
+        normalised(o.prev_normalized, o.prev_text, e.prev, "prev");
+      else
+        FUZZ_CHECK(!o.prev_normalized, at + "a prev that was not text was normalised");
+      FUZZ_CHECK(o.prev_masked == e.mprev.has_value() && o.next_masked == e.mnext.has_value(),
+                 at + "masked flags\n" + log);
+      if (e.mprev)
+        FUZZ_CHECK(res.text(o.masked_prev) == canon(*e.mprev),
+                   at + "masked prev " + std::string(res.text(o.masked_prev)));
+      if (e.mnext)
+        FUZZ_CHECK(res.text(o.masked_next) == canon(*e.mnext),
+                   at + "masked next " + std::string(res.text(o.masked_next)));
+      // The actor: masked for a run with secrets, when masking changes it.
+      bool actor_masks = false;
+      json::Value actor_value;
+      if (run && matcher && !actor.empty()) {
+        if (auto a = json::parse(actor, limits()); a.ok()) {
+          actor_value = *a;
+          actor_masks = secrets::mask_value(*matcher, actor_value);
+        }
+      }
+      FUZZ_CHECK(o.actor_masked == actor_masks, at + "actor masked=" + std::to_string(o.actor_masked) + "\n" + log);
+      if (o.actor_masked) {
+        auto a = json::parse(res.text(o.actor));
+        FUZZ_CHECK(a.ok() && canon(*a) == canon(actor_value), at + "masked actor " + std::string(res.text(o.actor)));
+      }
+      // Tokens: a cached state for every committed next, none otherwise.
+      FUZZ_CHECK((o.token != 0) == (!p.remove && budget != 0), at + "token " + std::to_string(o.token) + "\n" + log);
+      // Changed fields, rows, derivation.
+      FUZZ_CHECK(o.field_count == (changed ? e.fields.size() : 0), at + "field count\n" + log);
+      FUZZ_CHECK(o.row_count == (changed && !p.remove ? e.fields.size() : 0), at + "row count\n" + log);
+      if (changed) {
+        const auto& listed = engine->fields(kind_index[kind]);
+        std::size_t name_at = o.names.offset;
+        for (std::uint32_t f = 0; f < o.field_count; ++f) {
+          const std::uint32_t index = res.fields[o.field_begin + f];
+          std::string name;
+          if (index != WriteResult::kUnlisted) {
+            FUZZ_CHECK(index < listed.size(), at + "field index out of range");
+            name = listed[index];
+          } else {
+            std::uint32_t n;
+            std::memcpy(&n, res.texts.data() + name_at, 4);
+            name = res.texts.substr(name_at + 4, n);
+            name_at += 4 + n;
+            FUZZ_CHECK(std::find(listed.begin(), listed.end(), name) == listed.end(),
+                       at + "a listed field sent by name");
+          }
+          FUZZ_CHECK(name == e.fields[f],
+                     at + "field " + std::to_string(f) + " " + show(name) + ", want " + show(e.fields[f]) + "\n" + log);
+          if (run && matcher) check_string(name, "a changed field name", name);
+        }
+        FUZZ_CHECK(name_at == std::size_t{o.names.offset} + o.names.length, at + "names span");
+        FUZZ_CHECK(o.at == clock, at + "at");
+      }
+      if (host_store && changed && !p.remove) {
+        std::size_t q = o.rows.offset;
+        for (std::size_t f = 0; f < e.rows.size(); ++f) {
+          std::uint32_t n;
+          std::memcpy(&n, res.texts.data() + q, 4);
+          q += 4;
+          std::optional<std::string> from;
+          if (n != WriteResult::kNoValue) {
+            from = res.texts.substr(q, n);
+            q += n;
+          }
+          std::memcpy(&n, res.texts.data() + q, 4);
+          const std::string to = res.texts.substr(q + 4, n);
+          q += 4 + n;
+          FUZZ_CHECK(from == e.rows[f].from && to == e.rows[f].to,
+                     at + "row " + std::to_string(f) + ": " + show(from.value_or("<none>")) + " -> " + show(to) +
+                         ", want " + show(e.rows[f].from.value_or("<none>")) + " -> " + show(e.rows[f].to) + "\n" +
+                         log);
+          if (run && matcher) {
+            if (from) check_row_text(*from, "a row's fromValue");
+            check_row_text(to, "a row's toValue");
+          }
+        }
+        FUZZ_CHECK(q == std::size_t{o.rows.offset} + o.rows.length, at + "rows span");
+      } else {
+        FUZZ_CHECK(o.rows.length == 0, at + "rows without a host store or a committed next");
+      }
+      FUZZ_CHECK(o.derived == !e.derived.empty(), at + "derived=" + std::to_string(o.derived) + "\n" + log);
+      if (o.derived) {
+        FUZZ_CHECK(res.text(o.derived_text) == e.derived,
+                   at + "derived " + std::string(res.text(o.derived_text)) + ", want " + e.derived + "\n" + log);
+        if (run && matcher) {
+          auto v = json::parse(res.text(o.derived_text));
+          const json::Value* payload = v->find("payload");
+          for (const char* key : {"changedFields", "systemName"})
+            if (const json::Value* x = payload->find(key)) check_json_strings(canon(*x), "the derived payload");
+        }
+      }
+      if (run && matcher) {
+        if (o.prev_masked) check_json_strings(res.text(o.masked_prev), "the masked prev");
+        if (o.next_masked) check_json_strings(res.text(o.masked_next), "the masked next");
+        if (o.actor_masked) check_json_strings(res.text(o.actor), "the masked actor");
+      }
+
+      // ---- the model
+      if (changed && !p.remove && !host_store) {
+        auto& list = rows[k];
+        for (const RefRow& row : e.rows) {
+          list.push_back(row);
+          if (retention != 0 && list.size() > retention) list.erase(list.begin());
+          if (run && matcher) {
+            check_string(row.field, "an embedded row's field", row.field);
+            if (row.from) check_row_text(*row.from, "an embedded row's fromValue");
+            check_row_text(row.to, "an embedded row's toValue");
+          }
+        }
+      }
+      if (current_token.count(k) && current_token[k] != 0 && current_token[k] != o.token)
+        old_tokens[k].push_back(current_token[k]);
+      if (p.remove) {
+        // A tombstone drops the cached state; removing what the engine sees
+        // as absent (or {}) changes nothing, the cache included.
+        if (changed) {
+          current_token[k] = 0;
+          engine_state.erase(k);
+        }
+      } else if (p.prev == Prev::CachedRight && !changed) {
+        // No change over a cached prev: the engine keeps its state and token
+        // when masking hid nothing (they differ at most in top-level nulls)
+        // or the states are equal; a change masking hid is the host's new
+        // state, cached under a new token.
+        const bool keep = !(e.mprev || e.mnext) || engine_state[k] == canon(e.next.state);
+        if (keep) {
+          FUZZ_CHECK(o.token == current_token[k], at + "a cached no-op changed the token\n" + log);
+        } else {
+          FUZZ_CHECK(o.token != current_token[k], at + "a change masking hid kept the older state's token\n" + log);
+          current_token[k] = o.token;
+          engine_state[k] = canon(e.next.state);
+        }
+      } else {
+        current_token[k] = o.token;
+        if (o.token != 0)
+          engine_state[k] = canon(e.next.state);
+        else
+          engine_state.erase(k);
+      }
+      last[p.id] = i;
+    }
+    log += "\n";
+    apply_ran();
+    for (const auto& [id, i] : last) {
+      const Planned& p = plan[i];
+      const EntryOutcome& o = res.entries[i];
+      const Key k{kind, id};
+      if (p.remove || o.token == 0)
+        committed.erase(k);
+      else
+        committed[k] =
+            Committed{o.token, o.next_normalized ? std::string(res.text(o.next_text)) : p.next_text, p.next_text};
+    }
+    for (const Planned& p : plan) check_history({kind, p.id});
+  }
+
+  // ------------------------------------------------------------ operations
+
+  std::string gen_run() {
+    switch (in.ConsumeIntegralInRange<int>(0, 4)) {
+      case 0:
+        return "";
+      case 1:
+        return "r2";  // a run nobody registered: masks nothing
+      default:
+        return "r1";
+    }
+  }
+
+  // The host's state with one occurrence of a run secret replaced by
+  // another: a change only inside a secret, which masking hides.
+  std::optional<std::string> secret_swapped(const Key& k) {
+    const auto h = host.find(k);
+    if (secrets.size() < 2 || h == host.end()) return std::nullopt;
+    auto v = json::parse(h->second, json::Limits{~std::size_t{0}, 1 << 20});
+    if (!v.ok()) return std::nullopt;
+    const std::size_t a = in.ConsumeIntegralInRange<std::size_t>(0, secrets.size() - 1);
+    const std::size_t b = (a + 1 + in.ConsumeIntegralInRange<std::size_t>(0, secrets.size() - 2)) % secrets.size();
+    bool done = false;
+    std::function<void(json::Value&)> walk = [&](json::Value& x) {
+      if (done) return;
+      if (x.is_string()) {
+        std::string& str = x.as_string();
+        if (const std::size_t at = str.find(secrets[a]); at != std::string::npos) {
+          str.replace(at, secrets[a].size(), secrets[b]);
+          done = true;
+        }
+      } else if (x.is_array()) {
+        for (auto& item : x.as_array()) walk(item);
+      } else if (x.is_object()) {
+        for (auto& m : x.as_object()) walk(m.value);
+      }
+    };
+    walk(*v);
+    if (!done) return std::nullopt;
+    return canon(*v);
+  }
+
+  void single(std::size_t kind, const std::string& id) {
+    Planned p;
+    p.id = id;
+    plan_prev({kind, id}, p);
+    p.remove = in.ConsumeIntegralInRange<int>(0, 5) == 0;
+    if (!p.remove) {
+      std::optional<std::string> swapped;
+      if (in.ConsumeIntegralInRange<int>(0, 3) == 0) swapped = secret_swapped({kind, id});
+      p.next_text = swapped ? *swapped : gen_state_text();
+    }
+    const std::string run = gen_run();
+    call(kind, {p}, run, gen_actor(run == "r1"));
+  }
+
+  void batch(std::size_t kind) {
+    std::vector<Planned> plan;
+    std::map<std::string, std::size_t> seen;  // id -> its last entry so far
+    const std::size_t n = in.ConsumeIntegralInRange<std::size_t>(1, 5);
     for (std::size_t i = 0; i < n; ++i) {
-      const std::string id = kIds[in.ConsumeIntegralInRange<std::size_t>(0, std::size(kIds) - 1)];
-      Engine::IngestEntry e;
-      e.id = id;
-      if (in.ConsumeIntegralInRange<int>(0, 4) != 0) {
-        auto v = json::parse(gen_state_text(), limits());
-        if (v.ok()) e.next = std::move(v.value());
-        else e.next = json::Value::object();
+      Planned p;
+      p.id = gen_id();
+      if (auto it = seen.find(p.id); it == seen.end()) {
+        plan_prev({kind, p.id}, p);
+      } else {
+        // As js/src/engine.js ingest: the previous entry's next as text,
+        // none after a tombstone.
+        const Planned& before = plan[it->second];
+        if (before.remove) {
+          p.prev = Prev::None;
+        } else {
+          p.prev = Prev::Text;
+          p.prev_text = before.next_text;
+          p.retry_has_text = true;
+        }
+        if (in.ConsumeIntegralInRange<int>(0, 7) == 0) {
+          // A token for an id an earlier entry of the batch writes: even the
+          // entity's own token no longer names the state before this entry,
+          // so it misses (the retry sends the text as JS would).
+          p.prev = Prev::CachedWrong;
+          const Key k{kind, p.id};
+          p.token =
+              current_token.count(k) && current_token[k] != 0 && in.ConsumeBool() ? current_token[k] : wrong_token(k);
+        }
       }
-      ids.push_back(id);
-      entries.push_back(std::move(e));
+      p.remove = in.ConsumeIntegralInRange<int>(0, 4) == 0;
+      if (!p.remove) p.next_text = gen_state_text(/*in_batch=*/true);
+      seen[p.id] = plan.size();
+      plan.push_back(std::move(p));
     }
-    const bool run = in.ConsumeBool();
-    MutationOptions opts;
-    if (run) opts.run_id = "r1";
-    auto t = engine->begin_batch(kind, ids, opts);
-    FUZZ_CHECK(t.ok(), "begin_batch");
-    FUZZ_CHECK(engine->ready(*t), "a lone batch is not ready");
-    json::Value prevs = json::Value::object();
-    for (const auto& id : ids) {
-      auto it = host.find(key(kind, id));
-      if (it == host.end()) continue;
-      auto v = json::parse(it->second, limits());
-      prevs.set(id, v.ok() ? v.value() : json::Value("not json"));
-    }
-    const auto host_before = host;
-    std::vector<std::optional<std::string>> next_texts;
-    for (const auto& e : entries) next_texts.push_back(e.next ? std::optional<std::string>(json::to_string(*e.next)) : std::nullopt);
-    auto outs = engine->commit_batch(*t, prevs, entries);
-    // apply ran for the batch: the host now holds the entries.
-    for (const auto& e : entries) {
-      if (e.next) host[key(kind, e.id)] = json::to_string(*e.next);
-      else host.erase(key(kind, e.id));
-    }
-    if (!outs.ok()) {
-      const Code c = outs.error().code;
-      FUZZ_CHECK(c == Code::ER_SCHEMA || c == Code::ER_NOT_OBJECT, outs.error().message);
-      engine->abort(*t);
-      return;
-    }
-    FUZZ_CHECK(outs->size() == entries.size(), "one outcome per entry");
-    // Each entry diffs against the state before it: read, or an earlier entry.
-    std::map<std::string, std::string> current;
-    for (std::size_t i = 0; i < entries.size(); ++i) {
-      const std::string& id = entries[i].id;
-      std::string prev_text;
-      if (current.count(id)) prev_text = current[id];
-      else if (host_before.count(key(kind, id))) prev_text = host_before.at(key(kind, id));
-      const Expected e = expect(kind, prev_text,
-                                next_texts[i] ? std::optional<std::string_view>(*next_texts[i]) : std::nullopt, run);
-      const std::string ctx = "batch entry " + std::to_string(i) + " kind " + kind + " id " + id + " prev " +
-                              prev_text + " next " + next_texts[i].value_or("<tombstone>") + ": ";
-      FUZZ_CHECK(!e.error, ctx + "the batch succeeded where the reference fails");
-      const CommitOutcome& o = (*outs)[i];
-      FUZZ_CHECK(o.changed == !e.fields.empty(), ctx + "changed " + std::to_string(o.changed));
-      if (o.changed) {
-        FUZZ_CHECK(o.change.changed_fields == e.fields, ctx + "changed fields");
-        FUZZ_CHECK(canon(o.change.prev) == canon(e.prev), ctx + "prev " + canon(o.change.prev) + " want " + canon(e.prev));
-        FUZZ_CHECK(canon(o.change.next) == canon(e.next), ctx + "next " + canon(o.change.next) + " want " + canon(e.next));
-      }
-      current[id] = e.validated ? json::to_string(*e.validated) : std::string();
-    }
-    bool any_rows = false;
-    for (const auto& o : *outs) {
-      if (!o.rows.empty()) any_rows = true;
-      if (run && o.changed) {
-        std::string text;
-        write_change(o.change, text);
-        check_no_secret(text, "batch event");
-        text.clear();
-        write_rows(o.rows, text);
-        check_no_secret(text, "batch rows");
-      }
-    }
-    if (host_store && any_rows) {
-      const bool ok = in.ConsumeBool();
-      auto settled = engine->settle_batch(*t, ok);
-      FUZZ_CHECK(settled.ok(), "settle_batch");
-      for (const auto& o : *settled) {
-        FUZZ_CHECK(!o.changed || ok, "a failed batch append published");
-        if (ok) published(o, run, key(kind, o.change.id));
-      }
-    } else {
-      for (const auto& o : *outs) published(o, run, key(kind, o.change.id));
-    }
-    engine->abort(*t);
+    const std::string run = gen_run();
+    call(kind, plan, run, gen_actor(run == "r1"));
+  }
+
+  // Mostly two ids, so that writes follow each other on one entity (tokens,
+  // evictions, retention); the others at times.
+  std::string gen_id() {
+    const std::size_t r = in.ConsumeIntegralInRange<std::size_t>(0, 9);
+    return kIds[r < 6 ? r % 2 : r - 5];
   }
 
   void run() {
-    const std::size_t ops = in.ConsumeIntegralInRange<std::size_t>(1, 16);
+    const std::size_t ops = in.ConsumeIntegralInRange<std::size_t>(1, 24);
+    const std::size_t focus = in.ConsumeIntegralInRange<std::size_t>(0, kKindCount - 1);
     for (std::size_t i = 0; i < ops && in.remaining_bytes() > 0; ++i) {
       clock += in.ConsumeIntegralInRange<int>(0, 2);
-      const std::string kind = kSchemas[in.ConsumeIntegralInRange<std::size_t>(0, std::size(kSchemas) - 1)][0];
-      const std::string id = kIds[in.ConsumeIntegralInRange<std::size_t>(0, std::size(kIds) - 1)];
-      switch (in.ConsumeIntegralInRange<int>(0, 5)) {
-        case 0: queued(kind, id); break;
-        case 1: batch(kind); break;
-        default: write(kind, id); break;
-      }
-      FUZZ_CHECK(engine->pending_tickets() == 0, "a ticket is left pending");
+      const std::size_t kind =
+          in.ConsumeIntegralInRange<int>(0, 3) == 0 ? in.ConsumeIntegralInRange<std::size_t>(0, kKindCount - 1) : focus;
+      if (in.ConsumeIntegralInRange<int>(0, 3) == 0)
+        batch(kind);
+      else
+        single(kind, gen_id());
     }
-    // Every published change is buffered (the emitter is not wired), once.
-    FUZZ_CHECK(engine->emitter().size() == events_expected,
-               "events: " + std::to_string(engine->emitter().size()) + " want " + std::to_string(events_expected));
-    engine->emitter().begin_wire();
-    std::size_t i = 0;
-    while (auto ev = engine->emitter().take()) {
-      FUZZ_CHECK(i < event_is_run.size(), "more events than changes");
-      if (event_is_run[i]) check_no_secret(*ev, "buffered event");
-      auto parsed = json::parse(*ev);
-      FUZZ_CHECK(parsed.ok(), "an event is not JSON: " + *ev);
-      ++i;
-    }
-    FUZZ_CHECK(i == events_expected, "flushed events");
-    if (!host_store) {
-      std::size_t total = 0;
-      for (const auto& [k, n] : rows_per_entity) {
-        const auto sep = k.find('\0');
-        const auto rows = engine->history(k.substr(0, sep), k.substr(sep + 1), std::nullopt, 0);
-        FUZZ_CHECK(rows.size() == n, "history of " + k.substr(0, sep) + "/" + k.substr(sep + 1) + " has " +
-                                         std::to_string(rows.size()) + " rows, want " + std::to_string(n));
-        total += rows.size();
+    // The reads over the embedded log agree with the rows.
+    if (host_store) return;
+    for (const auto& [k, list] : rows) {
+      std::map<std::string, std::vector<const RefRow*>> by_field;
+      for (const RefRow& r : list) by_field[r.field].push_back(&r);
+      for (const auto& [field, field_rows] : by_field) {
+        const RefRow* newest = field_rows.back();
+        FUZZ_CHECK(engine->in_state_since(kind_index[k.first], k.second, field, newest->to) == newest->at,
+                   "inStateSince of " + show(field) + "\n" + log);
+        const std::int64_t since = field_rows.front()->at;
+        std::size_t count = 0;
+        for (const RefRow* r : field_rows) count += r->at >= since + 1;
+        FUZZ_CHECK(engine->transition_count(kind_index[k.first], k.second, field, clock - since - 1, clock) == count,
+                   "transitionCount of " + show(field) + "\n" + log);
+        FUZZ_CHECK(
+            engine->transition_count(kind_index[k.first], k.second, field, clock - since, clock) == field_rows.size(),
+            "transitionCount of " + show(field) + " over every row\n" + log);
       }
-      FUZZ_CHECK(total == rows_appended, "rows appended");
     }
   }
 };

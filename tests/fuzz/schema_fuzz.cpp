@@ -8,7 +8,12 @@
 //   * the output of a successful validation validates again (validation
 //     never hands back a state its schema rejects), in strip and strict
 //     mode, and unchanged (normalising is idempotent: nothing left to strip,
-//     no default missing).
+//     no default missing);
+//   * Schema::check over a json::Doc (the write path) agrees with validate
+//     over the tree: an error is the same error (code, path, message); "valid
+//     as it is" (false) means validate accepts it unchanged; "would
+//     normalise" (true) sends the engine down the tree path, where validate
+//     decides.
 // Two exemptions, both zod's own semantics (checked against zod 4):
 //   * a `default` that its own schema rejects or would normalise
 //     (`{"minimum":10,"default":2}`) is filled in as it is — zod 4 returns
@@ -18,6 +23,7 @@
 //     normalised by a later branch (a default filled in) may be taken by an
 //     earlier branch the second time, which strips differently: with unions
 //     the output must validate again, but may change.
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -59,15 +65,60 @@ bool defaults_clean(const json::Value& node, bool strict) {
   return true;
 }
 
+// A host string tester (pattern, format) whose verdict depends on the
+// string and the test, so that both outcomes occur.
+const schema::StringTester kTester = [](std::uint32_t test, std::string_view text) {
+  return (text.size() + test) % 3 != 0;
+};
+
 struct Mode {
+  const schema::StringTester* tester = nullptr;
   bool strict = false;
   bool revalidate = true;  // all defaults clean
   bool idempotent = true;  // ... and no unions
 };
 
+bool has_non_finite(const json::Value& v) {
+  if (v.is_number()) return !std::isfinite(v.as_number());
+  if (v.is_array())
+    for (const auto& item : v.as_array())
+      if (has_non_finite(item)) return true;
+  if (v.is_object())
+    for (const auto& m : v.as_object())
+      if (has_non_finite(m.value)) return true;
+  return false;
+}
+
+// The document check against validate's verdict on the same state (`text`:
+// its canonical JSON; `after`: validate's output).
+void check_document(const schema::Schema& s, const json::Value& state, const std::string& text,
+                    const Result<bool>& validated, const std::string& after, const schema::StringTester* tester) {
+  // A tree number that is not finite prints as null: the document parsed
+  // from that text is another state.
+  if (has_non_finite(state)) return;
+  json::Doc doc;
+  FUZZ_CHECK(doc.parse(text, json::Limits{~std::size_t{0}, 1 << 20}).ok(), "canonical state does not parse: " + text);
+  auto checked = s.check(doc, json::Doc::root(), "fuzz-kind", "fuzz-id", tester);
+  if (!checked.ok()) {
+    FUZZ_CHECK(!validated.ok(), "check rejects what validate accepts: " + text + ": " + checked.error().message);
+    FUZZ_CHECK(checked.error().code == validated.error().code && checked.error().path == validated.error().path &&
+                   checked.error().message == validated.error().message,
+               "check and validate report different errors for " + text + ":\n  " + checked.error().message + "\n  " +
+                   validated.error().message);
+    return;
+  }
+  if (!checked.value()) {
+    FUZZ_CHECK(validated.ok(), "check accepts what validate rejects: " + text + ": " + validated.error().message);
+    FUZZ_CHECK(!validated.value() && after == text,
+               "check says valid as it is, validate normalised " + text + " -> " + after);
+  }
+}
+
 void check_state(const schema::Schema& s, json::Value state, const Mode& mode) {
   const std::string before = json::to_string(state);
-  auto first = s.validate(state, "fuzz-kind", "fuzz-id");
+  const json::Value original = state;
+  auto first = s.validate(state, "fuzz-kind", "fuzz-id", mode.tester);
+  check_document(s, original, before, first, json::to_string(state), mode.tester);
   if (!first.ok()) {
     FUZZ_CHECK(first.error().code == Code::ER_SCHEMA, first.error().message);
     FUZZ_CHECK(first.error().message.find("fuzz-kind") != std::string::npos &&
@@ -82,7 +133,7 @@ void check_state(const schema::Schema& s, json::Value state, const Mode& mode) {
   if (!mode.revalidate) return;
   const std::string label = mode.strict ? "strict: " : "";
   json::Value again = state;
-  auto second = s.validate(again, "fuzz-kind", "fuzz-id");
+  auto second = s.validate(again, "fuzz-kind", "fuzz-id", mode.tester);
   FUZZ_CHECK(second.ok(), label + "validated output fails validation: " + before + " -> " + after + " -> " +
                               (second.ok() ? std::string() : second.error().message));
   if (!mode.idempotent) return;
@@ -96,6 +147,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FuzzedDataProvider in(data, size);
   Mode mode;
   mode.strict = in.ConsumeBool();
+  if (in.ConsumeBool()) mode.tester = &kTester;
   auto schema_json = json::parse(in.ConsumeRandomLengthString(4096));
   if (!schema_json.ok()) return 0;
   auto compiled = schema::Schema::compile(*schema_json, "fuzz-kind", schema::CompileOptions{mode.strict});

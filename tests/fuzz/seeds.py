@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the hand-made seeds of tests/fuzz/corpus/{json,diff,schema}/.
 
-The diff and schema targets read their input with FuzzedDataProvider:
+The json seeds include one input per known difference from nlohmann_json
+(json_fuzz.cpp). The diff and schema targets read their input with FuzzedDataProvider:
 strings come from the front (ConsumeRandomLengthString: a backslash followed
 by anything but a backslash ends a string, so a literal backslash is
 doubled), booleans and integers from the back. The mask and pipeline seeds
@@ -44,6 +45,14 @@ JSON_SEEDS = {
     "lone_surrogate": '{"a":"\\ud800"}',
     "bad_utf8": b'{"a":"\xc3\x28\xed\xa0\x80\xf4\x90\x80\x80"}',
     "truncated": '{"a":[1,2,{"b":"c',
+    # the known differences from nlohmann_json (json_fuzz.cpp, README.md)
+    "bom": b'\xef\xbb\xbf{"a":[1]}',
+    "nul_after_value": b'{"a":1}\x00{"b"',
+    "overflow": "[1e400,-1e400,1e-400,{\"a\":1E+400}]",
+    "deep_300": "[" * 300 + "]" * 300,
+    "big_integers": "[9007199254740993,18446744073709551616,-9223372036854775809,123456789012345678901234567890]",
+    # more nodes than a valid text of its length could hold (SrcBug.ParsingMalformedJsonStaysInsideTheTape)
+    "malformed_nested": "[" * 40 + '{"":[{"":[' * 8,
 }
 
 
@@ -91,6 +100,13 @@ def main():
         # a default its own schema rejects: filled in as it is (zod 4 does the same)
         "invalid_default": ('{"type":"object","properties":{"tier":{"type":"integer","minimum":10,"default":2}}}', '{}'),
         # zod union: a later branch's default lets an earlier branch take the output
+        # host string tests (pattern, format), not, uniqueItems, annotations
+        "string_tests": ('{"type":"object","$comment":"c","properties":{"e":{"type":"string","format":"email"},'
+                         '"p":{"type":"string","pattern":"^[a-z]+$","format":"uuid"},"n":{"not":{"type":"string"}},'
+                         '"u":{"type":"array","uniqueItems":true},"r":{"type":"object","propertyNames":'
+                         '{"pattern":"^k"},"additionalProperties":{"type":"integer"}}}}',
+                         '{"e":"a@b.co","p":"abc","n":1,"u":[1,"1",[1]],"r":{"k1":1,"x":2}}'),
+        "unknown_keyword": ('{"type":"object","properties":{"a":{"tpye":"string"}}}', '{"a":1}'),
         "union_not_idempotent": ('{"type":"object","properties":{"u":{"anyOf":[{"type":"object","properties":'
                                  '{"a":{"const":5}},"required":["a"],"additionalProperties":false},{"type":"object",'
                                  '"properties":{"a":{"type":"number","default":5},"c":{"type":"number"}},'
@@ -105,6 +121,9 @@ def main():
     for n in (600, 4000):
         write("mask", f"long_{n}", bytes(rng.randrange(256) for _ in range(n)))
     write("pipeline", "long_2000", bytes(rng.randrange(256) for _ in range(2000)))
+    # Long enough for many calls on few entities (tokens, evictions, retention).
+    for n in (4000, 7000):
+        write("pipeline", f"long_{n}", bytes(rng.randrange(256) for _ in range(n)))
 
 
 if __name__ == "__main__":
