@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "alloc_count.hpp"
+#include "json/doc.hpp"
 #include "json/value.hpp"
 
 #if ER_BENCH_HAVE_NLOHMANN
@@ -70,6 +71,17 @@ struct NoopSax {
 #endif
 
 void register_parse_benchmarks(const std::string* state_text) {
+  // The write path's parse: into a tape document whose buffers the engine
+  // reuses from write to write (so no allocation once warm).
+  benchmark::RegisterBenchmark("parse_er_doc", [state_text](benchmark::State& s) {
+    er::json::Doc doc;
+    run_parse(s, state_text, [&doc](const std::string& t) {
+      const bool ok = doc.parse(t).ok();
+      benchmark::DoNotOptimize(doc);
+      return ok;
+    });
+  })->UseRealTime()->Unit(benchmark::kMicrosecond);
+  // A tree (cold paths: catalog helpers, normalising).
   benchmark::RegisterBenchmark("parse_er_json", [state_text](benchmark::State& s) {
     run_parse(s, state_text, [](const std::string& t) {
       auto v = er::json::parse(t);

@@ -180,6 +180,8 @@ class Core {
     const er::WriteResult& res = **r;
     if (res.status == er::WriteResult::Status::CacheMiss) {
       g.header[wire::H_MISS] = res.miss;
+      g.header[wire::H_COUNT] = static_cast<std::uint32_t>(res.fields.size());  // every missed entry
+      g.header[wire::H_FIELDS] = address(res.fields.data());
       g.header[wire::H_STATUS] = wire::STATUS_CACHE_MISS;
       return wire::STATUS_CACHE_MISS;
     }

@@ -273,7 +273,8 @@ class Engine {
     const wire = this.#wire;
     wire.putWrite(runId, actorText, entries);
     if (wire.check(core.write(handle.index, entries.length, now)) === STATUS.CACHE_MISS) {
-      for (const e of entries) if (e.prevMode === PREV.CACHED) e.prevMode = PREV.TEXT;
+      // Only the entries the cache no longer holds go again as text.
+      for (const i of wire.misses()) entries[i].prevMode = PREV.TEXT;
       wire.putWrite(runId, actorText, entries);
       wire.check(core.write(handle.index, entries.length, now));
     }

@@ -191,6 +191,13 @@ export class Wire {
     return this.module.HEAPU32[this.header + H.MISS];
   }
 
+  /** Every entry of the last write whose token missed (status CACHE_MISS). */
+  misses() {
+    const u32 = this.module.HEAPU32;
+    const at = u32[this.header + H.FIELDS] >>> 2;
+    return u32.subarray(at, at + u32[this.header + H.COUNT]);
+  }
+
   /**
    * Reads entry `i` of the last write into `out` (a reused object; read it
    * before the next call): what the write resolves to and what

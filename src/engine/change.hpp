@@ -38,7 +38,9 @@ struct FieldChange {
 
 // Top-level diff in key order (SPEC §3): the union of both sides' fields (a
 // missing side is {}), a field absent on one side and null on the other is
-// unchanged. A tombstone (no next) lists every field of prev.
-void diff(DocRef prev, DocRef next, std::vector<FieldChange>& out);
+// unchanged. A tombstone (no next) lists every field of prev. Returns false
+// when such a null/absent pair was passed over: no change, yet the two
+// documents differ (the prev cache must then keep next, not prev).
+bool diff(DocRef prev, DocRef next, std::vector<FieldChange>& out);
 
 }  // namespace er

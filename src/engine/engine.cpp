@@ -267,6 +267,17 @@ void Engine::enforce_log_budget() {
   }
 }
 
+void Engine::release_batch_docs() {
+  // The documents of a batch stay for the next one (no allocation per
+  // entry then), unless they hold more than a few MB: a big batch's go.
+  std::size_t held = 0;
+  for (const Parsed& p : batch_docs_) held += p.prev.footprint() + p.next.footprint();
+  if (held > (4u << 20)) {
+    batch_docs_.clear();
+    batch_docs_.shrink_to_fit();
+  }
+}
+
 void Engine::drop_cache() {
   while (lru_tail_ != Entity::kNil) {
     const std::uint32_t victim = lru_tail_;
@@ -275,6 +286,8 @@ void Engine::drop_cache() {
   }
   spare_docs_.clear();
   spare_docs_.shrink_to_fit();
+  batch_docs_.clear();  // only called between writes
+  batch_docs_.shrink_to_fit();
 }
 
 std::size_t Engine::memory_bytes() const {
@@ -283,6 +296,7 @@ std::size_t Engine::memory_bytes() const {
                         result_.fields.capacity() * sizeof(std::uint32_t) +
                         result_.entries.capacity() * sizeof(EntryOutcome);
   for (const json::Doc& d : spare_docs_) scratch += d.footprint();
+  for (const Parsed& p : batch_docs_) scratch += p.prev.footprint() + p.next.footprint();
   // The budgets' counts include the entities' records (entity_cost).
   return cache_bytes_ + log_bytes_ + log_queue_.capacity() * sizeof(LogEntry) + scratch;
 }
@@ -368,13 +382,14 @@ Result<void> Engine::check_entry(const Kind& kind, const WriteEntry& e, std::siz
   };
   if (e.id.empty())
     return in_batch(make_error(Code::ER_BAD_ID, "kind " + quoted(kind.name) + ": id must be a non-empty string", "id"));
-  bool normalized = false;
+  Parsed& p = batch_docs_[index];
+  p.prev_normalized = p.next_normalized = false;
   if (e.prev == PrevSource::Text) {
-    auto r = load_state(kind, e.id, e.prev_text, prev_doc_, true, normalized);
+    auto r = load_state(kind, e.id, e.prev_text, p.prev, true, p.prev_normalized);
     if (!r.ok()) return in_batch(r.take_error());
   }
   if (!e.remove) {
-    auto r = load_state(kind, e.id, e.next_text, next_doc_, false, normalized);
+    auto r = load_state(kind, e.id, e.next_text, p.next, false, p.next_normalized);
     if (!r.ok()) return in_batch(r.take_error());
   }
   return Ok{};
@@ -416,23 +431,39 @@ Result<const WriteResult*> Engine::write(const WriteContext& ctx, std::span<cons
   // Every cached prev must still be there before anything takes effect,
   // and name the state before the batch: an id an earlier entry of the
   // batch writes has moved on (its entry must carry that state as text).
+  // An id is "moved on" when an earlier entry named it: each entity that
+  // exists is stamped with the batch (an id without one cannot be cached).
+  const bool batch = entries.size() > 1;
+  if (batch && ++batch_ == 0) ++batch_;  // 0 is "never"
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const WriteEntry& e = entries[i];
-    if (e.prev != PrevSource::Cached) continue;
+    if (!batch && e.prev != PrevSource::Cached) continue;
     const std::uint32_t index = entities_.find(ctx.kind, e.id);
-    bool miss = index == EntityTable::kNone || entities_.at(index).token != e.prev_token || e.prev_token == 0;
-    for (std::size_t j = 0; j < i && !miss; ++j) miss = entries[j].id == e.id;
+    bool moved = false;
+    if (batch && index != EntityTable::kNone) {
+      moved = entities_.at(index).batch == batch_;
+      entities_.at(index).batch = batch_;
+    }
+    if (e.prev != PrevSource::Cached) continue;
+    const bool miss =
+        moved || index == EntityTable::kNone || entities_.at(index).token != e.prev_token || e.prev_token == 0;
     if (miss) {
+      if (result_.status != WriteResult::Status::CacheMiss) result_.miss = static_cast<std::uint32_t>(i);
       result_.status = WriteResult::Status::CacheMiss;
-      result_.miss = static_cast<std::uint32_t>(i);
-      return &result_;
+      result_.fields.push_back(static_cast<std::uint32_t>(i));
     }
   }
+  if (result_.status == WriteResult::Status::CacheMiss) return &result_;
   // A batch validates every entry first: one bad entry fails it whole. (A
   // single write fails before any effect by construction.)
-  if (entries.size() > 1)
+  if (entries.size() > 1) {
+    if (batch_docs_.size() < entries.size()) batch_docs_.resize(entries.size());
     for (std::size_t i = 0; i < entries.size(); ++i)
-      if (auto r = check_entry(kind, entries[i], i, entries.size()); !r.ok()) return r.take_error();
+      if (auto r = check_entry(kind, entries[i], i, entries.size()); !r.ok()) {
+        release_batch_docs();
+        return r.take_error();
+      }
+  }
   result_.entries.reserve(entries.size());
   // Nothing is evicted while a batch commits: every cached prev it was
   // checked against stays until its entry has run.
@@ -440,12 +471,14 @@ Result<const WriteResult*> Engine::write(const WriteContext& ctx, std::span<cons
   for (std::size_t i = 0; i < entries.size(); ++i) {
     auto r = commit_entry(kind, ctx, entries[i], matcher, static_cast<std::uint32_t>(i));
     if (!r.ok()) {
+      if (in_batch_) release_batch_docs();
       in_batch_ = false;
       return r.take_error();
     }
   }
   if (in_batch_) {
     in_batch_ = false;
+    release_batch_docs();
     evict(lru_head_);
   }
   enforce_log_budget();
@@ -456,7 +489,6 @@ Result<void> Engine::commit_entry(const Kind& kind, const WriteContext& ctx, con
                                   const secrets::Matcher* matcher, std::uint32_t entry_index) {
   if (e.id.empty()) return make_error(Code::ER_BAD_ID, "kind " + quoted(kind.name) + ": id must be a non-empty string", "id");
   EntryOutcome& out = result_.entries.emplace_back();
-  (void)entry_index;
 
   // ---- prev
   DocRef prev;
@@ -465,27 +497,39 @@ Result<void> Engine::commit_entry(const Kind& kind, const WriteContext& ctx, con
     entity = entities_.find(ctx.kind, e.id);  // checked by write()
     prev = DocRef{&entities_.at(entity).state, json::Doc::root()};
   } else if (e.prev == PrevSource::Text) {
+    // A batch's check pass parsed it already.
     bool normalized = false;
-    if (auto r = load_state(kind, e.id, e.prev_text, prev_doc_, true, normalized); !r.ok()) return r;
-    prev = DocRef{&prev_doc_, json::Doc::root()};
+    json::Doc* doc = &prev_doc_;
+    if (in_batch_) {
+      doc = &batch_docs_[entry_index].prev;
+      normalized = batch_docs_[entry_index].prev_normalized;
+    } else if (auto r = load_state(kind, e.id, e.prev_text, prev_doc_, true, normalized); !r.ok()) {
+      return r;
+    }
+    prev = DocRef{doc, json::Doc::root()};
     if (normalized) {
       out.prev_normalized = true;
       scratch_.clear();
-      json::write(prev_doc_, json::Doc::root(), scratch_);
+      json::write(*doc, json::Doc::root(), scratch_);
       append_text(out.prev_text, scratch_);
     }
   }
 
   // ---- next
   DocRef next;
+  json::Doc& next_doc = in_batch_ ? batch_docs_[entry_index].next : next_doc_;
   if (!e.remove) {
     bool normalized = false;
-    if (auto r = load_state(kind, e.id, e.next_text, next_doc_, false, normalized); !r.ok()) return r;
-    next = DocRef{&next_doc_, json::Doc::root()};
+    if (in_batch_) {
+      normalized = batch_docs_[entry_index].next_normalized;
+    } else if (auto r = load_state(kind, e.id, e.next_text, next_doc_, false, normalized); !r.ok()) {
+      return r;
+    }
+    next = DocRef{&next_doc, json::Doc::root()};
     if (normalized) {
       out.next_normalized = true;
       scratch_.clear();
-      json::write(next_doc_, json::Doc::root(), scratch_);
+      json::write(next_doc, json::Doc::root(), scratch_);
       append_text(out.next_text, scratch_);
     }
   }
@@ -529,21 +573,22 @@ Result<void> Engine::commit_entry(const Kind& kind, const WriteContext& ctx, con
   }
 
   // ---- diff
-  diff(mprev, mnext, changes_);
+  const bool alike = diff(mprev, mnext, changes_);
   if (changes_.empty()) {
     // No change: no rows, no change event. The cache keeps the entity's
-    // state (a cached prev already equals next).
+    // state when a cached prev equals next.
     if (next) {
-      // A cached prev equals next, unless masking hid their difference
-      // (a change inside a secret): then next is the state to keep.
+      // It does when the diff saw the unmasked documents and passed over no
+      // null/absent pair; masking may hide a difference (a change inside a
+      // secret), so masked documents are compared.
       if (e.prev == PrevSource::Cached &&
-          ((mprev.doc == prev.doc && mnext.doc == next.doc) ||
+          ((alike && mprev.doc == prev.doc && mnext.doc == next.doc) ||
            json::equal(*prev.doc, prev.node, *next.doc, next.node))) {
         out.token = entities_.at(entity).token;
         cache_touch(entity);
       } else {
         if (entity == EntityTable::kNone) entity = entities_.get_or_add(ctx.kind, e.id);
-        cache_put(entity, next_doc_);
+        cache_put(entity, next_doc);
         out.token = entities_.at(entity).token;
         release_if_idle(entity);
       }
@@ -653,7 +698,7 @@ Result<void> Engine::commit_entry(const Kind& kind, const WriteContext& ctx, con
 
   // ---- the entity's state for the next write's prev
   if (next) {
-    cache_put(entity, next_doc_);
+    cache_put(entity, next_doc);
     out.token = entities_.at(entity).token;
   } else {
     cache_drop(entity);

@@ -123,7 +123,9 @@ struct EntryOutcome {
 struct WriteResult {
   enum class Status { Done, CacheMiss };
   Status status = Status::Done;
-  std::uint32_t miss = 0;  // CacheMiss: the entry whose token the cache no longer holds
+  // CacheMiss: the first entry whose token the cache no longer holds; every
+  // such entry's index is in `fields` (a batch resends only those as text).
+  std::uint32_t miss = 0;
   // Rows the embedded log's total budget dropped in this write (oldest
   // first); true on the write that started dropping (one warning per
   // episode: it ends once the log is back under 90% of its budget).
@@ -269,6 +271,7 @@ class Engine {
   std::uint32_t lru_head_ = Entity::kNil, lru_tail_ = Entity::kNil;
   std::size_t cache_bytes_ = 0;
   std::size_t cache_count_ = 0;
+  std::uint32_t batch_ = 0;  // numbers batches, to spot an id named twice
   std::uint32_t token_ = 0;
   bool in_batch_ = false;
   // The embedded log: bytes and rows held, and one entry per row appended
@@ -291,6 +294,14 @@ class Engine {
   // Scratch, reused by every write (their capacity stays).
   WriteResult result_;
   json::Doc prev_doc_, next_doc_, masked_prev_, masked_next_, actor_doc_;
+  // A batch's states, parsed once by the check pass and used again by the
+  // commit (entry i's in batch_docs_[i]); released after the batch.
+  struct Parsed {
+    json::Doc prev, next;
+    bool prev_normalized = false, next_normalized = false;
+  };
+  std::vector<Parsed> batch_docs_;
+  void release_batch_docs();
   std::vector<FieldChange> changes_;
   std::vector<std::string_view> names_;
   std::vector<std::string_view> triggers_;

@@ -101,6 +101,7 @@ void EntityTable::remove(std::uint32_t index) {
   e.token = 0;
   e.cached_bytes = 0;
   e.log_charged = 0;
+  e.batch = 0;
   free_.push_back(index);
   --live_;
 }

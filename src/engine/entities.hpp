@@ -35,7 +35,8 @@ struct Entity {
   // generation (a reused record's old queue entries are skipped too).
   std::uint32_t stale_rows = 0;
   std::uint32_t generation = 0;
-  std::size_t log_charged = 0;  // what the log budget counts for it
+  std::size_t log_charged = 0;
+  std::uint32_t batch = 0;  // the last batch that named it (Engine::write)  // what the log budget counts for it
 
   static constexpr std::uint32_t kNil = 0xFFFFFFFFu;
 };

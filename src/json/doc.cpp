@@ -43,11 +43,11 @@ class DocParser {
     doc_.bytes_.resize(text.size() + kPadding);
     std::memcpy(doc_.bytes_.data(), text.data(), text.size());
     std::memset(doc_.bytes_.data() + text.size(), 0, kPadding);
-    // At most one node per byte: valid JSON needs two ("[0,0]"), but the
-    // parser writes before it finds malformed text ("[[[[" opens one per
-    // byte), so the bound must hold for any text. One key per four bytes
-    // ("{\"\":" or "\"\":0,").
-    doc_.nodes_.ensure(text.size() + 2);
+    // Valid JSON holds at most one node per two bytes ("[0,0]"); malformed
+    // text can open more ("[[[[" one per byte): parse() checks the bound
+    // before each node. One key per four bytes ("{\"\":" or "\"\":0,").
+    node_cap_ = static_cast<std::uint32_t>(text.size() / 2 + 2);
+    doc_.nodes_.ensure(node_cap_);
     doc_.order_.ensure(text.size() / 4 + 2);
     nodes_ = doc_.nodes_.data.get();
     order_ = doc_.order_.data.get();
@@ -101,6 +101,7 @@ class DocParser {
   Doc::Node* nodes_ = nullptr;
   std::uint32_t* order_ = nullptr;
   std::uint32_t count_ = 0;
+  std::uint32_t node_cap_ = 0;  // nodes the buffer holds: valid JSON never needs more
   std::uint32_t order_count_ = 0;
   char* begin_ = nullptr;
   char* p_ = nullptr;
@@ -210,6 +211,12 @@ class DocParser {
       p = q + 1;
       return true;
     };
+    // More nodes than valid JSON of this length can have: the text is
+    // malformed (it would fail later; the buffer must not overflow first).
+    auto too_many = [&] {
+      sync();
+      return set_error(Code::ER_BAD_JSON, "unexpected character");
+    };
     ws();
     for (;;) {
       // ---- a value
@@ -217,6 +224,7 @@ class DocParser {
         sync();
         return set_error(Code::ER_BAD_JSON, "unexpected end of input");
       }
+      if (n >= node_cap_) return too_many();
       switch (*p) {
         case '"':
           if (!plain_string()) {
@@ -347,6 +355,7 @@ class DocParser {
         sync();
         return set_error(Code::ER_BAD_JSON, "expected a string key");
       }
+      if (n >= node_cap_) return too_many();
       const std::uint32_t k = n;
       if (!plain_string()) {
         sync();

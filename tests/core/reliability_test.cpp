@@ -4,7 +4,8 @@
 // PortRegression.*: bugs in the redesigned core found while porting the
 // tests and fuzz targets to it (each test failed, or crashed under
 // AddressSanitizer, until 4aefe70 fixed it; the comment says what it was).
-// SrcBug.*: found since, not fixed yet: they fail until src/ is fixed.
+// A bug found after the port is a PortRegression too, its comment saying
+// what it was and what fixed it.
 #include <gtest/gtest.h>
 
 #include "boundary/wire.hpp"
@@ -235,10 +236,6 @@ TEST(PortRegression, ParsingMalformedJsonStaysInsideTheTape) {
   EXPECT_EQ(out.error().code, Code::ER_BAD_JSON);
 }
 
-// ---------------------------------------------------------------- open src/ bugs
-
-// SrcBug.*: fail until src/ is fixed (each names the fix).
-//
 // Engine::commit_entry, no-change path over a cached prev: when masking hid
 // nothing, the engine keeps its cached document and token without
 // comparing it with next — but top-level null and absent are alike to the
@@ -248,10 +245,9 @@ TEST(PortRegression, ParsingMalformedJsonStaysInsideTheTape) {
 // write named by that token then shows the event's masked prev as
 // {"a":"****","b":null}: a member the state before the write (SPEC §2)
 // never had. (Diff and rows are unaffected.)
-// Fix: keep the cached document only when json::equal(cached, next) (drop
-// the "neither side was masked" shortcut), otherwise cache next, as when
-// masking hid a change.
-TEST(SrcBug, AMaskedPrevIsTheStateTheTokenNamed) {
+// Fixed: diff() says when it passed over a null/absent pair, and the cache
+// keeps its document only when it did not (or the documents are equal).
+TEST(PortRegression, AMaskedPrevIsTheStateTheTokenNamed) {
   Harness h;
   const std::uint32_t loose = h.kind("loose", kLooseSchema);
   h.engine->secrets().register_values("r", {"zz"});
