@@ -20,7 +20,8 @@ inline void* counted_alloc(std::size_t size) noexcept {
 }
 
 inline void* counted_aligned_alloc(std::size_t size, std::align_val_t align) noexcept {
-  const std::size_t a = static_cast<std::size_t>(align) < sizeof(void*) ? sizeof(void*) : static_cast<std::size_t>(align);
+  const std::size_t a =
+      static_cast<std::size_t>(align) < sizeof(void*) ? sizeof(void*) : static_cast<std::size_t>(align);
   // aligned_alloc wants a size that is a multiple of the alignment.
   const std::size_t rounded = ((size == 0 ? 1 : size) + a - 1) / a * a;
   void* p = std::aligned_alloc(a, rounded);

@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "no
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { floor, loadEntityReactor, loadReference } from "./implementations.mjs";
@@ -263,7 +263,8 @@ async function measureAll(impls, names) {
   }
   const out = {};
   for (const impl of impls) out[impl.name] = {};
-  for (const name of names) for (const [implName, runner] of Object.entries(runners[name])) out[implName][name] = runner.finish();
+  for (const name of names)
+    for (const [implName, runner] of Object.entries(runners[name])) out[implName][name] = runner.finish();
   return out;
 }
 
@@ -301,7 +302,9 @@ function runNative(binary, extraArgs) {
     { encoding: "utf8", maxBuffer: 64 << 20 },
   );
   if (r.status !== 0) {
-    process.stderr.write(`\n${r.stderr}\nbench: ${path.basename(binary)} exited with ${r.status}: its rows are skipped\n`);
+    process.stderr.write(
+      `\n${r.stderr}\nbench: ${path.basename(binary)} exited with ${r.status}: its rows are skipped\n`,
+    );
     return null;
   }
   // Google Benchmark prints NaN/inf for some aggregates (cv of a constant counter).
@@ -334,7 +337,10 @@ function runNative(binary, extraArgs) {
 
 function fileSizes() {
   const out = {};
-  for (const [key, file] of [["wasm", "js/wasm/entity-reactor.wasm"], ["glue", "js/wasm/entity-reactor.mjs"]]) {
+  for (const [key, file] of [
+    ["wasm", "js/wasm/entity-reactor.wasm"],
+    ["glue", "js/wasm/entity-reactor.mjs"],
+  ]) {
     const bytes = readFileSync(path.join(root, file));
     out[key] = { file, raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
   }
@@ -398,26 +404,48 @@ function evaluateTargets(res) {
   for (const name of ["update", "noop", "createRemove"]) {
     if (er[name] && ref[name]) {
       const v = er[name].opsPerSec / ref[name].opsPerSec;
-      t[`${name}VsReference`] = { target: `${name} ops/s >= ${TARGET.vsReference} x reference`, value: v, ok: v >= TARGET.vsReference };
+      t[`${name}VsReference`] = {
+        target: `${name} ops/s >= ${TARGET.vsReference} x reference`,
+        value: v,
+        ok: v >= TARGET.vsReference,
+      };
     }
   }
   if (er.masked && ref.masked) {
     const v = er.masked.opsPerSec / ref.masked.opsPerSec;
-    t.maskedVsReference = { target: `masked ops/s >= ${TARGET.maskedVsReference} x reference`, value: v, ok: v >= TARGET.maskedVsReference };
+    t.maskedVsReference = {
+      target: `masked ops/s >= ${TARGET.maskedVsReference} x reference`,
+      value: v,
+      ok: v >= TARGET.maskedVsReference,
+    };
   }
   if (er.masked && er.update) {
     const v = er.masked.usPerOp / er.update.usPerOp;
     const cpu = er.masked.cpuUsPerOp / er.update.cpuUsPerOp;
-    t.maskedCost = { target: `masked us/op <= ${TARGET.maskedCost} x update us/op`, value: v, cpuValue: cpu, ok: v <= TARGET.maskedCost };
+    t.maskedCost = {
+      target: `masked us/op <= ${TARGET.maskedCost} x update us/op`,
+      value: v,
+      cpuValue: cpu,
+      ok: v <= TARGET.maskedCost,
+    };
   }
   if (er.ingest && er.update) {
     const v = er.ingest.opsPerSec / er.update.opsPerSec;
-    t.ingest = { target: `ingest per-entry ops/s >= ${TARGET.ingest} x update ops/s`, value: v, ok: v >= TARGET.ingest };
+    t.ingest = {
+      target: `ingest per-entry ops/s >= ${TARGET.ingest} x update ops/s`,
+      value: v,
+      ok: v >= TARGET.ingest,
+    };
   }
   if (er.update && nat.update?.opsPerSec) {
     const v = nat.update.opsPerSec / er.update.opsPerSec;
     const cpu = er.update.cpuUsPerOp / nat.update.cpuUsPerOp;
-    t.wasmNative = { target: `WASM update us/op <= ${TARGET.wasmNative} x native`, value: v, cpuValue: cpu, ok: v <= TARGET.wasmNative };
+    t.wasmNative = {
+      target: `WASM update us/op <= ${TARGET.wasmNative} x native`,
+      value: v,
+      cpuValue: cpu,
+      ok: v <= TARGET.wasmNative,
+    };
   }
   for (const name of ["update", "noop"]) {
     if (cg[name]?.perWrite !== undefined) {
@@ -428,11 +456,21 @@ function evaluateTargets(res) {
   }
   for (const name of WRITE_WORKLOADS) {
     const v = nat[name]?.allocsPerOp;
-    if (v !== undefined) t[`${name}Allocs`] = { target: `native ${name}: <= ${TARGET.allocs} allocations per write`, value: v, ok: v <= TARGET.allocs };
+    if (v !== undefined)
+      t[`${name}Allocs`] = {
+        target: `native ${name}: <= ${TARGET.allocs} allocations per write`,
+        value: v,
+        ok: v <= TARGET.allocs,
+      };
   }
   const gz = res.sizes.wasm.gzip + res.sizes.glue.gzip;
   t.size = { target: `.wasm + glue gzip <= ${TARGET.gzipBytes} bytes`, value: gz, ok: gz <= TARGET.gzipBytes };
-  if (res.cold) t.cold = { target: `import + first createEngine <= ${TARGET.coldMs} ms`, value: res.cold.coldMs, ok: res.cold.coldMs <= TARGET.coldMs };
+  if (res.cold)
+    t.cold = {
+      target: `import + first createEngine <= ${TARGET.coldMs} ms`,
+      value: res.cold.coldMs,
+      ok: res.cold.coldMs <= TARGET.coldMs,
+    };
   return t;
 }
 
@@ -472,27 +510,56 @@ function buildRows(res) {
     if (name === "ingest") continue;
     let targets;
     if (name === "update")
-      targets = joinChecks(check(`≥ ${TARGET.vsReference}× ref`, t.updateVsReference),
+      targets = joinChecks(
+        check(`≥ ${TARGET.vsReference}× ref`, t.updateVsReference),
         check(`≤ ${TARGET.wasmNative}× native (${fmtX(t.wasmNative?.value)})`, t.wasmNative),
-        check(`≤ ${fmtInt(TARGET.instructions.update)} instr`, t.updateInstructions), allocCheck(name));
+        check(`≤ ${fmtInt(TARGET.instructions.update)} instr`, t.updateInstructions),
+        allocCheck(name),
+      );
     else if (name === "noop")
-      targets = joinChecks(check(`≥ ${TARGET.vsReference}× ref`, t.noopVsReference),
-        check(`≤ ${fmtInt(TARGET.instructions.noop)} instr`, t.noopInstructions), allocCheck(name));
+      targets = joinChecks(
+        check(`≥ ${TARGET.vsReference}× ref`, t.noopVsReference),
+        check(`≤ ${fmtInt(TARGET.instructions.noop)} instr`, t.noopInstructions),
+        allocCheck(name),
+      );
     else if (name === "masked")
-      targets = joinChecks(check(`≥ ${TARGET.maskedVsReference}× ref`, t.maskedVsReference),
-        check(`≤ ${TARGET.maskedCost}× update time (${fmtX(t.maskedCost?.value)})`, t.maskedCost), allocCheck(name));
+      targets = joinChecks(
+        check(`≥ ${TARGET.maskedVsReference}× ref`, t.maskedVsReference),
+        check(`≤ ${TARGET.maskedCost}× update time (${fmtX(t.maskedCost?.value)})`, t.maskedCost),
+        allocCheck(name),
+      );
     else targets = joinChecks(check(`≥ ${TARGET.vsReference}× ref`, t.createRemoveVsReference), allocCheck(name));
-    rows.push([LABEL[name], fmtRate(er[name]), fmtOps(ref[name]), ratio(er[name], ref[name]), fmtOps(fl[name]),
-      fmtRate(nat[name]), allocs(name), instr(name), targets]);
+    rows.push([
+      LABEL[name],
+      fmtRate(er[name]),
+      fmtOps(ref[name]),
+      ratio(er[name], ref[name]),
+      fmtOps(fl[name]),
+      fmtRate(nat[name]),
+      allocs(name),
+      instr(name),
+      targets,
+    ]);
   }
   if (res.workloads.includes("ingest")) {
     // The reference has no batch API: its column shows its per-write update
     // rate, the ratio is entity-reactor's ingest per entry over that.
     const refCell = ref.update ? `(update) ${fmtOps(ref.update)}` : "—";
-    const targets = joinChecks(check(`≥ ${TARGET.ingest}× update (${fmtX(t.ingest?.value)})`, t.ingest),
-      er.ingest ? `${er.ingest.msPerCall.toFixed(0)} ms/call` : "");
-    rows.push([LABEL.ingest, fmtRate(er.ingest), refCell, ratio(er.ingest, ref.update), fmtOps(fl.ingest),
-      fmtRate(nat.ingest), allocs("ingest"), "", targets]);
+    const targets = joinChecks(
+      check(`≥ ${TARGET.ingest}× update (${fmtX(t.ingest?.value)})`, t.ingest),
+      er.ingest ? `${er.ingest.msPerCall.toFixed(0)} ms/call` : "",
+    );
+    rows.push([
+      LABEL.ingest,
+      fmtRate(er.ingest),
+      refCell,
+      ratio(er.ingest, ref.update),
+      fmtOps(fl.ingest),
+      fmtRate(nat.ingest),
+      allocs("ingest"),
+      "",
+      targets,
+    ]);
   }
   // Native JSON parse of one state: why src/json exists.
   const parse = res.parse?.results ?? {};
@@ -500,28 +567,74 @@ function buildRows(res) {
   const p = parse.parse_er_doc ?? parse.parse_er_json;
   if (p?.opsPerSec) {
     const parseRow = (label, r, note) =>
-      rows.push([label, "", "", "", "", r?.opsPerSec ? `${fmtInt(r.opsPerSec)}/s  ${fmtUs(r.usPerOp)} µs` : "—",
-        r?.allocsPerOp !== undefined ? r.allocsPerOp.toFixed(0) : "", "", note]);
+      rows.push([
+        label,
+        "",
+        "",
+        "",
+        "",
+        r?.opsPerSec ? `${fmtInt(r.opsPerSec)}/s  ${fmtUs(r.usPerOp)} µs` : "—",
+        r?.allocsPerOp !== undefined ? r.allocsPerOp.toFixed(0) : "",
+        "",
+        note,
+      ]);
     const base = parse.parse_er_doc ? "json::Doc" : "er::json";
     parseRow(`parse ${p.inputBytes} B state: ${base}`, p, `${(p.bytesPerSecond / 1e6).toFixed(0)} MB/s (info)`);
-    const others = [["parse_er_json", "  er::json::parse (tree)"], ["parse_nlohmann_dom", "  nlohmann::json::parse"], ["parse_nlohmann_sax", "  nlohmann sax_parse (no-op)"]];
+    const others = [
+      ["parse_er_json", "  er::json::parse (tree)"],
+      ["parse_nlohmann_dom", "  nlohmann::json::parse"],
+      ["parse_nlohmann_sax", "  nlohmann sax_parse (no-op)"],
+    ];
     for (const [key, label] of others)
-      if (parse[key] && parse[key] !== p) parseRow(label, parse[key], `${fmtX(parse[key].usPerOp / p.usPerOp)} ${base}'s time (info)`);
+      if (parse[key] && parse[key] !== p)
+        parseRow(label, parse[key], `${fmtX(parse[key].usPerOp / p.usPerOp)} ${base}'s time (info)`);
   }
   const s = res.sizes;
-  rows.push([".wasm + glue, gzip -9", kb(s.wasm.gzip + s.glue.gzip), "", "", "", "", "", "",
-    `${check(`≤ ${kb(TARGET.gzipBytes)}`, t.size)}  (.wasm ${kb(s.wasm.gzip)}, glue ${kb(s.glue.gzip)}; raw ${kb(s.wasm.raw)} + ${kb(s.glue.raw)})`]);
+  rows.push([
+    ".wasm + glue, gzip -9",
+    kb(s.wasm.gzip + s.glue.gzip),
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    `${check(`≤ ${kb(TARGET.gzipBytes)}`, t.size)}  (.wasm ${kb(s.wasm.gzip)}, glue ${kb(s.glue.gzip)}; raw ${kb(s.wasm.raw)} + ${kb(s.glue.raw)})`,
+  ]);
   if (res.cold)
-    rows.push([`cold start (median of ${res.cold.samples})`, `${res.cold.coldMs.toFixed(1)} ms`, "", "", "", "", "", "",
-      `${check(`≤ ${TARGET.coldMs} ms`, t.cold)}  (import ${res.cold.importMs.toFixed(1)} + createEngine ${res.cold.createMs.toFixed(1)} ms; compile alone ${res.cold.wasmCompileOnlyMs.toFixed(1)} ms; ${res.cold.entry})`]);
+    rows.push([
+      `cold start (median of ${res.cold.samples})`,
+      `${res.cold.coldMs.toFixed(1)} ms`,
+      "",
+      "",
+      "",
+      "",
+      "",
+      "",
+      `${check(`≤ ${TARGET.coldMs} ms`, t.cold)}  (import ${res.cold.importMs.toFixed(1)} + createEngine ${res.cold.createMs.toFixed(1)} ms; compile alone ${res.cold.wasmCompileOnlyMs.toFixed(1)} ms; ${res.cold.entry})`,
+    ]);
   return rows;
 }
 
 function renderTable(rows) {
-  const header = ["workload", "entity-reactor", "reference", "ER/ref", "floor", "native", "allocs/write", "instr/write", "targets ✓/✗"];
+  const header = [
+    "workload",
+    "entity-reactor",
+    "reference",
+    "ER/ref",
+    "floor",
+    "native",
+    "allocs/write",
+    "instr/write",
+    "targets ✓/✗",
+  ];
   const all = [header, ...rows];
   const widths = header.map((_, c) => Math.max(...all.map((r) => [...r[c]].length)));
-  const line = (r) => r.map((cell, c) => cell + " ".repeat(widths[c] - [...cell].length)).join("  ").trimEnd();
+  const line = (r) =>
+    r
+      .map((cell, c) => cell + " ".repeat(widths[c] - [...cell].length))
+      .join("  ")
+      .trimEnd();
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
@@ -547,7 +660,8 @@ async function loadImpls() {
   impls[0].hasIngest = true;
   const ref = args["no-reference"] ? null : await loadReference(path.resolve(args["ref-dir"]));
   if (ref) impls.push(ref);
-  else if (!args["no-reference"]) process.stderr.write(`bench: no reference bundle in ${args["ref-dir"]}: the reference column is skipped\n`);
+  else if (!args["no-reference"])
+    process.stderr.write(`bench: no reference bundle in ${args["ref-dir"]}: the reference column is skipped\n`);
   floor.hasIngest = true;
   impls.push(floor);
   return impls;
@@ -582,7 +696,8 @@ async function profile(impls) {
 
 async function main() {
   const selected = args.only ? args.only.split(",") : WORKLOADS;
-  for (const name of selected) if (!WORKLOADS.includes(name)) throw new Error(`unknown workload ${name}; one of ${WORKLOADS.join(", ")}`);
+  for (const name of selected)
+    if (!WORKLOADS.includes(name)) throw new Error(`unknown workload ${name}; one of ${WORKLOADS.join(", ")}`);
   if (args["tapes-only"]) {
     writeTapes(path.resolve(args["tape-dir"]));
     console.log(`wrote tapes to ${args["tape-dir"]}`);
@@ -603,9 +718,19 @@ async function main() {
       loadavgStart: loadStart,
       git: gitInfo(),
       wasm: wasmInfo(),
-      reference: impls.some((i) => i.name === "reference") ? { name: REFERENCE_NAME, dir: path.resolve(args["ref-dir"]) } : null,
-      settings: { repeats: REPEATS, runMs: RUN_MS, warmupMs: WARMUP_MS, nativeRepeats: NATIVE_REPEATS, nativeMinTimeS: NATIVE_MIN_TIME,
-        ingestEntries: INGEST_ENTRIES, quick: QUICK, implementations: impls.map((i) => i.name) },
+      reference: impls.some((i) => i.name === "reference")
+        ? { name: REFERENCE_NAME, dir: path.resolve(args["ref-dir"]) }
+        : null,
+      settings: {
+        repeats: REPEATS,
+        runMs: RUN_MS,
+        warmupMs: WARMUP_MS,
+        nativeRepeats: NATIVE_REPEATS,
+        nativeMinTimeS: NATIVE_MIN_TIME,
+        ingestEntries: INGEST_ENTRIES,
+        quick: QUICK,
+        implementations: impls.map((i) => i.name),
+      },
     },
     workloads: selected,
     targetDefinitions: TARGET,
@@ -617,7 +742,10 @@ async function main() {
     process.stderr.write(`bench: recording tapes in ${path.relative(root, tapeDir)} ... `);
     writeTapes(tapeDir);
     process.stderr.write(`done\nbench: native (${NATIVE_REPEATS} repetitions each) ... `);
-    res.native = runNative(path.resolve(args.native), [`--tape_dir=${tapeDir}`, `--benchmark_filter=^(${selected.join("|")})(/|$)`]);
+    res.native = runNative(path.resolve(args.native), [
+      `--tape_dir=${tapeDir}`,
+      `--benchmark_filter=^(${selected.join("|")})(/|$)`,
+    ]);
     process.stderr.write("done\n");
   }
   if (args["parse-bench"]) {
@@ -659,7 +787,9 @@ async function main() {
   const cpuRatios = selected
     .filter((name) => name !== "ingest" && er[name] && ref[name])
     .map((name) => `${name} ${fmtX(ref[name].cpuUsPerOp / er[name].cpuUsPerOp)}`);
-  const cpuLine = cpuRatios.length ? `\nER/ref from CPU time per op instead of wall time (less sensitive to other processes): ${cpuRatios.join(", ")}` : "";
+  const cpuLine = cpuRatios.length
+    ? `\nER/ref from CPU time per op instead of wall time (less sensitive to other processes): ${cpuRatios.join(", ")}`
+    : "";
   const failed = [];
   for (const [implName, byWorkload] of Object.entries(res.impls))
     for (const [name, r] of Object.entries(byWorkload)) if (!r.checks.ok) failed.push(`${implName} ${name}`);

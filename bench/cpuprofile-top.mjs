@@ -36,7 +36,9 @@ for (let i = 0; i < profile.samples.length; i++) {
   self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
 }
 const total = [...self.values()].reduce((a, b) => a + b, 0);
-const idle = [...self].filter(([id]) => byId.get(id).callFrame.functionName === "(idle)").reduce((a, [, t]) => a + t, 0);
+const idle = [...self]
+  .filter(([id]) => byId.get(id).callFrame.functionName === "(idle)")
+  .reduce((a, [, t]) => a + t, 0);
 const busy = total - idle;
 
 const functions = new Map();
@@ -55,14 +57,20 @@ const top = [...functions].sort((a, b) => b[1] - a[1]).slice(0, Number(args.top)
 const cats = [...categories].sort((a, b) => b[1] - a[1]);
 
 if (args.json) {
-  console.log(JSON.stringify({
-    busyMs: busy / 1000,
-    categories: cats.map(([c, us]) => ({ category: c, ms: us / 1000, pct: Number(pct(us)) })),
-    top: top.map(([k, us]) => {
-      const [cat, fn, where] = k.split("\u0000");
-      return { category: cat, function: fn, where, ms: us / 1000, pct: Number(pct(us)) };
-    }),
-  }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        busyMs: busy / 1000,
+        categories: cats.map(([c, us]) => ({ category: c, ms: us / 1000, pct: Number(pct(us)) })),
+        top: top.map(([k, us]) => {
+          const [cat, fn, where] = k.split("\u0000");
+          return { category: cat, function: fn, where, ms: us / 1000, pct: Number(pct(us)) };
+        }),
+      },
+      null,
+      2,
+    ),
+  );
 } else {
   console.log(`busy ${(busy / 1000).toFixed(0)} ms (idle excluded)\n\nby category:`);
   for (const [c, us] of cats) console.log(`  ${pct(us).padStart(5)}%  ${c}`);
@@ -71,6 +79,8 @@ if (args.json) {
   top.forEach(([k, us], i) => {
     const [cat, fn, where] = k.split("\u0000");
     const shown = fn.length > 90 ? `${fn.slice(0, 87)}...` : fn;
-    console.log(`| ${i + 1} | ${pct(us)} | ${cat === "WASM" ? "WASM" : `${cat} ${where}`} | \`${shown.replace(/\|/g, "\\|")}\` |`);
+    console.log(
+      `| ${i + 1} | ${pct(us)} | ${cat === "WASM" ? "WASM" : `${cat} ${where}`} | \`${shown.replace(/\|/g, "\\|")}\` |`,
+    );
   });
 }

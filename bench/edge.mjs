@@ -125,10 +125,13 @@ async function setUp(dir) {
   await writeFile(path.join(tmp, "bench-worker.js"), BENCH_WORKER);
   await cp(path.join(root, "examples/cloudflare-worker/src"), path.join(tmp, "example"), { recursive: true });
   const pkg = await packageModules("node_modules/entity-reactor");
-  const example = (await readdir(path.join(tmp, "example"))).filter((f) => f.endsWith(".js")).sort((a) => (a === "worker.js" ? -1 : 1));
+  const example = (await readdir(path.join(tmp, "example")))
+    .filter((f) => f.endsWith(".js"))
+    .sort((a) => (a === "worker.js" ? -1 : 1));
   const port = await freePort();
   const examplePort = await freePort();
-  const disk = (name) => `(name = "${name}", disk = (path = ${capnpString(path.join(tmp, "do", name))}, writable = true))`;
+  const disk = (name) =>
+    `(name = "${name}", disk = (path = ${capnpString(path.join(tmp, "do", name))}, writable = true))`;
   await mkdir(path.join(tmp, "do", "bench-disk"));
   await mkdir(path.join(tmp, "do", "example-disk"));
   await writeFile(
@@ -176,11 +179,25 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 function send(url, { method = "GET", body } = {}) {
   const { hostname, port, pathname } = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: hostname, port, path: pathname, method, agent, headers: body ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {} }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => (res.statusCode < 300 ? resolve() : reject(new Error(`${method} ${url}: ${res.statusCode} ${Buffer.concat(chunks)}`))));
-    });
+    const req = http.request(
+      {
+        host: hostname,
+        port,
+        path: pathname,
+        method,
+        agent,
+        headers: body ? { "content-type": "application/json", "content-length": Buffer.byteLength(body) } : {},
+      },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () =>
+          res.statusCode < 300
+            ? resolve()
+            : reject(new Error(`${method} ${url}: ${res.statusCode} ${Buffer.concat(chunks)}`)),
+        );
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -244,14 +261,28 @@ async function main() {
   const workloads = [
     // [workload, transition store, touches storage, request(i) for a setup]
     ["no write (HTTP + DO round trip)", "—", false, (env) => () => send(`${env.bench}/ping`)],
-    ["mutate, host rows in a Map", "embedded (in-memory)", false, (env) => (i) => send(`${env.bench}/memory/${id(i)}/n-${i}`)],
-    ["mutate, host rows in SQLite", "embedded (in-memory)", true, (env) => (i) => send(`${env.bench}/embedded/${id(i)}/n-${i}`)],
+    [
+      "mutate, host rows in a Map",
+      "embedded (in-memory)",
+      false,
+      (env) => (i) => send(`${env.bench}/memory/${id(i)}/n-${i}`),
+    ],
+    [
+      "mutate, host rows in SQLite",
+      "embedded (in-memory)",
+      true,
+      (env) => (i) => send(`${env.bench}/embedded/${id(i)}/n-${i}`),
+    ],
     ["mutate, host rows in SQLite", "DO SQLite", true, (env) => (i) => send(`${env.bench}/sqlite/${id(i)}/n-${i}`)],
     [
       "example: PATCH /catalogs/:t/systems/:id",
       "DO SQLite",
       true,
-      (env) => (i) => send(`${env.example}/catalogs/bench/systems/${id(i)}`, { method: "PATCH", body: JSON.stringify({ name: `n-${i}` }) }),
+      (env) => (i) =>
+        send(`${env.example}/catalogs/bench/systems/${id(i)}`, {
+          method: "PATCH",
+          body: JSON.stringify({ name: `n-${i}` }),
+        }),
     ],
   ];
   let first = true;
@@ -260,7 +291,10 @@ async function main() {
     try {
       // The example's systems exist before it is measured (PATCH needs them).
       for (let i = 0; i < IDS; i++)
-        await send(`${env.example}/catalogs/bench/systems`, { method: "POST", body: JSON.stringify({ id: id(i), name: "start", metadata: { team: "core", tier: 2 } }) });
+        await send(`${env.example}/catalogs/bench/systems`, {
+          method: "POST",
+          body: JSON.stringify({ id: id(i), name: "start", metadata: { team: "core", tier: 2 } }),
+        });
       for (const [workload, store, storageBound, makeRequest] of workloads) {
         if (!storageBound && !first) continue; // no storage: measured once
         const request = makeRequest(env);
@@ -287,7 +321,15 @@ async function main() {
   }
   const { version } = JSON.parse(await readFile(path.join(root, "tests/node_modules/workerd/package.json"), "utf8"));
   if (asJson) {
-    console.log(JSON.stringify({ workerd: version, seconds: SECONDS, cpus: os.cpus().length, loadAverage: os.loadavg()[0], rows }));
+    console.log(
+      JSON.stringify({
+        workerd: version,
+        seconds: SECONDS,
+        cpus: os.cpus().length,
+        loadAverage: os.loadavg()[0],
+        rows,
+      }),
+    );
     return;
   }
   process.stderr.write("\n");

@@ -196,7 +196,8 @@ std::string arg_value(int argc, char** argv, std::string_view name) {
   return {};
 }
 
-int replay_main(const std::string& dir, const std::string& replay, const std::string& ops_text, const Secrets& secrets) {
+int replay_main(const std::string& dir, const std::string& replay, const std::string& ops_text,
+                const Secrets& secrets) {
   const std::size_t ops = ops_text.empty() ? 100000 : std::stoul(ops_text);
   const auto tape = load_tape(dir + "/" + replay + ".tape");
   if (tape.empty()) {
@@ -225,8 +226,9 @@ int replay_main(const std::string& dir, const std::string& replay, const std::st
     allocs += er_bench::alloc_count().allocations - r0.allocations;
     done += n;
   }
-  std::printf("replayed %zu %s writes (%zu changed; %zu first touches per pass not counted); %.1f allocations per write\n",
-              ops, replay.c_str(), changed, prime, per(allocs, ops));
+  std::printf(
+      "replayed %zu %s writes (%zu changed; %zu first touches per pass not counted); %.1f allocations per write\n", ops,
+      replay.c_str(), changed, prime, per(allocs, ops));
   return 0;
 }
 
@@ -236,8 +238,9 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   std::string dir = arg_value(argc, argv, "tape_dir");
   if (dir.empty()) {
-    std::fprintf(stderr, "usage: native_bench --tape_dir=DIR [--replay=WORKLOAD --ops=N] [benchmark flags]\n"
-                         "(bench/bench.mjs writes the tapes; run scripts/bench.sh)\n");
+    std::fprintf(stderr,
+                 "usage: native_bench --tape_dir=DIR [--replay=WORKLOAD --ops=N] [benchmark flags]\n"
+                 "(bench/bench.mjs writes the tapes; run scripts/bench.sh)\n");
     return 2;
   }
   const Secrets secrets = load_secrets(dir + "/secrets.txt");
@@ -256,7 +259,9 @@ int main(int argc, char** argv) {
 
   benchmark::RegisterBenchmark("update", bench_writes, &update, nullptr)->UseRealTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("noop", bench_writes, &noop, nullptr)->UseRealTime()->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("masked", bench_writes, &masked, &run_secrets)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("masked", bench_writes, &masked, &run_secrets)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("createRemove", bench_writes, &create_remove, nullptr)
       ->UseRealTime()
       ->Unit(benchmark::kMicrosecond);

@@ -73,38 +73,50 @@ struct NoopSax {
 void register_parse_benchmarks(const std::string* state_text) {
   // The write path's parse: into a tape document whose buffers the engine
   // reuses from write to write (so no allocation once warm).
-  benchmark::RegisterBenchmark("parse_er_doc", [state_text](benchmark::State& s) {
-    er::json::Doc doc;
-    run_parse(s, state_text, [&doc](const std::string& t) {
-      const bool ok = doc.parse(t).ok();
-      benchmark::DoNotOptimize(doc);
-      return ok;
-    });
-  })->UseRealTime()->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("parse_er_doc",
+                               [state_text](benchmark::State& s) {
+                                 er::json::Doc doc;
+                                 run_parse(s, state_text, [&doc](const std::string& t) {
+                                   const bool ok = doc.parse(t).ok();
+                                   benchmark::DoNotOptimize(doc);
+                                   return ok;
+                                 });
+                               })
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
   // A tree (cold paths: catalog helpers, normalising).
-  benchmark::RegisterBenchmark("parse_er_json", [state_text](benchmark::State& s) {
-    run_parse(s, state_text, [](const std::string& t) {
-      auto v = er::json::parse(t);
-      benchmark::DoNotOptimize(v);
-      return v.ok();
-    });
-  })->UseRealTime()->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("parse_er_json",
+                               [state_text](benchmark::State& s) {
+                                 run_parse(s, state_text, [](const std::string& t) {
+                                   auto v = er::json::parse(t);
+                                   benchmark::DoNotOptimize(v);
+                                   return v.ok();
+                                 });
+                               })
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
 #if ER_BENCH_HAVE_NLOHMANN
-  benchmark::RegisterBenchmark("parse_nlohmann_dom", [state_text](benchmark::State& s) {
-    run_parse(s, state_text, [](const std::string& t) {
-      auto v = nlohmann::json::parse(t, nullptr, /*allow_exceptions=*/false);
-      benchmark::DoNotOptimize(v);
-      return !v.is_discarded();
-    });
-  })->UseRealTime()->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("parse_nlohmann_sax", [state_text](benchmark::State& s) {
-    run_parse(s, state_text, [](const std::string& t) {
-      NoopSax sax;
-      const bool ok = nlohmann::json::sax_parse(t, &sax);
-      benchmark::DoNotOptimize(ok);
-      return ok;
-    });
-  })->UseRealTime()->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("parse_nlohmann_dom",
+                               [state_text](benchmark::State& s) {
+                                 run_parse(s, state_text, [](const std::string& t) {
+                                   auto v = nlohmann::json::parse(t, nullptr, /*allow_exceptions=*/false);
+                                   benchmark::DoNotOptimize(v);
+                                   return !v.is_discarded();
+                                 });
+                               })
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("parse_nlohmann_sax",
+                               [state_text](benchmark::State& s) {
+                                 run_parse(s, state_text, [](const std::string& t) {
+                                   NoopSax sax;
+                                   const bool ok = nlohmann::json::sax_parse(t, &sax);
+                                   benchmark::DoNotOptimize(ok);
+                                   return ok;
+                                 });
+                               })
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
 #endif
 }
 

@@ -99,7 +99,12 @@ async function scenario(name, makeTransitions) {
       await engine.ingest("system", entries, { apply: () => entries.forEach((e) => host.rows.set(e.id, e.next)) });
     }
     const m = engine.memory();
-    points.push({ ids: target, seconds: (performance.now() - t0) / 1000, ...m, heapAboveBaseline: m.wasmHeapBytes - base });
+    points.push({
+      ids: target,
+      seconds: (performance.now() - t0) / 1000,
+      ...m,
+      heapAboveBaseline: m.wasmHeapBytes - base,
+    });
   }
   // Throughput: a hot set whose states stay cached, then writes that each
   // hit a different id the cache no longer holds (the host has its state:
@@ -172,9 +177,15 @@ results.push(await scenario("embedded store", () => undefined));
 
 const DEFAULT_CACHE = 16 << 20;
 const DEFAULT_LOG = 64 << 20;
-console.log(`\nScale (issue #16): ${IDS.toLocaleString("en")} distinct ids, ~200-byte states, default budgets (stateCacheBytes ${mb(DEFAULT_CACHE)} MB, transitionLogBytes ${mb(DEFAULT_LOG)} MB)`);
-console.log("store            ids        heap above   state cache       cached   log bytes   log rows    tracked   fill (ingest)");
-console.log("                            baseline MB  MB                entities MB                      entities  µs/write");
+console.log(
+  `\nScale (issue #16): ${IDS.toLocaleString("en")} distinct ids, ~200-byte states, default budgets (stateCacheBytes ${mb(DEFAULT_CACHE)} MB, transitionLogBytes ${mb(DEFAULT_LOG)} MB)`,
+);
+console.log(
+  "store            ids        heap above   state cache       cached   log bytes   log rows    tracked   fill (ingest)",
+);
+console.log(
+  "                            baseline MB  MB                entities MB                      entities  µs/write",
+);
 const out = { ids: IDS, defaults: { stateCacheBytes: DEFAULT_CACHE, transitionLogBytes: DEFAULT_LOG }, scenarios: [] };
 let worstOverhead = 0;
 let worstRatio = 0;
@@ -192,7 +203,8 @@ for (const r of results) {
   const overhead = last.heapAboveBaseline - last.stateCacheBytes - last.transitionLogBytes;
   worstOverhead = Math.max(worstOverhead, overhead);
   const first = r.points[0];
-  const perCached = first.cachedEntities > 0 ? (first.heapAboveBaseline - first.transitionLogBytes) / first.cachedEntities : 0;
+  const perCached =
+    first.cachedEntities > 0 ? (first.heapAboveBaseline - first.transitionLogBytes) / first.cachedEntities : 0;
   const ratio = r.missUs / r.hotUs;
   worstRatio = Math.max(worstRatio, ratio);
   console.log(

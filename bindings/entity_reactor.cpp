@@ -222,16 +222,16 @@ class Core {
 
   // in: id, field. VALUE: the count.
   std::uint32_t transitionCount(double kind, double id_len, double field_len, double window, double now) {
-    return ok_value(static_cast<double>(engine_->transition_count(static_cast<std::uint32_t>(kind), in(0, id_len),
-                                                                   in(id_len, field_len),
-                                                                   static_cast<std::int64_t>(window),
-                                                                   static_cast<std::int64_t>(now))));
+    return ok_value(static_cast<double>(
+        engine_->transition_count(static_cast<std::uint32_t>(kind), in(0, id_len), in(id_len, field_len),
+                                  static_cast<std::int64_t>(window), static_cast<std::int64_t>(now))));
   }
 
   // in: id, field (when has_field). TEXTS: rows, newest first, as JSON.
   std::uint32_t history(double kind, double id_len, bool has_field, double field_len, double limit) {
     const auto f = has_field ? std::optional<std::string_view>(in(id_len, field_len)) : std::nullopt;
-    const auto rows = engine_->history(static_cast<std::uint32_t>(kind), in(0, id_len), f, static_cast<std::size_t>(limit));
+    const auto rows =
+        engine_->history(static_cast<std::uint32_t>(kind), in(0, id_len), f, static_cast<std::size_t>(limit));
     g.text = "[";
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const auto& r = rows[i];
@@ -239,8 +239,10 @@ class Core {
       g.text += "{\"field\":";
       er::json::write_string(r.field, g.text);
       g.text += ",\"fromValue\":";
-      if (r.from_value) er::json::write_string(*r.from_value, g.text);
-      else g.text += "null";
+      if (r.from_value)
+        er::json::write_string(*r.from_value, g.text);
+      else
+        g.text += "null";
       g.text += ",\"toValue\":";
       er::json::write_string(r.to_value, g.text);
       g.text += ",\"transitionedAt\":";
@@ -364,7 +366,8 @@ class Core {
     if (auto r = doc.parse(in(id_len, json_len)); !r.ok()) return fail(r.error());
     const er::secrets::Matcher* m = for_step ? engine_->secrets().step_matcher(id) : engine_->secrets().matcher(id);
     g.text.clear();
-    if (!m || !er::secrets::mask_doc(*m, doc, er::json::Doc::root(), g.text)) er::json::write(doc, er::json::Doc::root(), g.text);
+    if (!m || !er::secrets::mask_doc(*m, doc, er::json::Doc::root(), g.text))
+      er::json::write(doc, er::json::Doc::root(), g.text);
     return ok_text();
   }
 

@@ -58,11 +58,19 @@ function parseArgs(argv) {
 }
 
 function ensureBuilt() {
-  const needed = ["js/wasm/entity-reactor.wasm", "js/wasm/entity-reactor.mjs", "js/src/generated/constants.js", "js/src/generated/catalog-constants.js"];
+  const needed = [
+    "js/wasm/entity-reactor.wasm",
+    "js/wasm/entity-reactor.mjs",
+    "js/src/generated/constants.js",
+    "js/src/generated/catalog-constants.js",
+  ];
   const missing = needed.filter((f) => !existsSync(path.join(root, f)));
   if (missing.length === 0) return;
   console.log(`demo: ${missing.join(", ")} missing; building the WebAssembly module (scripts/build-wasm.sh)`);
-  const steps = [["bash", [path.join(root, "scripts/setup.sh")]], ["bash", [path.join(root, "scripts/build-wasm.sh")]]];
+  const steps = [
+    ["bash", [path.join(root, "scripts/setup.sh")]],
+    ["bash", [path.join(root, "scripts/build-wasm.sh")]],
+  ];
   for (const [cmd, args] of steps) {
     const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit" });
     if (r.status !== 0) {
@@ -91,7 +99,13 @@ function resolveFile(urlPath) {
   const file = path.resolve(base, "." + path.posix.normalize("/" + rel));
   // No way out of the served folder, and no dot-files (.gitignore, ...).
   if (file !== base && !file.startsWith(base + path.sep)) return null;
-  if (path.relative(base, file).split(path.sep).some((part) => part.startsWith("."))) return null;
+  if (
+    path
+      .relative(base, file)
+      .split(path.sep)
+      .some((part) => part.startsWith("."))
+  )
+    return null;
   return file;
 }
 

@@ -38,7 +38,14 @@ writeFileSync(
 
 // ---- the wire format
 const wire = readFileSync(join(root, "src/boundary/wire.def"), "utf8");
-const groups = { WIRE_HEADER: "H", WIRE_STATUS: "STATUS", WIRE_PREV: "PREV", WIRE_CONSTANT: "WIRE", WIRE_RECORD: "R", WIRE_FLAG: "F" };
+const groups = {
+  WIRE_HEADER: "H",
+  WIRE_STATUS: "STATUS",
+  WIRE_PREV: "PREV",
+  WIRE_CONSTANT: "WIRE",
+  WIRE_RECORD: "R",
+  WIRE_FLAG: "F",
+};
 const out = {};
 let headerWords;
 let recordWords;

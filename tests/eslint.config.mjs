@@ -18,7 +18,10 @@ export default [
       globals: { ...globals.node, ...globals.browser, ...globals.worker },
     },
     rules: {
-      "no-unused-vars": ["error", { args: "after-used", argsIgnorePattern: "^_", caughtErrors: "none", ignoreRestSiblings: true }],
+      "no-unused-vars": [
+        "error",
+        { args: "after-used", argsIgnorePattern: "^_", caughtErrors: "none", ignoreRestSiblings: true },
+      ],
       "no-constant-condition": ["error", { checkLoops: false }],
       // `catch {}` where a failure is expected and harmless (closing twice, a
       // cleanup in a test) says so by its place; other empty blocks are errors.

@@ -33,7 +33,8 @@ function openHostDb() {
     const request = indexedDB.open(HOST_DB, 1);
     request.onupgradeneeded = () => {
       const db = request.result;
-      for (const name of ["systems", "groups"]) if (!db.objectStoreNames.contains(name)) db.createObjectStore(name, { keyPath: "id" });
+      for (const name of ["systems", "groups"])
+        if (!db.objectStoreNames.contains(name)) db.createObjectStore(name, { keyPath: "id" });
     };
     request.onsuccess = () => resolve(request.result);
     request.onerror = () => reject(request.error);
@@ -192,7 +193,12 @@ async function saveEntity(kind, id, { name, description, metadata }) {
   await guardedWrite(store, id, async (markApplied) => {
     const apply = async () => {
       const existing = await getRow(store, id);
-      const row = { ...(existing ?? { id, createdAt: new Date().toISOString() }), name, metadata, updatedAt: new Date().toISOString() };
+      const row = {
+        ...(existing ?? { id, createdAt: new Date().toISOString() }),
+        name,
+        metadata,
+        updatedAt: new Date().toISOString(),
+      };
       if (kind === "system") row.description = description;
       markApplied();
       await putRow(store, row);
@@ -257,7 +263,8 @@ function h(tag, attrs = {}, ...children) {
     else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));
+  for (const c of children.flat())
+    if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : String(c));
   return el;
 }
 
@@ -301,7 +308,12 @@ function renderList(kind, rows, list) {
           { type: "button", class: "entity", onclick: () => track(select({ kind, id: row.id })) },
           h("span", { class: "entity-name" }, row.name),
           kind === "system" && row.description ? h("span", { class: "entity-desc" }, row.description) : null,
-          h("span", { class: "entity-meta" }, h("code", {}, row.id), ` · ${plural(Object.keys(row.metadata ?? {}).length, "metadata key")}`),
+          h(
+            "span",
+            { class: "entity-meta" },
+            h("code", {}, row.id),
+            ` · ${plural(Object.keys(row.metadata ?? {}).length, "metadata key")}`,
+          ),
         ),
       ),
     ),
@@ -312,7 +324,8 @@ function renderList(kind, rows, list) {
 function select(next) {
   selected = next;
   editorDirty = false;
-  for (const li of document.querySelectorAll(".entity-list li")) li.classList.toggle("selected", li.dataset.id === next?.id);
+  for (const li of document.querySelectorAll(".entity-list li"))
+    li.classList.toggle("selected", li.dataset.id === next?.id);
   say($('[data-testid="editor-message"]'), "");
   $("#history-field").value = "";
   return renderDetails();
@@ -364,11 +377,19 @@ async function renderDetails() {
       h(
         "dd",
         { dataset: { testid: `since-${f}` } },
-        at ? [`since ${at.toLocaleString()} `, h("span", { class: "muted", dataset: { since: at.getTime() } }, `(${ago(Date.now() - at.getTime())})`)] : "no transition recorded",
+        at
+          ? [
+              `since ${at.toLocaleString()} `,
+              h("span", { class: "muted", dataset: { since: at.getTime() } }, `(${ago(Date.now() - at.getTime())})`),
+            ]
+          : "no transition recorded",
       ),
     );
   });
-  facts.append(h("dt", {}, "name changes, last hour"), h("dd", { dataset: { testid: "name-changes" } }, String(nameChanges)));
+  facts.append(
+    h("dt", {}, "name changes, last hour"),
+    h("dd", { dataset: { testid: "name-changes" } }, String(nameChanges)),
+  );
 
   const tbody = $("#history-rows");
   tbody.replaceChildren(
@@ -397,24 +418,40 @@ function showChange(event, fromTab) {
   const triggers = engine.derive(event);
   const payload = engine.payload(event);
   const kind = kindOfEntity(event.kind);
-  const actor = event.actor?.type === "user" ? `user ${event.actor.name ?? event.actor.id}` : event.actor?.type ?? "?";
+  const actor =
+    event.actor?.type === "user" ? `user ${event.actor.name ?? event.actor.id}` : (event.actor?.type ?? "?");
   const item = h(
     "li",
-    { class: `change ${kind}`, dataset: { testid: "stream-item", kind: event.kind, id: event.id, origin: fromTab ? "remote" : "local", changeId: event.changeId } },
+    {
+      class: `change ${kind}`,
+      dataset: {
+        testid: "stream-item",
+        kind: event.kind,
+        id: event.id,
+        origin: fromTab ? "remote" : "local",
+        changeId: event.changeId,
+      },
+    },
     h(
       "div",
       { class: "change-head" },
       h("span", { class: `kind-badge ${kind}` }, event.kind),
       h("code", { class: "change-id" }, event.id),
       h("span", { class: "spacer" }),
-      fromTab ? h("span", { class: "tag remote", dataset: { testid: "origin" } }, `from tab ${fromTab}`) : h("span", { class: "tag", dataset: { testid: "origin" } }, "this tab"),
+      fromTab
+        ? h("span", { class: "tag remote", dataset: { testid: "origin" } }, `from tab ${fromTab}`)
+        : h("span", { class: "tag", dataset: { testid: "origin" } }, "this tab"),
       h("time", { datetime: event.occurredAt, title: event.occurredAt }, clock(event.occurredAt)),
     ),
     h(
       "dl",
       { class: "change-body" },
       h("dt", {}, "changed"),
-      h("dd", { dataset: { testid: "changed-fields" } }, event.changedFields.length ? event.changedFields.map((f) => h("code", { class: "field" }, f)) : "—"),
+      h(
+        "dd",
+        { dataset: { testid: "changed-fields" } },
+        event.changedFields.length ? event.changedFields.map((f) => h("code", { class: "field" }, f)) : "—",
+      ),
       h("dt", {}, "delta"),
       h("dd", {}, h("pre", { dataset: { testid: "delta" } }, json(event.delta, 0))),
       h("dt", {}, "actor"),
@@ -424,10 +461,14 @@ function showChange(event, fromTab) {
         "dd",
         { dataset: { testid: "triggers" } },
         triggers.length
-          ? triggers.map((t) => h("span", { class: `trigger ${t.split(".").at(-1)}`, dataset: { testid: "trigger" } }, t))
+          ? triggers.map((t) =>
+              h("span", { class: `trigger ${t.split(".").at(-1)}`, dataset: { testid: "trigger" } }, t),
+            )
           : h("span", { class: "muted" }, "none for this change"),
       ),
-      triggers.length && payload !== undefined ? [h("dt", {}, "payload"), h("dd", {}, h("pre", { dataset: { testid: "payload" } }, json(payload, 0)))] : null,
+      triggers.length && payload !== undefined
+        ? [h("dt", {}, "payload"), h("dd", {}, h("pre", { dataset: { testid: "payload" } }, json(payload, 0)))]
+        : null,
     ),
   );
   const stream = $("#stream");
@@ -506,7 +547,10 @@ function wireForms() {
       editorDirty = false;
       await refresh();
       const change = events.find((e) => e.id === id);
-      say(editorMsg, change ? `Saved: ${change.changedFields.join(", ")} changed.` : "Saved: no field changed, so no event.");
+      say(
+        editorMsg,
+        change ? `Saved: ${change.changedFields.join(", ")} changed.` : "Saved: no field changed, so no event.",
+      );
     });
   });
   $("#delete").addEventListener("click", () => {
@@ -527,7 +571,10 @@ function wireForms() {
   reg.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const runId = reg.elements.runId.value.trim();
-    const values = reg.elements.secrets.value.split("\n").map((s) => s.trim()).filter(Boolean);
+    const values = reg.elements.secrets.value
+      .split("\n")
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (!runId) return say(regMsg, "Enter a run id.", "error");
     if (values.length === 0) return say(regMsg, "Enter at least one secret value.", "error");
     try {
@@ -565,14 +612,21 @@ function wireForms() {
       );
       if (!result.success) return say(writeMsg, result.error, "error");
       const event = events.find((e) => e.id === systemId);
-      const [history, stored] = await Promise.all([systemEntity.history(systemId, { field: "metadata", limit: 3 }), getRow("systems", systemId)]);
+      const [history, stored] = await Promise.all([
+        systemEntity.history(systemId, { field: "metadata", limit: 3 }),
+        getRow("systems", systemId),
+      ]);
       $('[data-testid="mask-event"]').textContent = event
         ? json({ id: event.id, changedFields: event.changedFields, delta: event.delta })
         : "(no change: the metadata was already like this)";
       $('[data-testid="mask-history"]').textContent = history
         .map((r) => `${clock(r.transitionedAt)}  ${r.field}\n  from ${r.fromValue}\n  to   ${r.toValue}`)
         .join("\n");
-      $('[data-testid="mask-stored"]').textContent = json({ id: stored.id, name: stored.name, metadata: stored.metadata });
+      $('[data-testid="mask-stored"]').textContent = json({
+        id: stored.id,
+        name: stored.name,
+        metadata: stored.metadata,
+      });
       $("#mask-out").hidden = false;
       say(writeMsg, `catalog.update_metadata ran under ${runId}.`);
       await refresh();
@@ -586,7 +640,8 @@ function wireForms() {
 
   // Keep "(12 s)" next to each "since" current.
   setInterval(() => {
-    for (const el of document.querySelectorAll("[data-since]")) el.textContent = `(${ago(Date.now() - Number(el.dataset.since))})`;
+    for (const el of document.querySelectorAll("[data-since]"))
+      el.textContent = `(${ago(Date.now() - Number(el.dataset.since))})`;
   }, 1000);
 }
 

@@ -29,7 +29,11 @@ export const catalogTriggers = Object.freeze([
     event: CATALOG_SYSTEM_TRIGGER_EVENTS.created,
     displayName: "System Created",
     description: "Fires when a new system is added to the catalog",
-    payloadSchema: { type: "object", properties: { systemId: str, systemName: str }, required: ["systemId", "systemName"] },
+    payloadSchema: {
+      type: "object",
+      properties: { systemId: str, systemName: str },
+      required: ["systemId", "systemName"],
+    },
   },
   {
     id: "updated",
@@ -38,7 +42,11 @@ export const catalogTriggers = Object.freeze([
     description: "Fires when a system's name, description, or metadata changes",
     payloadSchema: {
       type: "object",
-      properties: { systemId: str, systemName: str, changedFields: { type: "array", items: { type: "string", enum: changedFieldEnum } } },
+      properties: {
+        systemId: str,
+        systemName: str,
+        changedFields: { type: "array", items: { type: "string", enum: changedFieldEnum } },
+      },
       required: ["systemId", "systemName", "changedFields"],
     },
   },
@@ -55,7 +63,11 @@ export const systemRecordArtifactType = Object.freeze({
   id: "system_record",
   displayName: "System Record",
   description: "Snapshot of a system after an automation-driven change",
-  schema: { type: "object", properties: { systemId: str, systemName: str, metadata: record }, required: ["systemId", "systemName", "metadata"] },
+  schema: {
+    type: "object",
+    properties: { systemId: str, systemName: str, metadata: record },
+    required: ["systemId", "systemName", "metadata"],
+  },
 });
 
 const updateMetadataAction = {
@@ -66,7 +78,11 @@ const updateMetadataAction = {
   produces: "system_record",
   configSchema: {
     type: "object",
-    properties: { systemId: { type: "string", minLength: 1 }, strategy: { type: "string", enum: ["merge", "replace"], default: "merge" }, metadata: record },
+    properties: {
+      systemId: { type: "string", minLength: 1 },
+      strategy: { type: "string", enum: ["merge", "replace"], default: "merge" },
+      metadata: record,
+    },
     required: ["systemId", "metadata"],
   },
 };
@@ -99,13 +115,19 @@ function call(fn, name, arg) {
 
 function changeArg(change, name) {
   if (typeof change !== "object" || change === null)
-    throw new EntityReactorError(ErrorCode.ER_BAD_ARGUMENT, `${name}: expected a change event, received ${change === null ? "null" : typeof change}`);
+    throw new EntityReactorError(
+      ErrorCode.ER_BAD_ARGUMENT,
+      `${name}: expected a change event, received ${change === null ? "null" : typeof change}`,
+    );
   return { id: change.id, prev: change.prev, next: change.next, changedFields: change.changedFields };
 }
 
 function rowArg(row, name) {
   if (typeof row !== "object" || row === null || Array.isArray(row))
-    throw new EntityReactorError(ErrorCode.ER_BAD_ARGUMENT, `${name}: expected a row object, received ${row === null ? "null" : Array.isArray(row) ? "an array" : typeof row}`);
+    throw new EntityReactorError(
+      ErrorCode.ER_BAD_ARGUMENT,
+      `${name}: expected a row object, received ${row === null ? "null" : Array.isArray(row) ? "an array" : typeof row}`,
+    );
   return row;
 }
 
@@ -117,8 +139,10 @@ export const catalogSystemChangeToPayload = (change) =>
   call("systemPayload", "catalogSystemChangeToPayload", changeArg(change, "catalogSystemChangeToPayload"));
 export const catalogGroupChangeToPayload = (change) =>
   call("groupPayload", "catalogGroupChangeToPayload", changeArg(change, "catalogGroupChangeToPayload"));
-export const toCatalogSystemState = (row) => call("toSystemState", "toCatalogSystemState", rowArg(row, "toCatalogSystemState"));
-export const toCatalogGroupState = (row) => call("toGroupState", "toCatalogGroupState", rowArg(row, "toCatalogGroupState"));
+export const toCatalogSystemState = (row) =>
+  call("toSystemState", "toCatalogSystemState", rowArg(row, "toCatalogSystemState"));
+export const toCatalogGroupState = (row) =>
+  call("toGroupState", "toCatalogGroupState", rowArg(row, "toCatalogGroupState"));
 
 export function createCatalogSystemEntityRead(service) {
   return (ids) => service.getManySystemEntityStates(ids);
@@ -146,8 +170,16 @@ export async function removeCatalogEntity({ handle, id, opts, apply }) {
  * core, without calling back into JavaScript.
  */
 export function registerCatalogEntities(engine, { readSystems, readGroups }) {
-  const systemEntity = engine.defineEntity({ kind: CATALOG_SYSTEM_ENTITY_KIND, state: CatalogSystemStateSchema, read: readSystems });
-  const groupEntity = engine.defineEntity({ kind: CATALOG_GROUP_ENTITY_KIND, state: CatalogGroupStateSchema, read: readGroups });
+  const systemEntity = engine.defineEntity({
+    kind: CATALOG_SYSTEM_ENTITY_KIND,
+    state: CatalogSystemStateSchema,
+    read: readSystems,
+  });
+  const groupEntity = engine.defineEntity({
+    kind: CATALOG_GROUP_ENTITY_KIND,
+    state: CatalogGroupStateSchema,
+    read: readGroups,
+  });
   engine.registerNativeCatalog();
   return { systemEntity, groupEntity };
 }
@@ -175,7 +207,10 @@ export function createCatalogActions({ entityService, getSystemEntity }) {
       const existing = await entityService.getSystem(plan.systemId);
       if (!existing) return { success: false, error: `System not found: ${plan.systemId}` };
       const existingMetadata = existing.metadata ?? {};
-      const nextMetadata = call("updateMetadata", "catalog.update_metadata", { config, current: existingMetadata }).metadata;
+      const nextMetadata = call("updateMetadata", "catalog.update_metadata", {
+        config,
+        current: existingMetadata,
+      }).metadata;
       let updated = null;
       await writeCatalogSystemEntity({
         handle: getSystemEntity?.(),

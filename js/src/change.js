@@ -90,6 +90,7 @@ export class ChangeEvent {
 
 // obj[key] = value, also for "__proto__" (data here, never a prototype).
 export function setMember(obj, key, value) {
-  if (key === "__proto__") Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === "__proto__")
+    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
   else obj[key] = value;
 }

@@ -153,7 +153,8 @@ export class Delivery {
         g.subs.splice(g.subs.indexOf(sub), 1);
         if (g.subs.length === 0) byKind.groups.delete(group);
       }
-      if (byKind.broadcast.size === 0 && byKind.groups.size === 0 && this.#subs.get(kind) === byKind) this.#subs.delete(kind);
+      if (byKind.broadcast.size === 0 && byKind.groups.size === 0 && this.#subs.get(kind) === byKind)
+        this.#subs.delete(kind);
     };
   }
 

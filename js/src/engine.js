@@ -40,7 +40,11 @@ function toJsonSchema(state, kind) {
       const std = state["~standard"]?.jsonSchema;
       if (std && isFunction(std.output)) return std.output({ target: "draft-2020-12" });
     } catch (cause) {
-      throw new EntityReactorError(ErrorCode.ER_BAD_SCHEMA, `defineEntity: kind "${kind}": zod cannot export this schema: ${cause?.message ?? cause}`, { cause });
+      throw new EntityReactorError(
+        ErrorCode.ER_BAD_SCHEMA,
+        `defineEntity: kind "${kind}": zod cannot export this schema: ${cause?.message ?? cause}`,
+        { cause },
+      );
     }
     throw new EntityReactorError(
       ErrorCode.ER_BAD_SCHEMA,
@@ -86,8 +90,7 @@ function randomWords() {
   return words;
 }
 
-const finalizer =
-  typeof FinalizationRegistry === "function" ? new FinalizationRegistry((core) => core.delete()) : null;
+const finalizer = typeof FinalizationRegistry === "function" ? new FinalizationRegistry((core) => core.delete()) : null;
 
 /**
  * Creates an engine. Resolves once the WebAssembly module is ready (it is
@@ -97,10 +100,22 @@ const finalizer =
  */
 export async function createEngine(options = {}) {
   if (!isObject(options)) throw badArgument("createEngine: options must be an object");
-  const { transitions, emit, bufferLimit, now, logger, wasm, retentionPerEntity, stateCacheBytes, transitionLogBytes, memoryLimit } =
-    options;
-  if (emit !== undefined && emit !== null && !isFunction(emit)) throw badArgument("createEngine: emit must be a function", "emit");
-  if (now !== undefined && !isFunction(now)) throw badArgument("createEngine: now must be a function returning epoch ms", "now");
+  const {
+    transitions,
+    emit,
+    bufferLimit,
+    now,
+    logger,
+    wasm,
+    retentionPerEntity,
+    stateCacheBytes,
+    transitionLogBytes,
+    memoryLimit,
+  } = options;
+  if (emit !== undefined && emit !== null && !isFunction(emit))
+    throw badArgument("createEngine: emit must be a function", "emit");
+  if (now !== undefined && !isFunction(now))
+    throw badArgument("createEngine: now must be a function returning epoch ms", "now");
   for (const [name, value] of [
     ["bufferLimit", bufferLimit],
     ["retentionPerEntity", retentionPerEntity],
@@ -112,12 +127,16 @@ export async function createEngine(options = {}) {
       throw badArgument(`createEngine: ${name} must be a non-negative integer`, name);
   if (transitions !== undefined && transitions !== null) {
     for (const m of ["runInTransaction", "appendTransitions", "inStateSince", "transitionCount", "history"])
-      if (!isFunction(transitions[m])) throw badArgument(`createEngine: transitions.${m} must be a function`, `transitions.${m}`);
+      if (!isFunction(transitions[m]))
+        throw badArgument(`createEngine: transitions.${m} must be a function`, `transitions.${m}`);
   }
   if (logger !== undefined && (!isObject(logger) || !isFunction(logger.warn) || !isFunction(logger.error)))
     throw badArgument("createEngine: logger must have warn and error methods", "logger");
   if (transitions?.outbox === true && !isFunction(transitions.appendChanges))
-    throw badArgument("createEngine: a transitions store with an outbox must have appendChanges", "transitions.appendChanges");
+    throw badArgument(
+      "createEngine: a transitions store with an outbox must have appendChanges",
+      "transitions.appendChanges",
+    );
   const { bus } = options;
   if (bus != null && (!isObject(bus) || !isFunction(bus.publish) || !isFunction(bus.onEntityChanged)))
     throw badArgument("createEngine: bus must have publish and onEntityChanged (e.g. entity-reactor/bus/redis)", "bus");
@@ -199,8 +218,10 @@ class Engine {
     const { kind, state, read, strict } = definition;
     checkKind(kind, "defineEntity");
     checkText(kind, "defineEntity: kind", "kind");
-    if (!isFunction(read)) throw badArgument(`defineEntity: kind "${kind}": read must be a function (ids) => { [id]: state }`, "read");
-    if (strict !== undefined && typeof strict !== "boolean") throw badArgument("defineEntity: strict must be a boolean", "strict");
+    if (!isFunction(read))
+      throw badArgument(`defineEntity: kind "${kind}": read must be a function (ids) => { [id]: state }`, "read");
+    if (strict !== undefined && typeof strict !== "boolean")
+      throw badArgument("defineEntity: strict must be a boolean", "strict");
     const schema = toJsonSchema(state, kind);
     const wire = this.#wire;
     const [kindBytes, schemaBytes] = wire.put(kind, stringify(schema, `kind "${kind}" state schema`));
@@ -300,7 +321,11 @@ class Engine {
     if (!isObject(args)) throw badArgument(`${what}: expected { id, opts?, apply }`);
     const { id, opts, apply } = args;
     if (typeof id !== "string" || id === "")
-      throw new EntityReactorError(ErrorCode.ER_BAD_ID, `${what}: kind "${kind}": id must be a non-empty string, received ${typeof id === "string" ? '""' : typeof id}`, { path: "id" });
+      throw new EntityReactorError(
+        ErrorCode.ER_BAD_ID,
+        `${what}: kind "${kind}": id must be a non-empty string, received ${typeof id === "string" ? '""' : typeof id}`,
+        { path: "id" },
+      );
     checkText(id, `${what}: kind "${kind}": id`, "id");
     if (!isFunction(apply)) throw badArgument(`${what}: kind "${kind}" id "${id}": apply must be a function`, "apply");
     const { runId, actor, actorText } = opts == null ? NO_OPTIONS : optionsOf(opts, what);
@@ -335,7 +360,18 @@ class Engine {
       const nextText = remove ? null : stringify(next, `state returned by apply for ${kind} "${id}"`);
       core = this.#live();
       // 3-6. validate, mask, diff, rows: one crossing.
-      this.#commit1(core, handle, runId, runId !== "" ? actorText : "", id, prevMode, prevToken, prevText, nextText, this.#clock());
+      this.#commit1(
+        core,
+        handle,
+        runId,
+        runId !== "" ? actorText : "",
+        id,
+        prevMode,
+        prevToken,
+        prevText,
+        nextText,
+        this.#clock(),
+      );
       const out = this.#wire.readEntry(0, handle.fields, this.#store !== null, this.#out);
       const stateText = remove ? null : (out.nextText ?? nextText);
       if (remove || out.token === 0) handle.states.forget(id);
@@ -387,7 +423,14 @@ class Engine {
     try {
       await this.#store.runInTransaction(async (tx) => {
         for (const [entityId, rows] of groups) {
-          const transitions = rows.map((r) => ({ kind, entityId, field: r.field, fromValue: r.fromValue, toValue: r.toValue, transitionedAt: r.transitionedAt }));
+          const transitions = rows.map((r) => ({
+            kind,
+            entityId,
+            field: r.field,
+            fromValue: r.fromValue,
+            toValue: r.toValue,
+            transitionedAt: r.transitionedAt,
+          }));
           await this.#store.appendTransitions({ tx, kind, entityId, transitions });
         }
         if (this.#outbox) await this.#store.appendChanges({ tx, kind, changes: events.map((e) => e.toJSON()) });
@@ -413,15 +456,21 @@ class Engine {
     if (!Array.isArray(entries)) throw badArgument("ingest: entries must be an array of { id, next }");
     if (!isObject(opts)) throw badArgument("ingest: opts must be an object", "opts");
     const handle = this.#handles.get(kind);
-    if (!handle) throw new EntityReactorError(ErrorCode.ER_UNKNOWN_KIND, `ingest: unknown kind "${kind}"`, { path: "kind" });
+    if (!handle)
+      throw new EntityReactorError(ErrorCode.ER_UNKNOWN_KIND, `ingest: unknown kind "${kind}"`, { path: "kind" });
     const ids = new Array(entries.length);
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i];
       if (!isObject(e) || typeof e.id !== "string" || e.id === "")
-        throw new EntityReactorError(ErrorCode.ER_BAD_ID, `ingest: entry ${i}: expected { id: non-empty string, next }`, { path: `[${i}].id` });
+        throw new EntityReactorError(
+          ErrorCode.ER_BAD_ID,
+          `ingest: entry ${i}: expected { id: non-empty string, next }`,
+          { path: `[${i}].id` },
+        );
       ids[i] = checkText(e.id, `ingest: entry ${i}: id`, `[${i}].id`);
     }
-    if (opts.apply !== undefined && !isFunction(opts.apply)) throw badArgument("ingest: opts.apply must be a function", "opts.apply");
+    if (opts.apply !== undefined && !isFunction(opts.apply))
+      throw badArgument("ingest: opts.apply must be a function", "opts.apply");
     const { runId, actor, actorText } = optionsOf({ runId: opts.runId, actor: opts.actor }, "ingest");
     if (entries.length === 0) return [];
     const queue = handle.queue;
@@ -435,7 +484,9 @@ class Engine {
       if (runId !== "") for (let i = 0; i < ids.length; i++) this.#checkRunId(core, handle, runId, ids[i], `[${i}].id`);
       const found = (await handle.read(unique)) ?? {};
       if (typeof found !== "object")
-        throw badArgument(`ingest: read for kind "${kind}" must return an object keyed by id, received ${typeof found}`);
+        throw badArgument(
+          `ingest: read for kind "${kind}" must return an object keyed by id, received ${typeof found}`,
+        );
       // Each id's state as the batch proceeds: read, then each entry's next.
       const current = new Map();
       for (const id of unique) {
@@ -568,7 +619,8 @@ class Engine {
     checkKind(kind, "registerChangeDeriver");
     checkText(kind, "registerChangeDeriver: kind", "kind");
     if (!isFunction(derive)) throw badArgument("registerChangeDeriver: derive must be a function", "derive");
-    if (toPayload !== undefined && !isFunction(toPayload)) throw badArgument("registerChangeDeriver: toPayload must be a function", "toPayload");
+    if (toPayload !== undefined && !isFunction(toPayload))
+      throw badArgument("registerChangeDeriver: toPayload must be a function", "toPayload");
     const [kindBytes] = this.#wire.put(kind);
     this.#wire.check(core.registerDeriver(kindBytes, this.#keyOf(derive), toPayload ? this.#keyOf(toPayload) : 0));
   }
@@ -676,7 +728,8 @@ class Engine {
   /** @internal */
   async inStateSince(handle, id, field) {
     this.#live();
-    if (typeof id !== "string" || typeof field !== "string") throw badArgument("inStateSince(id, field): both must be strings");
+    if (typeof id !== "string" || typeof field !== "string")
+      throw badArgument("inStateSince(id, field): both must be strings");
     checkText(id, "inStateSince: id", "id");
     checkText(field, "inStateSince: field", "field");
     const state = await readOne(handle.read, handle.kind, id);
@@ -684,7 +737,9 @@ class Engine {
     const core = this.#live();
     const current = this.#fieldText(core, state, field);
     if (this.#store)
-      return dateFromHost(await this.#store.inStateSince({ kind: handle.kind, entityId: id, field, currentValue: current }));
+      return dateFromHost(
+        await this.#store.inStateSince({ kind: handle.kind, entityId: id, field, currentValue: current }),
+      );
     const wire = this.#wire;
     wire.check(core.inStateSince(handle.index, ...wire.put(id, field, current)));
     const ms = wire.value();
@@ -696,13 +751,17 @@ class Engine {
     const core = this.#live();
     if (!isObject(args)) throw badArgument("transitionCount: expected { id, field, windowMs }");
     const { id, field, windowMs } = args;
-    if (typeof id !== "string" || typeof field !== "string") throw badArgument("transitionCount: id and field must be strings");
+    if (typeof id !== "string" || typeof field !== "string")
+      throw badArgument("transitionCount: id and field must be strings");
     checkText(id, "transitionCount: id", "id");
     checkText(field, "transitionCount: field", "field");
-    if (typeof windowMs !== "number" || !(windowMs >= 0)) throw badArgument("transitionCount: windowMs must be a non-negative number", "windowMs");
+    if (typeof windowMs !== "number" || !(windowMs >= 0))
+      throw badArgument("transitionCount: windowMs must be a non-negative number", "windowMs");
     const now = this.#clock();
     if (this.#store)
-      return Number(await this.#store.transitionCount({ kind: handle.kind, entityId: id, field, windowMs, now: new Date(now) }));
+      return Number(
+        await this.#store.transitionCount({ kind: handle.kind, entityId: id, field, windowMs, now: new Date(now) }),
+      );
     const wire = this.#wire;
     const [idBytes, fieldBytes] = wire.put(id, field);
     wire.check(core.transitionCount(handle.index, idBytes, fieldBytes, windowMs, now));
@@ -714,11 +773,13 @@ class Engine {
     const core = this.#live();
     if (typeof id !== "string") throw badArgument("history: id must be a string");
     checkText(id, "history: id", "id");
-    if (options !== undefined && options !== null && !isObject(options)) throw badArgument("history: options must be an object { field?, limit? }");
+    if (options !== undefined && options !== null && !isObject(options))
+      throw badArgument("history: options must be an object { field?, limit? }");
     const { field, limit } = options ?? {};
     if (field !== undefined && typeof field !== "string") throw badArgument("history: field must be a string", "field");
     if (field !== undefined) checkText(field, "history: field", "field");
-    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw badArgument("history: limit must be a non-negative integer", "limit");
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0))
+      throw badArgument("history: limit must be a non-negative integer", "limit");
     const kind = handle.kind;
     if (this.#store) {
       const rows = await this.#store.history({ kind, entityId: id, field, limit });

@@ -35,7 +35,8 @@ export class EntityHandle {
     return this.#engine.readState(this, id);
   }
   async getMany(ids) {
-    if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string")) throw badArgument("getMany(ids): ids must be an array of strings", "ids");
+    if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string"))
+      throw badArgument("getMany(ids): ids must be an array of strings", "ids");
     return this.#engine.readMany(this, ids);
   }
   inStateSince(id, field) {

@@ -73,8 +73,12 @@ function instantiate(wasmModule, sync) {
 
 async function load(source) {
   const known =
-    source instanceof WebAssembly.Module || source instanceof ArrayBuffer || ArrayBuffer.isView(source) ||
-    source instanceof URL || typeof source === "string" || (typeof Response !== "undefined" && source instanceof Response);
+    source instanceof WebAssembly.Module ||
+    source instanceof ArrayBuffer ||
+    ArrayBuffer.isView(source) ||
+    source instanceof URL ||
+    typeof source === "string" ||
+    (typeof Response !== "undefined" && source instanceof Response);
   if (!known)
     throw new EntityReactorError(
       ErrorCode.ER_BAD_ARGUMENT,

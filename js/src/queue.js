@@ -113,7 +113,7 @@ export class WriteQueue {
         }
     this.#lines.clear();
     this.#idle = 0;
-    this.#pending -= failed.size;  // the running turns still leave
+    this.#pending -= failed.size; // the running turns still leave
   }
 }
 

@@ -27,7 +27,10 @@ function base64urlJson(part) {
 }
 
 const FORMATS = {
-  email: (s) => /^[^\s@"<>(),;:\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$/.test(s),
+  email: (s) =>
+    /^[^\s@"<>(),;:\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$/.test(
+      s,
+    ),
   uuid: (s) => /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(s),
   uri: (s) => {
     try {
@@ -58,7 +61,12 @@ const FORMATS = {
     const parts = s.split(".");
     if (parts.length !== 3) return false;
     const header = base64urlJson(parts[0]);
-    return header !== null && typeof header === "object" && typeof header.alg === "string" && (header.typ === undefined || header.typ === "JWT");
+    return (
+      header !== null &&
+      typeof header === "object" &&
+      typeof header.alg === "string" &&
+      (header.typ === undefined || header.typ === "JWT")
+    );
   },
 };
 FORMATS.url = FORMATS.uri;
@@ -68,7 +76,11 @@ export function compileStringTests(kind, tests) {
   return tests.map(({ kind: type, text }) => {
     if (type === "format") {
       const check = FORMATS[text];
-      if (!check) throw new EntityReactorError(ErrorCode.ER_BAD_SCHEMA, `defineEntity: kind "${kind}": format "${text}" cannot be checked`);
+      if (!check)
+        throw new EntityReactorError(
+          ErrorCode.ER_BAD_SCHEMA,
+          `defineEntity: kind "${kind}": format "${text}" cannot be checked`,
+        );
       return check;
     }
     let re;
@@ -78,7 +90,11 @@ export function compileStringTests(kind, tests) {
       try {
         re = new RegExp(text);
       } catch (e) {
-        throw new EntityReactorError(ErrorCode.ER_BAD_SCHEMA, `defineEntity: kind "${kind}": pattern /${text}/ is not a valid ECMAScript regular expression: ${e.message}`, { cause: e });
+        throw new EntityReactorError(
+          ErrorCode.ER_BAD_SCHEMA,
+          `defineEntity: kind "${kind}": pattern /${text}/ is not a valid ECMAScript regular expression: ${e.message}`,
+          { cause: e },
+        );
       }
     }
     return (s) => {
@@ -97,7 +113,8 @@ export function zodProblem(schema, seen = new Set()) {
   const def = schema?._zod?.def;
   if (def === undefined || seen.has(schema)) return null;
   seen.add(schema);
-  for (const check of def.checks ?? []) if (check?._zod?.def?.check === "custom") return "a refinement (refine / superRefine)";
+  for (const check of def.checks ?? [])
+    if (check?._zod?.def?.check === "custom") return "a refinement (refine / superRefine)";
   if (def.coerce) return "a coercion (z.coerce)";
   const all = (...schemas) => {
     for (const s of schemas) {

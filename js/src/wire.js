@@ -113,7 +113,8 @@ export class Wire {
     at += 8;
     const runBytes = runId === "" ? 0 : encoder.encodeInto(runId, heap.subarray(at, at + runId.length * 3)).written;
     at += runBytes;
-    const actorBytes = actorText === "" ? 0 : encoder.encodeInto(actorText, heap.subarray(at, at + actorText.length * 3)).written;
+    const actorBytes =
+      actorText === "" ? 0 : encoder.encodeInto(actorText, heap.subarray(at, at + actorText.length * 3)).written;
     at = align4(at + actorBytes);
     u32[start >>> 2] = runBytes;
     u32[(start >>> 2) + 1] = actorBytes;
@@ -143,7 +144,8 @@ export class Wire {
 
   /** putWrite for one entry, without building arrays (the common path). */
   putWrite1(runId, actorText, id, prevMode, prevToken, prevText, nextText) {
-    const bound = 40 + (runId.length + actorText.length + id.length + (prevText?.length ?? 0) + (nextText?.length ?? 0)) * 3;
+    const bound =
+      40 + (runId.length + actorText.length + id.length + (prevText?.length ?? 0) + (nextText?.length ?? 0)) * 3;
     let at = this.#reserve(bound);
     const heap = this.module.HEAPU8;
     const u32 = this.module.HEAPU32;
@@ -154,7 +156,8 @@ export class Wire {
     if (runId !== "") {
       runBytes = encoder.encodeInto(runId, heap.subarray(at, at + runId.length * 3)).written;
       at += runBytes;
-      if (actorText !== "") actorBytes = encoder.encodeInto(actorText, heap.subarray(at, at + actorText.length * 3)).written;
+      if (actorText !== "")
+        actorBytes = encoder.encodeInto(actorText, heap.subarray(at, at + actorText.length * 3)).written;
       at = align4(at + actorBytes);
     }
     u32[start] = runBytes;
@@ -171,7 +174,8 @@ export class Wire {
     u32[head] = idBytes;
     u32[head + 1] = prevMode;
     u32[head + 2] = prevArg;
-    u32[head + 3] = nextText === null ? REMOVE : encoder.encodeInto(nextText, heap.subarray(at, at + nextText.length * 3)).written;
+    u32[head + 3] =
+      nextText === null ? REMOVE : encoder.encodeInto(nextText, heap.subarray(at, at + nextText.length * 3)).written;
   }
 
   // ---- a write's records

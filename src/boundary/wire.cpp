@@ -92,7 +92,9 @@ void encode_write(std::string_view run_id, std::string_view actor, std::span<con
   align();
   for (const WriteEntry& e : entries) {
     word(static_cast<std::uint32_t>(e.id.size()));
-    const std::uint32_t mode = e.prev == PrevSource::Cached ? PREV_CACHED : e.prev == PrevSource::Text ? PREV_TEXT : PREV_NONE;
+    const std::uint32_t mode = e.prev == PrevSource::Cached ? PREV_CACHED
+                               : e.prev == PrevSource::Text ? PREV_TEXT
+                                                            : PREV_NONE;
     word(mode);
     word(e.prev == PrevSource::Cached ? e.prev_token : static_cast<std::uint32_t>(e.prev_text.size()));
     word(e.remove ? REMOVE : static_cast<std::uint32_t>(e.next_text.size()));

@@ -40,9 +40,12 @@ std::optional<std::string_view> next_name(const ChangeView& c) {
 
 void lifecycle(const ChangeView& c, std::string_view created, std::string_view deleted, std::string_view updated,
                std::vector<std::string_view>& out) {
-  if (!c.prev && c.next) out.push_back(created);
-  else if (!c.next) out.push_back(deleted);
-  else if (!updated.empty()) out.push_back(updated);
+  if (!c.prev && c.next)
+    out.push_back(created);
+  else if (!c.next)
+    out.push_back(deleted);
+  else if (!updated.empty())
+    out.push_back(updated);
 }
 
 json::Value field_or(const json::Value& row, std::string_view key, json::Value fallback) {
@@ -148,10 +151,11 @@ Result<void> register_catalog(Engine& engine) {
 }
 
 std::string constants_json() {
-  std::string out = R"({"kinds":{"system":"catalog-system","group":"catalog-group"},)"
-                    R"("systemTriggerEvents":{"created":"catalog.created","updated":"catalog.updated","deleted":"catalog.deleted"},)"
-                    R"("groupTriggerEvents":{"created":"catalog.group.created","deleted":"catalog.group.deleted"},)"
-                    R"("changedFieldEnum":["name","description","metadata"],)";
+  std::string out =
+      R"({"kinds":{"system":"catalog-system","group":"catalog-group"},)"
+      R"("systemTriggerEvents":{"created":"catalog.created","updated":"catalog.updated","deleted":"catalog.deleted"},)"
+      R"("groupTriggerEvents":{"created":"catalog.group.created","deleted":"catalog.group.deleted"},)"
+      R"("changedFieldEnum":["name","description","metadata"],)";
   out += "\"systemStateSchema\":";
   json::write(system_state_schema(), out);
   out += ",\"groupStateSchema\":";
@@ -166,8 +170,7 @@ Result<std::string> call(std::string_view fn, std::string_view arg_json) {
   if (!parsed.ok()) return parsed.take_error();
   const std::uint32_t root = json::Doc::root();
   if (fn == "toSystemState" || fn == "toGroupState" || fn == "updateMetadata") {
-    if (!doc.is_object(root))
-      return make_error(Code::ER_BAD_ARGUMENT, std::string(fn) + ": expected an object");
+    if (!doc.is_object(root)) return make_error(Code::ER_BAD_ARGUMENT, std::string(fn) + ": expected an object");
     const json::Value arg = json::to_value(doc);
     if (fn == "updateMetadata") {
       const json::Value* config = arg.find("config");
@@ -196,8 +199,10 @@ Result<std::string> call(std::string_view fn, std::string_view arg_json) {
   std::string out;
   if (fn == "deriveSystem" || fn == "deriveGroup") {
     std::vector<std::string_view> ids;
-    if (fn == "deriveSystem") derive_system_triggers(c, ids);
-    else derive_group_triggers(c, ids);
+    if (fn == "deriveSystem")
+      derive_system_triggers(c, ids);
+    else
+      derive_group_triggers(c, ids);
     out += '[';
     for (std::size_t i = 0; i < ids.size(); ++i) {
       if (i) out += ',';

@@ -17,8 +17,10 @@ bool diff(DocRef prev, DocRef next, std::vector<FieldChange>& out) {
   if (!prev) {
     for (std::uint32_t j = 0; j < nb; ++j) {
       const std::uint32_t v = b.value(next.node, j);
-      if (!json::is_null(b, v)) out.push_back(FieldChange{b.key(next.node, j), kNone, v});
-      else same = false;
+      if (!json::is_null(b, v))
+        out.push_back(FieldChange{b.key(next.node, j), kNone, v});
+      else
+        same = false;
     }
     return same;
   }
@@ -33,13 +35,17 @@ bool diff(DocRef prev, DocRef next, std::vector<FieldChange>& out) {
     const bool both = i < na && j < nb && ka.size() == kb.size() && json::same_key(ka, kb);
     if (!both && (j == nb || (i < na && json::key_less(ka, kb)))) {
       const std::uint32_t v = a.value(prev.node, i);
-      if (!json::is_null(a, v)) out.push_back(FieldChange{ka, v, kNone});
-      else same = false;
+      if (!json::is_null(a, v))
+        out.push_back(FieldChange{ka, v, kNone});
+      else
+        same = false;
       ++i;
     } else if (!both) {
       const std::uint32_t v = b.value(next.node, j);
-      if (!json::is_null(b, v)) out.push_back(FieldChange{kb, kNone, v});
-      else same = false;
+      if (!json::is_null(b, v))
+        out.push_back(FieldChange{kb, kNone, v});
+      else
+        same = false;
       ++j;
     } else {
       const std::uint32_t va = a.value(prev.node, i), vb = b.value(next.node, j);

@@ -82,7 +82,7 @@ std::uint64_t UuidGenerator::next_u64() {
 
 void UuidGenerator::next(char* out) {
   std::uint64_t hi = next_u64(), lo = next_u64();
-  hi = (hi & ~0xF000ull) | 0x4000ull;                              // version 4
+  hi = (hi & ~0xF000ull) | 0x4000ull;                            // version 4
   lo = (lo & ~(0xC000000000000000ull)) | 0x8000000000000000ull;  // RFC 4122 variant
   // Two hex digits per byte from a table, dashes at 8, 13, 18, 23.
   static const char* const kHex = "0123456789abcdef";

@@ -5,9 +5,7 @@
 namespace er {
 
 namespace {
-bool blank(std::string_view s) {
-  return s.find_first_not_of(" \t\n\r\f\v") == std::string_view::npos;
-}
+bool blank(std::string_view s) { return s.find_first_not_of(" \t\n\r\f\v") == std::string_view::npos; }
 }  // namespace
 
 Result<void> DeriverRegistry::add_host(std::string_view kind, std::uint32_t deriver_key, std::uint32_t mapper_key) {
@@ -16,11 +14,11 @@ Result<void> DeriverRegistry::add_host(std::string_view kind, std::uint32_t deri
   auto& k = kinds_[std::string(kind)];
   if (mapper_key != 0) {
     if (k.mapper != 0 && k.mapper != mapper_key)
-      return make_error(Code::ER_DUPLICATE_MAPPER,
-                        "registerChangeDeriver: kind \"" + std::string(kind) + "\" already has a different payload mapper");
+      return make_error(Code::ER_DUPLICATE_MAPPER, "registerChangeDeriver: kind \"" + std::string(kind) +
+                                                       "\" already has a different payload mapper");
   }
-  const bool known = std::any_of(k.entries.begin(), k.entries.end(),
-                                 [&](const Entry& e) { return e.host_key == deriver_key; });
+  const bool known =
+      std::any_of(k.entries.begin(), k.entries.end(), [&](const Entry& e) { return e.host_key == deriver_key; });
   if (!known) k.entries.push_back(Entry{deriver_key, {}, {}});
   if (mapper_key != 0) k.mapper = mapper_key;
   return Ok{};
@@ -33,8 +31,8 @@ Result<void> DeriverRegistry::add_native(std::string_view kind, std::string_view
   if (to_payload) {
     const bool same = k.mapper == kNativeMapper && k.native_mapper_name == name;
     if (k.mapper != 0 && !same)
-      return make_error(Code::ER_DUPLICATE_MAPPER,
-                        "registerChangeDeriver: kind \"" + std::string(kind) + "\" already has a different payload mapper");
+      return make_error(Code::ER_DUPLICATE_MAPPER, "registerChangeDeriver: kind \"" + std::string(kind) +
+                                                       "\" already has a different payload mapper");
   }
   const bool known = std::any_of(k.entries.begin(), k.entries.end(),
                                  [&](const Entry& e) { return e.host_key == 0 && e.native_name == name; });

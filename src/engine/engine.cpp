@@ -15,19 +15,23 @@ std::string quoted(std::string_view s) {
 
 const char* describe(json::Type t) {
   switch (t) {
-    case json::Type::Null: return "null";
-    case json::Type::Bool: return "a boolean";
-    case json::Type::Number: return "a number";
-    case json::Type::String: return "a string";
-    case json::Type::Array: return "an array";
-    case json::Type::Object: return "an object";
+    case json::Type::Null:
+      return "null";
+    case json::Type::Bool:
+      return "a boolean";
+    case json::Type::Number:
+      return "a number";
+    case json::Type::String:
+      return "a string";
+    case json::Type::Array:
+      return "an array";
+    case json::Type::Object:
+      return "an object";
   }
   return "a value";
 }
 
-bool blank(std::string_view s) {
-  return s.find_first_not_of(" \t\n\r\f\v") == std::string_view::npos;
-}
+bool blank(std::string_view s) { return s.find_first_not_of(" \t\n\r\f\v") == std::string_view::npos; }
 
 void put_u32(std::string& out, std::uint32_t v) {
   char b[4];
@@ -54,7 +58,8 @@ Engine::Engine(EngineOptions options) : options_(std::move(options)), uuids_(opt
 Result<std::uint32_t> Engine::define_kind(std::string_view kind, const json::Value& schema, bool strict) {
   if (blank(kind))
     return make_error(Code::ER_BAD_KIND, "defineEntity: kind must be a non-empty string, received " + quoted(kind));
-  if (kind_index_.count(kind)) return make_error(Code::ER_DUPLICATE_KIND, "defineEntity: duplicate kind " + quoted(kind));
+  if (kind_index_.count(kind))
+    return make_error(Code::ER_DUPLICATE_KIND, "defineEntity: duplicate kind " + quoted(kind));
   auto compiled = schema::Schema::compile(schema, kind, schema::CompileOptions{strict});
   if (!compiled.ok()) return compiled.take_error();
   auto k = std::make_unique<Kind>();
@@ -100,14 +105,16 @@ std::vector<std::string> Engine::kinds() const {
   return out;
 }
 
-Result<void> Engine::declare_non_reactive_state(std::string_view table, std::string_view reason, std::string_view note) {
+Result<void> Engine::declare_non_reactive_state(std::string_view table, std::string_view reason,
+                                                std::string_view note) {
   if (blank(table))
     return make_error(Code::ER_BAD_ARGUMENT, "declareNonReactiveState: table must be a non-empty string");
   static constexpr std::string_view kReasons[] = {"raw-sample", "sensitive", "externally-owned", "bookkeeping"};
   if (std::find(std::begin(kReasons), std::end(kReasons), reason) == std::end(kReasons))
     return make_error(Code::ER_BAD_ARGUMENT,
                       "declareNonReactiveState: reason must be one of raw-sample, sensitive, externally-owned, "
-                      "bookkeeping; received " + quoted(reason));
+                      "bookkeeping; received " +
+                          quoted(reason));
   non_reactive_.push_back(NonReactiveDeclaration{std::string(table), std::string(reason), std::string(note)});
   return Ok{};
 }
@@ -137,10 +144,14 @@ void Engine::cache_touch(std::uint32_t index) {
 void Engine::cache_drop(std::uint32_t index) {
   Entity& e = entities_.at(index);
   if (e.token == 0) return;
-  if (e.lru_prev != Entity::kNil) entities_.at(e.lru_prev).lru_next = e.lru_next;
-  else lru_head_ = e.lru_next;
-  if (e.lru_next != Entity::kNil) entities_.at(e.lru_next).lru_prev = e.lru_prev;
-  else lru_tail_ = e.lru_prev;
+  if (e.lru_prev != Entity::kNil)
+    entities_.at(e.lru_prev).lru_next = e.lru_next;
+  else
+    lru_head_ = e.lru_next;
+  if (e.lru_next != Entity::kNil)
+    entities_.at(e.lru_next).lru_prev = e.lru_prev;
+  else
+    lru_tail_ = e.lru_prev;
   e.lru_prev = e.lru_next = Entity::kNil;
   cache_bytes_ -= e.cached_bytes;
   --cache_count_;
@@ -309,9 +320,10 @@ Result<void> Engine::reserve_memory(std::size_t bytes) {
   if (fits()) return Ok{};
   drop_cache();  // only a cache: given up before a write fails
   if (fits()) return Ok{};
-  return make_error(Code::ER_OUT_OF_MEMORY,
-                    "out of memory: the write needs about " + std::to_string(bytes) +
-                        " bytes more than the WebAssembly heap or the engine's memoryLimit has left; nothing was written");
+  return make_error(
+      Code::ER_OUT_OF_MEMORY,
+      "out of memory: the write needs about " + std::to_string(bytes) +
+          " bytes more than the WebAssembly heap or the engine's memoryLimit has left; nothing was written");
 }
 
 void Engine::release_if_idle(std::uint32_t index) {
@@ -326,8 +338,8 @@ Error Engine::not_object(const Kind& kind, std::string_view id, std::string_view
                                              " must be an object, received " + describe(type));
 }
 
-Result<void> Engine::load_state(const Kind& kind, std::string_view id, std::string_view text, json::Doc& doc,
-                                bool prev, bool& normalized) const {
+Result<void> Engine::load_state(const Kind& kind, std::string_view id, std::string_view text, json::Doc& doc, bool prev,
+                                bool& normalized) const {
   normalized = false;
   const char* what = prev ? "state returned by read" : "state returned by apply";
   if (auto parsed = doc.parse(text, options_.limits); !parsed.ok()) {
@@ -487,7 +499,8 @@ Result<const WriteResult*> Engine::write(const WriteContext& ctx, std::span<cons
 
 Result<void> Engine::commit_entry(const Kind& kind, const WriteContext& ctx, const WriteEntry& e,
                                   const secrets::Matcher* matcher, std::uint32_t entry_index) {
-  if (e.id.empty()) return make_error(Code::ER_BAD_ID, "kind " + quoted(kind.name) + ": id must be a non-empty string", "id");
+  if (e.id.empty())
+    return make_error(Code::ER_BAD_ID, "kind " + quoted(kind.name) + ": id must be a non-empty string", "id");
   EntryOutcome& out = result_.entries.emplace_back();
 
   // ---- prev
@@ -581,9 +594,8 @@ Result<void> Engine::commit_entry(const Kind& kind, const WriteContext& ctx, con
       // It does when the diff saw the unmasked documents and passed over no
       // null/absent pair; masking may hide a difference (a change inside a
       // secret), so masked documents are compared.
-      if (e.prev == PrevSource::Cached &&
-          ((alike && mprev.doc == prev.doc && mnext.doc == next.doc) ||
-           json::equal(*prev.doc, prev.node, *next.doc, next.node))) {
+      if (e.prev == PrevSource::Cached && ((alike && mprev.doc == prev.doc && mnext.doc == next.doc) ||
+                                           json::equal(*prev.doc, prev.node, *next.doc, next.node))) {
         out.token = entities_.at(entity).token;
         cache_touch(entity);
       } else {
@@ -720,7 +732,8 @@ Result<std::string> Engine::validate(std::uint32_t kind, std::string_view state_
 Result<std::string> Engine::field_text(std::string_view state_json, std::string_view field) const {
   json::Doc doc;
   if (auto r = doc.parse(state_json, options_.limits); !r.ok()) return r.take_error();
-  if (!doc.is_object(json::Doc::root())) return make_error(Code::ER_NOT_OBJECT, "state returned by read must be an object");
+  if (!doc.is_object(json::Doc::root()))
+    return make_error(Code::ER_NOT_OBJECT, "state returned by read must be an object");
   std::string out;
   json::write_transition_text(doc, doc.find(json::Doc::root(), field), out);
   return out;

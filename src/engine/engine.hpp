@@ -81,10 +81,10 @@ struct WriteEntry {
 };
 
 struct WriteContext {
-  std::uint32_t kind = 0;      // from define_kind
-  std::string_view run_id;     // "" = not run-originated
-  std::string_view actor;      // JSON of opts.actor, read only for a run (masking); "" = none
-  std::int64_t now = 0;        // epoch ms: occurredAt, transitionedAt
+  std::uint32_t kind = 0;   // from define_kind
+  std::string_view run_id;  // "" = not run-originated
+  std::string_view actor;   // JSON of opts.actor, read only for a run (masking); "" = none
+  std::int64_t now = 0;     // epoch ms: occurredAt, transitionedAt
 };
 
 // A piece of WriteResult::texts.
@@ -194,8 +194,8 @@ class Engine {
   Result<std::string> field_text(std::string_view state_json, std::string_view field) const;
   std::optional<std::int64_t> in_state_since(std::uint32_t kind, std::string_view id, std::string_view field,
                                              std::string_view current_text) const;
-  std::size_t transition_count(std::uint32_t kind, std::string_view id, std::string_view field,
-                               std::int64_t window_ms, std::int64_t now) const;
+  std::size_t transition_count(std::uint32_t kind, std::string_view id, std::string_view field, std::int64_t window_ms,
+                               std::int64_t now) const;
   // No field: every field's rows. Newest first; limit 0 = no limit.
   std::vector<TransitionRow> history(std::uint32_t kind, std::string_view id, std::optional<std::string_view> field,
                                      std::size_t limit) const;

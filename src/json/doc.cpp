@@ -149,9 +149,7 @@ class DocParser {
     while (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t') ++p_;  // the padding stops it
   }
 
-  std::string_view text_of(std::uint32_t k) const {
-    return std::string_view(begin_ + nodes_[k].a, nodes_[k].s.b);
-  }
+  std::string_view text_of(std::uint32_t k) const { return std::string_view(begin_ + nodes_[k].a, nodes_[k].s.b); }
 
   Doc::Node& push(Type type, std::uint8_t flags = 0) {
     Doc::Node& n = nodes_[count_++];
@@ -290,10 +288,9 @@ class DocParser {
           if (q != p && (*p != '0' || q - p == 1) && c != '.' && c != 'e' && c != 'E' &&
               static_cast<unsigned>(c - '0') >= 10) {
             Doc::Node& node = nodes[n++];
-            const std::uint64_t head = static_cast<std::uint64_t>(Type::Number) |
-                                       (static_cast<std::uint64_t>(Doc::kRawNumber) << 8) |
-                                       (static_cast<std::uint64_t>(q - p) << 16) |
-                                       (static_cast<std::uint64_t>(p - begin_) << 32);
+            const std::uint64_t head =
+                static_cast<std::uint64_t>(Type::Number) | (static_cast<std::uint64_t>(Doc::kRawNumber) << 8) |
+                (static_cast<std::uint64_t>(q - p) << 16) | (static_cast<std::uint64_t>(p - begin_) << 32);
             std::memcpy(&node, &head, 8);
             node.num = static_cast<double>(v);
             p = q;
@@ -327,7 +324,8 @@ class DocParser {
         }
         if (p == end) {
           sync();
-          return set_error(Code::ER_BAD_JSON, f.keys == kArray ? "unexpected end of input in array" : "unexpected end of input in object");
+          return set_error(Code::ER_BAD_JSON,
+                           f.keys == kArray ? "unexpected end of input in array" : "unexpected end of input in object");
         }
         if (f.keys == kArray) {
           if (c != ']') {
@@ -419,7 +417,8 @@ class DocParser {
       }
       for (std::size_t i = 0; i < n; ++i) {
         // Equal keys are adjacent in input order: keep the last of each run.
-        if (i + 1 < n && k[i].prefix == k[i + 1].prefix && detail::same_text(text_of(k[i].node), text_of(k[i + 1].node)))
+        if (i + 1 < n && k[i].prefix == k[i + 1].prefix &&
+            detail::same_text(text_of(k[i].node), text_of(k[i + 1].node)))
           continue;
         order_[order_count_++] = k[i].node;
       }
@@ -554,14 +553,30 @@ class DocParser {
     if (p_ == end_) return set_error(Code::ER_BAD_JSON, "unterminated escape");
     const char e = *p_++;
     switch (e) {
-      case '"': *w++ = '"'; return true;
-      case '\\': *w++ = '\\'; return true;
-      case '/': *w++ = '/'; return true;
-      case 'b': *w++ = '\b'; return true;
-      case 'f': *w++ = '\f'; return true;
-      case 'n': *w++ = '\n'; return true;
-      case 'r': *w++ = '\r'; return true;
-      case 't': *w++ = '\t'; return true;
+      case '"':
+        *w++ = '"';
+        return true;
+      case '\\':
+        *w++ = '\\';
+        return true;
+      case '/':
+        *w++ = '/';
+        return true;
+      case 'b':
+        *w++ = '\b';
+        return true;
+      case 'f':
+        *w++ = '\f';
+        return true;
+      case 'n':
+        *w++ = '\n';
+        return true;
+      case 'r':
+        *w++ = '\r';
+        return true;
+      case 't':
+        *w++ = '\t';
+        return true;
       case 'u': {
         unsigned cu = 0;
         if (!read_hex4(cu)) return false;
@@ -672,9 +687,7 @@ class DocParser {
   }
 };
 
-Result<void> Doc::parse(std::string_view text, const Limits& limits) {
-  return DocParser(*this, limits).run(text);
-}
+Result<void> Doc::parse(std::string_view text, const Limits& limits) { return DocParser(*this, limits).run(text); }
 
 void Doc::clear() {
   bytes_.clear();
@@ -722,8 +735,10 @@ std::uint32_t Doc::find(std::uint32_t obj, std::string_view key) const {
   std::uint32_t lo = 0, hi = size(obj);
   while (lo < hi) {
     const std::uint32_t mid = (lo + hi) / 2;
-    if (key_less(this->key(obj, mid), key)) lo = mid + 1;
-    else hi = mid;
+    if (key_less(this->key(obj, mid), key))
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo < size(obj) && this->key(obj, lo) == key ? value(obj, lo) : kNone;
 }
@@ -752,8 +767,10 @@ void put_node(const Doc& d, std::uint32_t i, detail::Sink& out, Strings&& string
       out.put("null", 4);
       return;
     case Type::Bool:
-      if (n.flags & Doc::kTrue) out.put("true", 4);
-      else out.put("false", 5);
+      if (n.flags & Doc::kTrue)
+        out.put("true", 4);
+      else
+        out.put("false", 5);
       return;
     case Type::Number:
       if (n.flags & Doc::kRawNumber) {
@@ -877,7 +894,8 @@ bool equal(const Doc& a, std::uint32_t ia, const Doc& b, std::uint32_t ib) {
       for (std::uint32_t k = 0; k < x.a; ++k) {
         const std::uint32_t p = a.member(ia, k), q = b.member(ib, k);
         const std::string_view ka = a.str(p), kb = b.str(q);
-        if (ka.size() != kb.size() || !detail::same_padded(ka.data(), kb.data(), ka.size()) || !equal(a, p + 1, b, q + 1))
+        if (ka.size() != kb.size() || !detail::same_padded(ka.data(), kb.data(), ka.size()) ||
+            !equal(a, p + 1, b, q + 1))
           return false;
       }
       return true;

@@ -39,9 +39,9 @@ class Doc {
   };
   struct Node {
     Type type;
-    std::uint8_t flags;      // kTrue (bool), kRawNumber (number), kPlainString (string)
-    std::uint16_t raw_len;   // number with kRawNumber: length of its text
-    std::uint32_t a;         // string: byte offset; container: count; raw number: text offset
+    std::uint8_t flags;     // kTrue (bool), kRawNumber (number), kPlainString (string)
+    std::uint16_t raw_len;  // number with kRawNumber: length of its text
+    std::uint32_t a;        // string: byte offset; container: count; raw number: text offset
     union {
       double num;  // number
       Extent s;    // string, array, object
@@ -78,9 +78,7 @@ class Doc {
   bool is_object(std::uint32_t i) const { return nodes_[i].type == Type::Object; }
   bool boolean(std::uint32_t i) const { return (nodes_[i].flags & kTrue) != 0; }
   double number(std::uint32_t i) const { return nodes_[i].num; }
-  std::string_view str(std::uint32_t i) const {
-    return std::string_view(bytes_.data() + nodes_[i].a, nodes_[i].s.b);
-  }
+  std::string_view str(std::uint32_t i) const { return std::string_view(bytes_.data() + nodes_[i].a, nodes_[i].s.b); }
   // Bytes of the copied text (a raw number's own text).
   std::string_view raw(std::uint32_t offset, std::uint32_t length) const {
     return std::string_view(bytes_.data() + offset, length);

@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <optional>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
+#include <optional>
 
 namespace er::json {
 
@@ -102,9 +102,7 @@ const Value* Value::find(std::string_view key) const {
   return it != members.end() && it->key == key ? &it->value : nullptr;
 }
 
-Value* Value::find(std::string_view key) {
-  return const_cast<Value*>(static_cast<const Value*>(this)->find(key));
-}
+Value* Value::find(std::string_view key) { return const_cast<Value*>(static_cast<const Value*>(this)->find(key)); }
 
 void Value::set(std::string key, Value value) {
   auto& members = as_object();
@@ -138,8 +136,10 @@ void put_value(const Value& value, Sink& out) {
       out.put("null", 4);
       return;
     case Type::Bool:
-      if (value.as_bool()) out.put("true", 4);
-      else out.put("false", 5);
+      if (value.as_bool())
+        out.put("true", 4);
+      else
+        out.put("false", 5);
       return;
     case Type::Number:
       put_number(value.as_number(), out);
@@ -189,9 +189,7 @@ std::string to_string(const Value& value) {
 
 namespace {
 // Canonical JSON writes a non-finite number as null, so it compares as null.
-Type canonical_type(const Value& v) {
-  return v.is_number() && !std::isfinite(v.as_number()) ? Type::Null : v.type();
-}
+Type canonical_type(const Value& v) { return v.is_number() && !std::isfinite(v.as_number()) ? Type::Null : v.type(); }
 }  // namespace
 
 bool equal(const Value& a, const Value& b) {

@@ -39,7 +39,7 @@ class Value {
   Value(std::string_view s);  // NOLINT
   Value(const char* s);       // NOLINT
   Value(Array a);             // NOLINT
-  Value(Object o);  // NOLINT: sorts and de-duplicates (last wins)
+  Value(Object o);            // NOLINT: sorts and de-duplicates (last wins)
   Value(const Value&);
   Value(Value&&) noexcept;
   Value& operator=(const Value&);

@@ -22,13 +22,27 @@ void put_string(std::string_view s, Sink& out) {
     if (p == end) break;
     const auto c = static_cast<unsigned char>(*p++);
     switch (c) {
-      case '"': out.put("\\\"", 2); break;
-      case '\\': out.put("\\\\", 2); break;
-      case '\b': out.put("\\b", 2); break;
-      case '\f': out.put("\\f", 2); break;
-      case '\n': out.put("\\n", 2); break;
-      case '\r': out.put("\\r", 2); break;
-      case '\t': out.put("\\t", 2); break;
+      case '"':
+        out.put("\\\"", 2);
+        break;
+      case '\\':
+        out.put("\\\\", 2);
+        break;
+      case '\b':
+        out.put("\\b", 2);
+        break;
+      case '\f':
+        out.put("\\f", 2);
+        break;
+      case '\n':
+        out.put("\\n", 2);
+        break;
+      case '\r':
+        out.put("\\r", 2);
+        break;
+      case '\t':
+        out.put("\\t", 2);
+        break;
       default: {
         const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
         out.put(esc, 6);

@@ -128,11 +128,11 @@ struct Node {
   std::string disc_key;
   std::vector<std::pair<json::Value, const Node*>> disc_map;
 
-  std::vector<const Node*> all_of;  // each must hold (checked, never normalising)
-  const Node* not_node = nullptr;   // `not`: must fail
-  bool unique_items = false;        // `uniqueItems`
+  std::vector<const Node*> all_of;   // each must hold (checked, never normalising)
+  const Node* not_node = nullptr;    // `not`: must fail
+  bool unique_items = false;         // `uniqueItems`
   std::vector<std::uint32_t> tests;  // string tests (Schema::string_tests indices)
-  const Node* ref = nullptr;        // $ref target
+  const Node* ref = nullptr;         // $ref target
 
   bool has_default = false;
   json::Value default_value;
@@ -152,9 +152,7 @@ struct Seg {
 
 bool is_identifier(std::string_view k) {
   if (k.empty()) return false;
-  auto head = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$';
-  };
+  auto head = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$'; };
   if (!head(k[0])) return false;
   for (char c : k.substr(1))
     if (!head(c) && !(c >= '0' && c <= '9')) return false;
@@ -349,31 +347,29 @@ bool in_enum(const Node& n, const V& v) {
 std::optional<std::string> string_problem(const Node& n, std::string_view s) {
   if (n.min_length == 0 && n.max_length == kNoLimit) return std::nullopt;
   // bytes / 4 <= code points <= bytes: most checks need no counting.
-  if (s.size() <= n.max_length && (n.min_length == 0 || s.size() / 4 >= n.min_length))
-    return std::nullopt;
+  if (s.size() <= n.max_length && (n.min_length == 0 || s.size() / 4 >= n.min_length)) return std::nullopt;
   const std::size_t len = code_points(s);
   if (len < n.min_length)
-    return "too short: expected at least " + std::to_string(n.min_length) +
-           " character(s), received " + std::to_string(len);
+    return "too short: expected at least " + std::to_string(n.min_length) + " character(s), received " +
+           std::to_string(len);
   if (len > n.max_length)
-    return "too long: expected at most " + std::to_string(n.max_length) +
-           " character(s), received " + std::to_string(len);
+    return "too long: expected at most " + std::to_string(n.max_length) + " character(s), received " +
+           std::to_string(len);
   return std::nullopt;
 }
 
 std::optional<std::string> number_problem(const Node& n, double x) {
   if (!n.has_range) return std::nullopt;
   if (n.minimum_exclusive ? !(x > n.minimum) : !(x >= n.minimum))
-    return std::string("too small: expected ") + (n.minimum_exclusive ? "> " : ">= ") +
-           number_text(n.minimum) + ", received " + number_text(x);
+    return std::string("too small: expected ") + (n.minimum_exclusive ? "> " : ">= ") + number_text(n.minimum) +
+           ", received " + number_text(x);
   if (n.maximum_exclusive ? !(x < n.maximum) : !(x <= n.maximum))
-    return std::string("too big: expected ") + (n.maximum_exclusive ? "< " : "<= ") +
-           number_text(n.maximum) + ", received " + number_text(x);
+    return std::string("too big: expected ") + (n.maximum_exclusive ? "< " : "<= ") + number_text(n.maximum) +
+           ", received " + number_text(x);
   if (n.multiple_of > 0) {
     const double q = x / n.multiple_of;
     if (!std::isfinite(q) || std::fabs(q - std::round(q)) > 1e-9 * std::max(1.0, std::fabs(q)))
-      return "expected a multiple of " + number_text(n.multiple_of) + ", received " +
-             number_text(x);
+      return "expected a multiple of " + number_text(n.multiple_of) + ", received " + number_text(x);
   }
   return std::nullopt;
 }
@@ -472,7 +468,8 @@ bool all_unique(json::Value& arr, Ctx& c) {
   for (std::size_t i = 1; i < items.size(); ++i)
     for (std::size_t j = 0; j < i; ++j)
       if (json::equal(items[i], items[j]))
-        return fail(c, [&] { return "items " + std::to_string(j) + " and " + std::to_string(i) + " are equal (uniqueItems)"; });
+        return fail(
+            c, [&] { return "items " + std::to_string(j) + " and " + std::to_string(i) + " are equal (uniqueItems)"; });
   return true;
 }
 bool all_unique(DocView arr, Ctx& c) {
@@ -481,7 +478,8 @@ bool all_unique(DocView arr, Ctx& c) {
   for (std::size_t i = 1; i < nodes.size(); ++i)
     for (std::size_t j = 0; j < i; ++j)
       if (json::equal(*arr.d, nodes[i], *arr.d, nodes[j]))
-        return fail(c, [&] { return "items " + std::to_string(j) + " and " + std::to_string(i) + " are equal (uniqueItems)"; });
+        return fail(
+            c, [&] { return "items " + std::to_string(j) + " and " + std::to_string(i) + " are equal (uniqueItems)"; });
   return true;
 }
 
@@ -496,16 +494,13 @@ void normalise_object(const Node& n, json::Value& v, std::size_t count) {
   out.reserve(count);
   std::size_t i = 0, j = 0;
   while (i < obj.size() || j < props.size()) {
-    const int cmp = i == obj.size()     ? 1
-                    : j == props.size() ? -1
-                                        : compare_keys(obj[i].key, props[j].key);
+    const int cmp = i == obj.size() ? 1 : j == props.size() ? -1 : compare_keys(obj[i].key, props[j].key);
     if (cmp == 0) {
       out.push_back(std::move(obj[i]));
       ++i;
       ++j;
     } else if (cmp > 0) {
-      if (props[j].node->has_default)
-        out.push_back(json::Member{props[j].key, props[j].node->default_value});
+      if (props[j].node->has_default) out.push_back(json::Member{props[j].key, props[j].node->default_value});
       ++j;
     } else {
       if (!strip) out.push_back(std::move(obj[i]));
@@ -528,9 +523,7 @@ bool check_object(const Node& n, V& obj, Ctx& c) {
   std::size_t i = 0, j = 0, stripped = 0, inserted = 0;
   Best best;
   while (i < size || j < props.size()) {
-    const int cmp = i == size           ? 1
-                    : j == props.size() ? -1
-                                        : compare_keys(member_key(obj, i), props[j].key);
+    const int cmp = i == size ? 1 : j == props.size() ? -1 : compare_keys(member_key(obj, i), props[j].key);
     if (cmp == 0) {  // a declared property
       const Prop& p = props[j];
       auto&& value = member_value(obj, i);
@@ -602,13 +595,13 @@ bool check_object(const Node& n, V& obj, Ctx& c) {
   const std::size_t count = size - stripped + inserted;
   if (count < n.min_props)
     return fail(c, [&] {
-      return "too few properties: expected at least " + std::to_string(n.min_props) +
-             ", received " + std::to_string(count);
+      return "too few properties: expected at least " + std::to_string(n.min_props) + ", received " +
+             std::to_string(count);
     });
   if (count > n.max_props)
     return fail(c, [&] {
-      return "too many properties: expected at most " + std::to_string(n.max_props) +
-             ", received " + std::to_string(count);
+      return "too many properties: expected at most " + std::to_string(n.max_props) + ", received " +
+             std::to_string(count);
     });
   if ((stripped == 0 && inserted == 0) || c.dry) return true;
   normalise_object(n, obj, count);
@@ -620,12 +613,10 @@ template <typename V>
 bool check_array(const Node& n, V& arr, Ctx& c) {
   const std::size_t size = item_count(arr);
   auto too_few = [&] {
-    return "too few items: expected at least " + std::to_string(n.min_items) + ", received " +
-           std::to_string(size);
+    return "too few items: expected at least " + std::to_string(n.min_items) + ", received " + std::to_string(size);
   };
   auto too_many = [&](std::size_t max) {
-    return "too many items: expected at most " + std::to_string(max) + ", received " +
-           std::to_string(size);
+    return "too many items: expected at most " + std::to_string(max) + ", received " + std::to_string(size);
   };
   // A closed tuple checks its length first (as zod's tuple does).
   if (n.closed_tuple) {
@@ -664,8 +655,7 @@ template <typename V>
 bool check_branches(const Node& n, V& v, Ctx& c) {
   if (!n.disc_key.empty()) {
     if (type_of(v) != json::Type::Object)
-      return fail(c,
-                  [&] { return std::string("expected object, received ") + type_name(type_of(v)); });
+      return fail(c, [&] { return std::string("expected object, received ") + type_name(type_of(v)); });
     const auto tag = find_member(v, n.disc_key);
     const Node* branch = nullptr;
     if (tag)
@@ -679,8 +669,7 @@ bool check_branches(const Node& n, V& v, Ctx& c) {
         std::vector<json::Value> values;
         for (const auto& entry : n.disc_map) values.push_back(entry.first);
         return "invalid discriminator: " + enum_text(values) +
-               (tag ? std::string(", received ") + type_name(type_of(*tag))
-                    : std::string(", received undefined"));
+               (tag ? std::string(", received ") + type_name(type_of(*tag)) : std::string(", received undefined"));
       });
       push_key(c, n.disc_key);
       return false;
@@ -691,8 +680,7 @@ bool check_branches(const Node& n, V& v, Ctx& c) {
     if (type_of(v) == json::Type::Null) return true;
     if (!type_ok(n.nullable_inner->accepts, v))
       return fail(c, [&] {
-        return "expected " + mask_names(n.nullable_inner->accepts | kNull) + ", received " +
-               type_name(type_of(v));
+        return "expected " + mask_names(n.nullable_inner->accepts | kNull) + ", received " + type_name(type_of(v));
       });
     return check(*n.nullable_inner, v, c);
   }
@@ -707,8 +695,7 @@ bool check_branches(const Node& n, V& v, Ctx& c) {
     }
   }
   if (candidates == 0)
-    return fail(
-        c, [&] { return "expected " + mask_names(all) + ", received " + type_name(type_of(v)); });
+    return fail(c, [&] { return "expected " + mask_names(all) + ", received " + type_name(type_of(v)); });
   auto no_match = [&](std::string detail) {
     return fail(c, [&] {
       return "matches none of the allowed schemas (" +
@@ -745,13 +732,11 @@ bool check(const Node& n, V& v, Ctx& c) {
   if (n.has_enum && !in_enum(n, v)) return fail(c, [&] { return enum_text(n.enum_values); });
   switch (type) {
     case json::Type::String:
-      if (auto problem = string_problem(n, string_of(v)))
-        return fail(c, [&] { return std::move(*problem); });
+      if (auto problem = string_problem(n, string_of(v))) return fail(c, [&] { return std::move(*problem); });
       if (!n.tests.empty() && !run_tests(n, string_of(v), c)) return false;
       break;
     case json::Type::Number:
-      if (auto problem = number_problem(n, number_of(v)))
-        return fail(c, [&] { return std::move(*problem); });
+      if (auto problem = number_problem(n, number_of(v))) return fail(c, [&] { return std::move(*problem); });
       break;
     case json::Type::Array:
       if (n.array_part) {
@@ -809,8 +794,7 @@ struct Arena {
 
 class Compiler {
  public:
-  Compiler(const json::Value& root, std::string_view kind, Arena& arena)
-      : root_(root), kind_(kind), arena_(arena) {}
+  Compiler(const json::Value& root, std::string_view kind, Arena& arena) : root_(root), kind_(kind), arena_(arena) {}
 
   std::optional<Error> error;
   std::vector<StringTest> tests;  // what string_tests() lists
@@ -845,8 +829,8 @@ class Compiler {
   }
 
   bool bad_keyword(std::string_view keyword, std::string_view expected, const json::Value& got) {
-    return bad(quoted(keyword) + " at " + where() + " must be " + std::string(expected) +
-               ", received " + type_name(got.type()));
+    return bad(quoted(keyword) + " at " + where() + " must be " + std::string(expected) + ", received " +
+               type_name(got.type()));
   }
 
   Node* trivial() {
@@ -856,8 +840,7 @@ class Compiler {
 
   // A sub-schema at keyword / key (pushed onto the path while compiling).
   const Node* sub(const json::Value& s, int depth, std::string_view k1,
-                  std::optional<std::string_view> k2 = std::nullopt,
-                  std::optional<std::size_t> index = std::nullopt) {
+                  std::optional<std::string_view> k2 = std::nullopt, std::optional<std::size_t> index = std::nullopt) {
     path_.push_back(Seg{std::string(k1), 0, false});
     if (k2) path_.push_back(Seg{std::string(*k2), 0, false});
     if (index) path_.push_back(Seg{{}, *index, true});
@@ -881,8 +864,7 @@ class Compiler {
       return node;
     }
     if (!s.is_object()) {
-      bad("schema at " + where() + " must be an object or boolean, received " +
-          type_name(s.type()));
+      bad("schema at " + where() + " must be an object or boolean, received " + type_name(s.type()));
       return nullptr;
     }
     Node* node = arena_.make();
@@ -966,8 +948,7 @@ class Compiler {
       }
     }
     if (mult) {
-      if (!mult->is_number() || !(mult->as_number() > 0))
-        return bad_keyword("multipleOf", "a number above 0", *mult);
+      if (!mult->is_number() || !(mult->as_number() > 0)) return bad_keyword("multipleOf", "a number above 0", *mult);
       node->multiple_of = mult->as_number();
     }
     return true;
@@ -1028,9 +1009,8 @@ class Compiler {
       for (const auto& r : required->as_array()) {
         if (!r.is_string()) return bad_keyword("required", "an array of strings", r);
         const std::string& key = r.as_string();
-        auto it = std::lower_bound(
-            node->props.begin(), node->props.end(), key,
-            [](const Prop& p, const std::string& k) { return json::key_less(p.key, k); });
+        auto it = std::lower_bound(node->props.begin(), node->props.end(), key,
+                                   [](const Prop& p, const std::string& k) { return json::key_less(p.key, k); });
         if (it != node->props.end() && it->key == key) {
           if (!it->required) {
             it->required = true;
@@ -1040,8 +1020,7 @@ class Compiler {
         }
         // Required but not in `properties`: JSON Schema checks it with
         // additionalProperties (zod's record over an enum of keys).
-        const Node* value_node =
-            node->extra == Extra::kSchema ? node->extra_node : static_cast<const Node*>(trivial());
+        const Node* value_node = node->extra == Extra::kSchema ? node->extra_node : static_cast<const Node*>(trivial());
         node->props.insert(it, Prop{key, value_node, true, next_rank++});
       }
     }
@@ -1094,10 +1073,8 @@ class Compiler {
     return true;
   }
 
-  bool fill_list(const json::Value& list, std::string_view keyword, int depth,
-                 std::vector<const Node*>& out) {
-    if (!list.is_array() || list.as_array().empty())
-      return bad_keyword(keyword, "a non-empty array of schemas", list);
+  bool fill_list(const json::Value& list, std::string_view keyword, int depth, std::vector<const Node*>& out) {
+    if (!list.is_array() || list.as_array().empty()) return bad_keyword(keyword, "a non-empty array of schemas", list);
     for (std::size_t i = 0; i < list.as_array().size(); ++i) {
       const Node* n = sub(list.as_array()[i], depth, keyword, std::nullopt, i);
       if (!n) return false;
@@ -1107,8 +1084,7 @@ class Compiler {
   }
 
   static bool null_only(const Node* n) {
-    return n->types == kNull && !n->has_enum && !n->ref && n->branches.empty() &&
-           n->all_of.empty() && !n->never;
+    return n->types == kNull && !n->has_enum && !n->ref && n->branches.empty() && n->all_of.empty() && !n->never;
   }
 
   // z.discriminatedUnion: every branch an object with one required key whose
@@ -1121,8 +1097,7 @@ class Compiler {
       std::vector<std::pair<json::Value, const Node*>> map;
       bool usable = true;
       for (const Node* b : bs) {
-        auto it = std::find_if(b->props.begin(), b->props.end(),
-                               [&](const Prop& p) { return p.key == candidate.key; });
+        auto it = std::find_if(b->props.begin(), b->props.end(), [&](const Prop& p) { return p.key == candidate.key; });
         if (it == b->props.end() || !it->required || !it->node->has_enum) {
           usable = false;
           break;
@@ -1160,8 +1135,7 @@ class Compiler {
     const json::Value* list = any_of ? any_of : one_of;
     if (!list) return true;
     node->branches_one_of = list == one_of;
-    if (!fill_list(*list, node->branches_one_of ? "oneOf" : "anyOf", depth, node->branches))
-      return false;
+    if (!fill_list(*list, node->branches_one_of ? "oneOf" : "anyOf", depth, node->branches)) return false;
     const Node* inner = nullptr;
     std::size_t non_null = 0;
     for (const Node* b : node->branches)
@@ -1170,8 +1144,7 @@ class Compiler {
         inner = b;
       }
     if (non_null == 1 && node->branches.size() > 1) node->nullable_inner = inner;
-    if (node->branches_one_of && node->branches.size() > 1 && !node->nullable_inner)
-      find_discriminator(node);
+    if (node->branches_one_of && node->branches.size() > 1 && !node->nullable_inner) find_discriminator(node);
     return true;
   }
 
@@ -1255,8 +1228,7 @@ class Compiler {
         if (!fill(target, *at, depth + 1)) target = nullptr;
       }
     } else {
-      bad("schema at " + where() + " must be an object or boolean, received " +
-          type_name(at->type()));
+      bad("schema at " + where() + " must be an object or boolean, received " + type_name(at->type()));
     }
     path_ = std::move(saved);
     if (!target) return false;
@@ -1267,8 +1239,8 @@ class Compiler {
   // The formats a host checks without a pattern (the JS package's own
   // checks); zod writes a pattern beside every other format it checks.
   static bool host_format(std::string_view f) {
-    static constexpr std::string_view kFormats[] = {"email", "uuid", "uri", "url", "date-time", "date", "time",
-                                                    "ipv4", "ipv6", "jwt"};
+    static constexpr std::string_view kFormats[] = {"email", "uuid", "uri",  "url",  "date-time",
+                                                    "date",  "time", "ipv4", "ipv6", "jwt"};
     return std::find(std::begin(kFormats), std::end(kFormats), f) != std::end(kFormats);
   }
 
@@ -1286,11 +1258,10 @@ class Compiler {
         "type", "properties", "required", "additionalProperties", "propertyNames", "items", "prefixItems",
         "additionalItems", "enum", "const", "anyOf", "oneOf", "allOf", "not", "minLength", "maxLength", "minimum",
         "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minItems", "maxItems", "uniqueItems",
-        "minProperties", "maxProperties", "pattern", "format", "default", "nullable", "$ref", "$defs",
-        "definitions",
+        "minProperties", "maxProperties", "pattern", "format", "default", "nullable", "$ref", "$defs", "definitions",
         // annotations
-        "$schema", "$id", "id", "$comment", "title", "description", "examples", "readOnly", "writeOnly",
-        "deprecated", "contentEncoding", "contentMediaType"};
+        "$schema", "$id", "id", "$comment", "title", "description", "examples", "readOnly", "writeOnly", "deprecated",
+        "contentEncoding", "contentMediaType"};
     return std::find(std::begin(kKnown), std::end(kKnown), k) != std::end(kKnown);
   }
 
@@ -1367,14 +1338,13 @@ class Compiler {
     if (!fill_numbers(node, s) || !fill_object(node, s, depth) || !fill_array(node, s, depth) ||
         !fill_branches(node, s, depth))
       return false;
-    if (const json::Value* ref = s.find("$ref"); ref && !resolve_ref(node, *ref, depth))
-      return false;
+    if (const json::Value* ref = s.find("$ref"); ref && !resolve_ref(node, *ref, depth)) return false;
     if (const json::Value* d = s.find("default")) {
       node->has_default = true;
       node->default_value = *d;
     }
-    constrained = constrained || min_length || max_length || node->has_range || node->object_part ||
-                  node->array_part || !node->branches.empty() || !node->all_of.empty() || node->ref;
+    constrained = constrained || min_length || max_length || node->has_range || node->object_part || node->array_part ||
+                  !node->branches.empty() || !node->all_of.empty() || node->ref;
     node->trivial = !constrained;
     return true;
   }
@@ -1392,10 +1362,9 @@ class Compiler {
     if (n->mark == 1) return {kAllTypes, true};
     n->mark = 1;
     std::uint8_t accepts = n->never ? 0 : n->types;
-    bool change =
-        n->object_part && (n->extra == Extra::kStrip ||
-                           std::any_of(n->props.begin(), n->props.end(),
-                                       [](const Prop& p) { return p.node->has_default; }));
+    bool change = n->object_part &&
+                  (n->extra == Extra::kStrip ||
+                   std::any_of(n->props.begin(), n->props.end(), [](const Prop& p) { return p.node->has_default; }));
     auto visit = [&](const Node* child) {
       const Facts f = facts(const_cast<Node*>(child));
       change = change || f.may_change;
@@ -1406,9 +1375,8 @@ class Compiler {
     for (const Node* p : n->prefix) visit(p);
     if (n->items) visit(n->items);
     if (n->names) facts(const_cast<Node*>(n->names));
-    for (const Node* a : n->all_of)
-      accepts &= facts(const_cast<Node*>(a)).accepts;  // never normalises
-    if (n->not_node) facts(const_cast<Node*>(n->not_node));  // never normalises
+    for (const Node* a : n->all_of) accepts &= facts(const_cast<Node*>(a)).accepts;  // never normalises
+    if (n->not_node) facts(const_cast<Node*>(n->not_node));                          // never normalises
     if (n->ref) accepts &= visit(n->ref).accepts;
     if (!n->branches.empty()) {
       std::uint8_t any = 0;
@@ -1430,28 +1398,22 @@ class Compiler {
 std::optional<Error> check_root(const json::Value& schema, std::string_view kind) {
   const std::string prefix = "kind " + quoted(kind) + ": state schema must describe an object";
   if (!schema.is_object())
-    return make_error(
-        Code::ER_BAD_SCHEMA,
-        prefix + " (a JSON Schema with type \"object\"), received " +
-            (schema.is_null() ? std::string("null") : std::string(type_name(schema.type()))));
+    return make_error(Code::ER_BAD_SCHEMA,
+                      prefix + " (a JSON Schema with type \"object\"), received " +
+                          (schema.is_null() ? std::string("null") : std::string(type_name(schema.type()))));
   const json::Value* type = schema.find("type");
-  if (!type)
-    return make_error(Code::ER_BAD_SCHEMA,
-                      prefix + " (type \"object\"), received a schema without \"type\"");
-  const bool object =
-      (type->is_string() && type->as_string() == "object") ||
-      (type->is_array() && type->as_array().size() == 1 && type->as_array()[0].is_string() &&
-       type->as_array()[0].as_string() == "object");
+  if (!type) return make_error(Code::ER_BAD_SCHEMA, prefix + " (type \"object\"), received a schema without \"type\"");
+  const bool object = (type->is_string() && type->as_string() == "object") ||
+                      (type->is_array() && type->as_array().size() == 1 && type->as_array()[0].is_string() &&
+                       type->as_array()[0].as_string() == "object");
   if (!object)
-    return make_error(Code::ER_BAD_SCHEMA,
-                      prefix + " (type \"object\"), received type " + json::to_string(*type));
+    return make_error(Code::ER_BAD_SCHEMA, prefix + " (type \"object\"), received type " + json::to_string(*type));
   return std::nullopt;
 }
 
 }  // namespace
 
-Result<Schema> Schema::compile(const json::Value& schema, std::string_view kind,
-                               CompileOptions options) {
+Result<Schema> Schema::compile(const json::Value& schema, std::string_view kind, CompileOptions options) {
   if (auto error = check_root(schema, kind)) return std::move(*error);
   auto arena = std::make_shared<Arena>();
   Compiler compiler(schema, kind, *arena);
@@ -1468,8 +1430,7 @@ namespace {
 template <typename V>
 Result<bool> run_check(const Node* root, bool strict, const std::vector<std::string>* test_names,
                        const StringTester* tester, V& state, std::string_view kind, std::string_view id) {
-  if (!root)
-    return make_error(Code::ER_BAD_SCHEMA, "kind " + quoted(kind) + ": schema was never compiled");
+  if (!root) return make_error(Code::ER_BAD_SCHEMA, "kind " + quoted(kind) + ": schema was never compiled");
   Ctx c;
   c.strict = strict;
   c.tester = tester && *tester ? tester : nullptr;

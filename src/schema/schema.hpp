@@ -39,8 +39,7 @@ class Schema {
  public:
   // Compiles a JSON Schema whose root describes an object. Errors:
   // ER_BAD_SCHEMA naming `kind` and what was received.
-  static Result<Schema> compile(const json::Value& schema, std::string_view kind,
-                                CompileOptions options = {});
+  static Result<Schema> compile(const json::Value& schema, std::string_view kind, CompileOptions options = {});
 
   // Validates `state` and normalises it in place (strip unknown keys, add
   // defaults). Returns true when normalising changed `state`. On failure:

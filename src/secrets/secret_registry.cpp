@@ -295,14 +295,13 @@ void Matcher::scan(std::string_view text, OnMatch&& on_match) const {
     const std::size_t window = std::min(kSyncWindow, seg);
     std::array<std::uint32_t, S> st{};
     std::array<std::array<std::uint32_t, kSyncWindow>, S> seen;  // seen[k][j]: after byte k*seg+j
-    std::array<std::vector<Interval>, S> found;  // streams 1..: allocate only on a match
+    std::array<std::vector<Interval>, S> found;                  // streams 1..: allocate only on a match
     std::size_t i = 0;
     // Calls f(k) for every stream k as a compile-time constant, so that
     // st[] lives in registers (a loop over k keeps it in memory).
     auto each = [&](auto&& f) {
-      [&]<std::size_t... K>(std::index_sequence<K...>) {
-        (f(std::integral_constant<std::size_t, K>{}), ...);
-      }(std::make_index_sequence<S>{});
+      [&]<std::size_t... K>(std::index_sequence<K...>) { (f(std::integral_constant<std::size_t, K>{}), ...); }
+      (std::make_index_sequence<S>{});
     };
     auto all_fast = [&]() {
       std::uint32_t any = 0;
@@ -410,9 +409,8 @@ bool Matcher::contains_any_of(const std::string_view* texts, std::size_t count) 
   // 0: some lane ran dry and no text is left for it.
   auto run_lanes = [&]<std::size_t L>() -> bool {
     auto each = [](auto&& f) {
-      [&]<std::size_t... K>(std::index_sequence<K...>) {
-        (f(std::integral_constant<std::size_t, K>{}), ...);
-      }(std::make_index_sequence<L>{});
+      [&]<std::size_t... K>(std::index_sequence<K...>) { (f(std::integral_constant<std::size_t, K>{}), ...); }
+      (std::make_index_sequence<L>{});
     };
     auto all_fast = [&]() {
       std::uint32_t any = 0;
@@ -452,10 +450,18 @@ bool Matcher::contains_any_of(const std::string_view* texts, std::size_t count) 
   while (busy > 0) {
     bool found = false;
     switch (busy) {
-      case 4: found = run_lanes.template operator()<4>(); break;
-      case 3: found = run_lanes.template operator()<3>(); break;
-      case 2: found = run_lanes.template operator()<2>(); break;
-      default: found = run_lanes.template operator()<1>(); break;
+      case 4:
+        found = run_lanes.template operator()<4>();
+        break;
+      case 3:
+        found = run_lanes.template operator()<3>();
+        break;
+      case 2:
+        found = run_lanes.template operator()<2>();
+        break;
+      default:
+        found = run_lanes.template operator()<1>();
+        break;
     }
     if (found) return true;
     // Texts are exhausted: move the lanes still busy to the front.
@@ -601,14 +607,12 @@ bool mask_tree(const Matcher& matcher, json::Value& value) {
 }
 }  // namespace
 
-bool mask_value(const Matcher& matcher, json::Value& value) {
-  return !matcher.empty() && mask_tree(matcher, value);
-}
+bool mask_value(const Matcher& matcher, json::Value& value) { return !matcher.empty() && mask_tree(matcher, value); }
 
 // -------------------------------------------------------- SecretRegistry
 
 struct SecretRegistry::Run {
-  std::vector<std::string> values;  // sorted, unique, non-empty
+  std::vector<std::string> values;   // sorted, unique, non-empty
   std::unique_ptr<Matcher> matcher;  // null while `values` is empty
 };
 

@@ -55,10 +55,10 @@ class Matcher {
   std::uint32_t next_by_id(std::uint32_t state, unsigned char byte) const;
   struct Walk;  // the scanning loops' view of the tables (secret_registry.cpp)
 
-  std::uint32_t state_count_ = 0;   // 0: no patterns
-  std::uint32_t row_bytes_ = 0;     // byte classes x sizeof(std::uint32_t)
-  std::uint32_t dense_states_ = 0;  // states [0, dense_states_) have a dense row
-  std::uint32_t escape_ = 0;        // >= dense_states_ * row_bytes_, a power of two
+  std::uint32_t state_count_ = 0;                  // 0: no patterns
+  std::uint32_t row_bytes_ = 0;                    // byte classes x sizeof(std::uint32_t)
+  std::uint32_t dense_states_ = 0;                 // states [0, dense_states_) have a dense row
+  std::uint32_t escape_ = 0;                       // >= dense_states_ * row_bytes_, a power of two
   std::array<std::uint16_t, 256> class_offset_{};  // byte class x sizeof(std::uint32_t)
   // Targets: a dense state that ends no pattern as the byte offset of its
   // row (< escape_), any other state s as escape_ + s.
@@ -100,9 +100,7 @@ class SecretRegistry {
   // Transparent hashing: lookups by string_view allocate nothing.
   struct KeyHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
   const Run* find_run(std::string_view run_id) const;
   const Run* find_step_run(std::string_view step_id) const;

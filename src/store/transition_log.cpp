@@ -14,8 +14,8 @@ std::size_t EntityLog::row_bytes(std::size_t field, std::size_t from, std::size_
 
 std::size_t EntityLog::append(std::string_view field, std::optional<std::string_view> from, std::string_view to,
                               std::int64_t at) {
-  Header h{static_cast<std::uint32_t>(field.size()),
-           from ? static_cast<std::uint32_t>(from->size()) : kNoFrom, static_cast<std::uint32_t>(to.size()), 0, at};
+  Header h{static_cast<std::uint32_t>(field.size()), from ? static_cast<std::uint32_t>(from->size()) : kNoFrom,
+           static_cast<std::uint32_t>(to.size()), 0, at};
   const std::size_t body = field.size() + (from ? from->size() : 0) + to.size();
   // Appends (no zero-fill of the row's room first, as resize would).
   buf_.append(reinterpret_cast<const char*>(&h), sizeof h);

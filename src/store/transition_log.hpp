@@ -23,7 +23,8 @@ struct TransitionRow {
 class EntityLog {
  public:
   // Both return the bytes the row takes (header, texts, padding).
-  std::size_t append(std::string_view field, std::optional<std::string_view> from, std::string_view to, std::int64_t at);
+  std::size_t append(std::string_view field, std::optional<std::string_view> from, std::string_view to,
+                     std::int64_t at);
   std::size_t drop_oldest();
   std::size_t rows() const { return count_; }
   bool empty() const { return count_ == 0; }

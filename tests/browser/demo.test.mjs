@@ -160,7 +160,11 @@ test("create a system: ENTITY_CHANGED, catalog.created and three history rows", 
   assert.deepEqual(change.changedFields, ["description", "metadata", "name"]);
   assert.deepEqual(change.delta, { description: "Charges cards", metadata: { tier: "gold" }, name: "Billing API" });
   assert.deepEqual(change.triggers, ["catalog.created"]);
-  assert.deepEqual(change.payload, { systemId: billingId, systemName: "Billing API", changedFields: ["description", "metadata", "name"] });
+  assert.deepEqual(change.payload, {
+    systemId: billingId,
+    systemName: "Billing API",
+    changedFields: ["description", "metadata", "name"],
+  });
   assert.match(change.actor, /^user Demo user/);
   assert.match(change.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
@@ -199,11 +203,18 @@ test("edit its metadata: catalog.updated with changedFields [metadata]", async (
   assert.deepEqual(change.triggers, ["catalog.updated"]);
   assert.deepEqual(change.payload.changedFields, ["metadata"]);
   await waitForHistory(page, 5);
-  assert.deepEqual((await historyRows(page))[0], { field: "metadata", from: '{"tier":"gold"}', to: '{"owner":"payments","tier":"platinum"}' });
+  assert.deepEqual((await historyRows(page))[0], {
+    field: "metadata",
+    from: '{"tier":"gold"}',
+    to: '{"owner":"payments","tier":"platinum"}',
+  });
   // The history filter reads one field's rows.
   await page.selectOption(tid("history-field"), "name");
   await waitForHistory(page, 2);
-  assert.deepEqual((await historyRows(page)).map((r) => r.to), ["Billing Service", "Billing API"]);
+  assert.deepEqual(
+    (await historyRows(page)).map((r) => r.to),
+    ["Billing Service", "Billing API"],
+  );
   await page.selectOption(tid("history-field"), "");
   await waitForHistory(page, 5);
 });
@@ -221,19 +232,25 @@ test("invalid input shows a clear message and changes nothing", async () => {
   await page.fill(tid("edit-metadata"), '{"tier": "platinum", "owner": "payments"}');
   await page.fill(tid("edit-name"), "   ");
   await page.click(tid("save"));
-  await page.waitForFunction(() => /Name is required/.test(document.querySelector('[data-testid="editor-message"]').textContent));
+  await page.waitForFunction(() =>
+    /Name is required/.test(document.querySelector('[data-testid="editor-message"]').textContent),
+  );
 
   // Metadata that parses but is not an object: the engine's schema rejects it
   // (after apply wrote the row, so the page puts the previous row back).
   await page.fill(tid("edit-name"), "Billing Service");
   await page.fill(tid("edit-metadata"), "[1, 2]");
   await page.click(tid("save"));
-  await page.waitForFunction(() => /ER_SCHEMA/.test(document.querySelector('[data-testid="editor-message"]').textContent));
+  await page.waitForFunction(() =>
+    /ER_SCHEMA/.test(document.querySelector('[data-testid="editor-message"]').textContent),
+  );
   assert.match(await message.textContent(), /metadata/);
 
   await page.fill(tid("new-system-name"), "");
   await page.click(tid("create-system"));
-  await page.waitForFunction(() => /Name is required/.test(document.querySelector('[data-testid="new-system-message"]').textContent));
+  await page.waitForFunction(() =>
+    /Name is required/.test(document.querySelector('[data-testid="new-system-message"]').textContent),
+  );
 
   assert.deepEqual(await storedRow(page, "systems", billingId), before);
   assert.equal(await streamCount(page), events);
@@ -252,7 +269,9 @@ test("masking: the event and the log show ****, the stored row keeps the secret"
   await page.fill(tid("mask-run-id"), "run-42");
   await page.fill(tid("mask-secrets"), SECRET);
   await page.click(tid("mask-register-button"));
-  await page.waitForFunction(() => /Registered 1 secret for run-42/.test(document.querySelector('[data-testid="mask-register-message"]').textContent));
+  await page.waitForFunction(() =>
+    /Registered 1 secret for run-42/.test(document.querySelector('[data-testid="mask-register-message"]').textContent),
+  );
   await page.selectOption(tid("mask-system"), searchId);
   await page.fill(tid("mask-metadata"), JSON.stringify({ apiToken: SECRET, note: `uses ${SECRET} daily` }));
   const change = await changeAfter(page, () => page.click(tid("mask-run")));
@@ -302,14 +321,20 @@ test("groups likewise: created, renamed (no trigger), deleted", async () => {
 
 test("delete the first system: catalog.deleted, gone from the list, history kept in the log", async () => {
   await page.click(`${tid("system-item")}[data-id="${billingId}"] button`);
-  await page.waitForFunction((id) => document.querySelector('[data-testid="details-id"]').textContent === id, billingId);
+  await page.waitForFunction(
+    (id) => document.querySelector('[data-testid="details-id"]').textContent === id,
+    billingId,
+  );
   const change = await changeAfter(page, () => page.click(tid("delete")));
   assert.equal(change.id, billingId);
   assert.deepEqual(change.changedFields, ["description", "metadata", "name"]);
   assert.deepEqual(change.delta, {});
   assert.deepEqual(change.triggers, ["catalog.deleted"]);
   assert.deepEqual(change.payload, { systemId: billingId, changedFields: ["description", "metadata", "name"] });
-  await page.waitForFunction((id) => !document.querySelector(`[data-testid="system-item"][data-id="${id}"]`), billingId);
+  await page.waitForFunction(
+    (id) => !document.querySelector(`[data-testid="system-item"][data-id="${id}"]`),
+    billingId,
+  );
   assert.equal(await storedRow(page, "systems", billingId), null);
   // A tombstone appends no rows; the five rows of its life stay.
   assert.equal((await loggedRows(page, "catalog-system", billingId)).length, 5);
@@ -326,14 +351,20 @@ test("after a reload the data is still in IndexedDB", async () => {
   assert.equal(await streamCount(page), 0);
   const items = await page.$$eval('[data-testid="system-item"]', (els) => els.map((e) => e.dataset.id));
   assert.deepEqual(items, [searchId]);
-  assert.deepEqual(await page.$$eval('[data-testid="group-item"]', (els) => els.map((e) => e.textContent)), [`Payments Core${groupId} · 1 metadata key`]);
+  assert.deepEqual(await page.$$eval('[data-testid="group-item"]', (els) => els.map((e) => e.textContent)), [
+    `Payments Core${groupId} · 1 metadata key`,
+  ]);
   await page.click(`${tid("system-item")}[data-id="${searchId}"] button`);
   await waitForHistory(page, 3);
   const rows = await historyRows(page);
   assert.equal(rows[0].field, "metadata");
   assert.ok(rows[0].to.includes("****"));
   assert.equal(await page.inputValue(tid("edit-name")), "Search");
-  assert.deepEqual(JSON.parse(await page.inputValue(tid("edit-metadata"))), { apiToken: SECRET, note: `uses ${SECRET} daily`, region: "eu" });
+  assert.deepEqual(JSON.parse(await page.inputValue(tid("edit-metadata"))), {
+    apiToken: SECRET,
+    note: `uses ${SECRET} daily`,
+    region: "eu",
+  });
   assert.match(await page.locator(tid("since-name")).textContent(), /^since /);
 });
 

@@ -9,13 +9,22 @@ import { chromium } from "playwright-core";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const CHROMIUM = "/usr/bin/chromium";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
 
 /** Installs Debian's chromium when it is missing (scripts/setup.sh chromium). */
 export function ensureChromium() {
   if (existsSync(CHROMIUM)) return;
   const r = spawnSync("bash", [path.join(root, "scripts/setup.sh"), "chromium"], { stdio: "inherit" });
-  if (r.status !== 0 || !existsSync(CHROMIUM)) throw new Error("could not install chromium (scripts/setup.sh chromium)");
+  if (r.status !== 0 || !existsSync(CHROMIUM))
+    throw new Error("could not install chromium (scripts/setup.sh chromium)");
 }
 
 /** Spawns scripts/demo.mjs --port 0; resolves with { url, pid, stop() } once it prints its URL. */
@@ -70,7 +79,8 @@ export function watch(page, errors) {
   page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
   page.on("request", (req) => {
     const url = new URL(req.url());
-    if (url.protocol.startsWith("http") && url.hostname !== "127.0.0.1") errors.push(`request off 127.0.0.1: ${req.url()}`);
+    if (url.protocol.startsWith("http") && url.hostname !== "127.0.0.1")
+      errors.push(`request off 127.0.0.1: ${req.url()}`);
   });
   page.on("requestfailed", (req) => errors.push(`request failed: ${req.url()} ${req.failure()?.errorText ?? ""}`));
   page.on("response", (res) => {

@@ -22,7 +22,11 @@ before(async () => {
   page = watch(await context.newPage(), errors);
   const blank = `${server.url}__adapter-test`;
   await page.route(blank, (route) =>
-    route.fulfill({ status: 200, contentType: "text/html", body: '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>adapter test</title>' }),
+    route.fulfill({
+      status: 200,
+      contentType: "text/html",
+      body: '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>adapter test</title>',
+    }),
   );
   await page.goto(blank);
   // Shared in-page helpers: the adapter, the engine, a fake clock, a table.
@@ -53,18 +57,30 @@ before(async () => {
       counter,
       sys: (name, extra = {}) => ({ name, description: null, metadata: {}, ...extra }),
       freshDb: () => `adapter-test-${Date.now()}-${dbCount++}`,
-      row: (entityId, field, toValue, at, fromValue = null, kind = "sys") => ({ kind, entityId, field, fromValue, toValue, transitionedAt: new Date(at) }),
+      row: (entityId, field, toValue, at, fromValue = null, kind = "sys") => ({
+        kind,
+        entityId,
+        field,
+        fromValue,
+        toValue,
+        transitionedAt: new Date(at),
+      }),
       /** An engine with kind "sys" over a Map, the adapter as its transition store, and a fake clock. */
       async setup(storeOptions = {}, wrap = (s) => s) {
         const store = createIndexedDbTransitionStore({ dbName: t.freshDb(), ...storeOptions });
         const clock = { t: Date.parse("2026-01-02T03:04:05.678Z") };
         const table = new Map();
         const events = [];
-        const engine = await createEngine({ transitions: wrap(store), now: () => clock.t, emit: (e) => events.push(e) });
+        const engine = await createEngine({
+          transitions: wrap(store),
+          now: () => clock.t,
+          emit: (e) => events.push(e),
+        });
         const handle = engine.defineEntity({
           kind: "sys",
           state: schema,
-          read: async (ids) => Object.fromEntries(ids.filter((id) => table.has(id)).map((id) => [id, structuredClone(table.get(id))])),
+          read: async (ids) =>
+            Object.fromEntries(ids.filter((id) => table.has(id)).map((id) => [id, structuredClone(table.get(id))])),
         });
         const put = (id, state) => async () => {
           table.set(id, structuredClone(state));
@@ -93,7 +109,12 @@ test("rows appended in runInTransaction land in one IndexedDB transaction, all a
     const before = t.counter.readwrite;
     let seenInside;
     const result = await store.runInTransaction(async (tx) => {
-      await store.appendTransitions({ tx, kind: "sys", entityId: "a", transitions: [t.row("a", "name", "A", 1000), t.row("a", "metadata", "{}", 1000)] });
+      await store.appendTransitions({
+        tx,
+        kind: "sys",
+        entityId: "a",
+        transitions: [t.row("a", "name", "A", 1000), t.row("a", "metadata", "{}", 1000)],
+      });
       await store.appendTransitions({ tx, kind: "sys", entityId: "b", transitions: [t.row("b", "name", "B", 1000)] });
       seenInside = (await store.history({ kind: "sys", entityId: "a" })).length;
       return "done";
@@ -113,7 +134,16 @@ test("rows appended in runInTransaction land in one IndexedDB transaction, all a
   assert.equal(out.seenInside, 0, "nothing is visible before the transaction commits");
   assert.equal(out.emptyTransactions, 0);
   assert.deepEqual(out.a.map((r) => r.field).sort(), ["metadata", "name"]);
-  assert.deepEqual(out.b, [{ kind: "sys", entityId: "b", field: "name", fromValue: null, toValue: "B", transitionedAt: "1970-01-01T00:00:01.000Z" }]);
+  assert.deepEqual(out.b, [
+    {
+      kind: "sys",
+      entityId: "b",
+      field: "name",
+      fromValue: null,
+      toValue: "B",
+      transitionedAt: "1970-01-01T00:00:01.000Z",
+    },
+  ]);
 });
 
 test("through the engine: one transaction per mutate, rows as the engine built them", async () => {
@@ -123,17 +153,33 @@ test("through the engine: one transaction per mutate, rows as the engine built t
     await handle.mutate({ id: "s1", apply: put("s1", t.sys("Billing", { metadata: { tier: "gold" } })) });
     const afterCreate = t.counter.readwrite - before;
     clock.t += 1000;
-    await handle.mutate({ id: "s1", apply: put("s1", t.sys("Billing", { metadata: { tier: "gold" }, description: "cards" })) });
+    await handle.mutate({
+      id: "s1",
+      apply: put("s1", t.sys("Billing", { metadata: { tier: "gold" }, description: "cards" })),
+    });
     const rows = await handle.history("s1");
     await store.close();
     return { afterCreate, rows: t.plain(rows), events: events.length };
   });
   assert.equal(out.afterCreate, 1);
   assert.equal(out.events, 2);
-  assert.deepEqual(out.rows[0], { kind: "sys", entityId: "s1", field: "description", fromValue: "null", toValue: "cards", transitionedAt: "2026-01-02T03:04:06.678Z" });
+  assert.deepEqual(out.rows[0], {
+    kind: "sys",
+    entityId: "s1",
+    field: "description",
+    fromValue: "null",
+    toValue: "cards",
+    transitionedAt: "2026-01-02T03:04:06.678Z",
+  });
   // Newest first: the description row, then the create's two rows.
   assert.equal(out.rows[0].field, "description");
-  assert.deepEqual(out.rows.slice(1).map((r) => r.field).sort(), ["metadata", "name"]);
+  assert.deepEqual(
+    out.rows
+      .slice(1)
+      .map((r) => r.field)
+      .sort(),
+    ["metadata", "name"],
+  );
   assert.ok(out.rows.slice(1).every((r) => r.fromValue === null && r.transitionedAt === "2026-01-02T03:04:05.678Z"));
 });
 
@@ -165,7 +211,12 @@ test("a failing append leaves no rows", async () => {
     let kept;
     await store.runInTransaction(async (tx) => (kept = tx));
     try {
-      await store.appendTransitions({ tx: kept, kind: "sys", entityId: "a", transitions: [t.row("a", "name", "A", 1000)] });
+      await store.appendTransitions({
+        tx: kept,
+        kind: "sys",
+        entityId: "a",
+        transitions: [t.row("a", "name", "A", 1000)],
+      });
     } catch (e) {
       stale = e.message;
     }
@@ -207,7 +258,11 @@ test("through the engine: an append that fails after apply → ER_STORE, no rows
   assert.equal(out.error.code, "ER_STORE");
   assert.match(out.error.message, /quota exceeded/);
   assert.equal(out.events, 1, "only the create's event");
-  assert.deepEqual(out.rows.map((r) => `${r.field}=${r.toValue}`).sort(), ["metadata={}", "name=A"], "the create's rows only");
+  assert.deepEqual(
+    out.rows.map((r) => `${r.field}=${r.toValue}`).sort(),
+    ["metadata={}", "name=A"],
+    "the create's rows only",
+  );
   assert.ok(out.rows.every((r) => r.fromValue === null));
   assert.equal(out.hostState.name, "B", "the host's write stands (SPEC §5)");
 });
@@ -263,7 +318,11 @@ test("transitionCount: windows over transitionedAt with an injected clock", asyn
   const out = await page.evaluate(async () => {
     const { handle, put, clock, store } = await t.setup();
     const t0 = clock.t;
-    for (const [dt, name] of [[0, "A"], [1000, "B"], [5000, "C"]]) {
+    for (const [dt, name] of [
+      [0, "A"],
+      [1000, "B"],
+      [5000, "C"],
+    ]) {
       clock.t = t0 + dt;
       await handle.mutate({ id: "s1", apply: put("s1", t.sys(name)) });
     }
@@ -274,7 +333,13 @@ test("transitionCount: windows over transitionedAt with an injected clock", asyn
     const at7 = [await count(1000), await count(2000), await count(6000), await count(7000)];
     const metadata = await handle.transitionCount({ id: "s1", field: "metadata", windowMs: 60_000 });
     const missing = await handle.transitionCount({ id: "nope", field: "name", windowMs: 60_000 });
-    const direct = await store.transitionCount({ kind: "sys", entityId: "s1", field: "name", windowMs: 1000, now: new Date(t0 + 1500) });
+    const direct = await store.transitionCount({
+      kind: "sys",
+      entityId: "s1",
+      field: "name",
+      windowMs: 1000,
+      now: new Date(t0 + 1500),
+    });
     await store.close();
     return { at5, at7, metadata, missing, direct };
   });
@@ -320,9 +385,18 @@ test("history: newest first, by field, with a limit; other entities never leak i
     };
   });
   // Newest first; rows of one write come back in reverse append order, like the embedded store.
-  assert.deepEqual(out.all, ["a:name=A4", "a:metadata={\"i\":4}", "a:name=A3", "a:metadata={\"i\":3}", "a:name=A2", "a:metadata={\"i\":2}", "a:name=A1", "a:metadata={}"]);
+  assert.deepEqual(out.all, [
+    "a:name=A4",
+    'a:metadata={"i":4}',
+    "a:name=A3",
+    'a:metadata={"i":3}',
+    "a:name=A2",
+    'a:metadata={"i":2}',
+    "a:name=A1",
+    "a:metadata={}",
+  ]);
   assert.deepEqual(out.name, ["a:name=A4", "a:name=A3", "a:name=A2", "a:name=A1"]);
-  assert.deepEqual(out.limited, ["a:name=A4", "a:metadata={\"i\":4}"]);
+  assert.deepEqual(out.limited, ["a:name=A4", 'a:metadata={"i":4}']);
   assert.deepEqual(out.nameLimited, ["a:name=A4", "a:name=A3"]);
   assert.equal(out.zero, 8, "limit 0 means all");
   assert.deepEqual(out.ab, ["ab:name=AB1", "ab:metadata={}"]);
@@ -373,7 +447,16 @@ test("the log persists across store instances and shares a database the app alre
     });
     return { rows: t.plain(rows), since: since?.getTime(), closedError, ...check };
   });
-  assert.deepEqual(out.rows, [{ kind: "sys", entityId: "a", field: "name", fromValue: null, toValue: "A", transitionedAt: "1970-01-01T00:00:05.000Z" }]);
+  assert.deepEqual(out.rows, [
+    {
+      kind: "sys",
+      entityId: "a",
+      field: "name",
+      fromValue: null,
+      toValue: "A",
+      transitionedAt: "1970-01-01T00:00:05.000Z",
+    },
+  ]);
   assert.equal(out.since, 5000);
   assert.match(out.closedError, /closed/);
   assert.deepEqual(out.stores, ["log", "things"]);
@@ -386,8 +469,12 @@ test("two stores on one database (two tabs) read each other's rows; each row is 
     const dbName = t.freshDb();
     const one = t.createIndexedDbTransitionStore({ dbName });
     const two = t.createIndexedDbTransitionStore({ dbName });
-    await one.runInTransaction(async (tx) => one.appendTransitions({ tx, kind: "sys", entityId: "a", transitions: [t.row("a", "name", "A", 1000)] }));
-    await two.runInTransaction(async (tx) => two.appendTransitions({ tx, kind: "sys", entityId: "a", transitions: [t.row("a", "name", "B", 2000, "A")] }));
+    await one.runInTransaction(async (tx) =>
+      one.appendTransitions({ tx, kind: "sys", entityId: "a", transitions: [t.row("a", "name", "A", 1000)] }),
+    );
+    await two.runInTransaction(async (tx) =>
+      two.appendTransitions({ tx, kind: "sys", entityId: "a", transitions: [t.row("a", "name", "B", 2000, "A")] }),
+    );
     const fromOne = await one.history({ kind: "sys", entityId: "a" });
     const fromTwo = await two.history({ kind: "sys", entityId: "a" });
     await one.close();

@@ -57,13 +57,11 @@ std::string naive_mask(const std::vector<std::string>& secrets, std::string_view
 
 // ------------------------------------------------------------- Matcher
 
-TEST(MatcherTest, SingleSecret) {
-  EXPECT_EQ(masked({"hunter2"}, "password is hunter2, ok"), "password is ****, ok");
-}
+TEST(MatcherTest, SingleSecret) { EXPECT_EQ(masked({"hunter2"}, "password is hunter2, ok"), "password is ****, ok"); }
 
 TEST(MatcherTest, MultipleOccurrences) {
   EXPECT_EQ(masked({"tok"}, "tok and tok and tok"), "**** and **** and ****");
-  EXPECT_EQ(masked({"aa"}, "aaaa"), "****");   // overlapping occurrences merge
+  EXPECT_EQ(masked({"aa"}, "aaaa"), "****");  // overlapping occurrences merge
   EXPECT_EQ(masked({"aa"}, "aa-aa"), "****-****");
 }
 
@@ -158,8 +156,7 @@ TEST(MatcherTest, AllByteValuesIncludingNul) {
 // secret such as "**" (or "a*" next to a masked secret) could appear in the
 // output without ever having been in the input. Such secrets are degenerate
 // and excluded here.
-std::string random_string(std::mt19937& rng, std::string_view alphabet, std::size_t min_len,
-                          std::size_t max_len) {
+std::string random_string(std::mt19937& rng, std::string_view alphabet, std::size_t min_len, std::size_t max_len) {
   std::uniform_int_distribution<std::size_t> len(min_len, max_len);
   std::uniform_int_distribution<std::size_t> pick(0, alphabet.size() - 1);
   std::string s;
@@ -169,8 +166,8 @@ std::string random_string(std::mt19937& rng, std::string_view alphabet, std::siz
 }
 
 // Text made of random runs, whole secrets and secret fragments.
-std::string random_text(std::mt19937& rng, const std::vector<std::string>& secrets,
-                        std::string_view alphabet, std::size_t target_len) {
+std::string random_text(std::mt19937& rng, const std::vector<std::string>& secrets, std::string_view alphabet,
+                        std::size_t target_len) {
   std::uniform_int_distribution<int> kind(0, 9);
   std::uniform_int_distribution<std::size_t> which(0, secrets.size() - 1);
   std::string text;
@@ -191,8 +188,8 @@ std::string random_text(std::mt19937& rng, const std::vector<std::string>& secre
   return text;
 }
 
-void check_against_oracle(const std::vector<std::string>& secrets, std::string_view alphabet,
-                          std::uint32_t seed, int texts, std::size_t text_len) {
+void check_against_oracle(const std::vector<std::string>& secrets, std::string_view alphabet, std::uint32_t seed,
+                          int texts, std::size_t text_len) {
   std::mt19937 rng(seed);
   Matcher m(secrets);
   for (int t = 0; t < texts; ++t) {
@@ -261,7 +258,8 @@ TEST(MatcherPropertyTest, RandomUtf8Secrets) {
 // that keep the stitching from converging, and every length around the
 // thresholds.
 TEST(MatcherStreamsTest, EveryLengthAndCutPosition) {
-  const std::vector<std::string> secrets = {"abcab", "bca", "cc", "abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcac"};
+  const std::vector<std::string> secrets = {"abcab", "bca", "cc",
+                                            "abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabcac"};
   std::mt19937 rng(5);
   Matcher m(secrets);
   for (std::size_t n = 0; n <= 300; ++n) {
@@ -344,18 +342,16 @@ TEST(MatcherStreamsTest, MatchesInEverySegment) {
 // ------------------------------------------------------- mask_value
 
 TEST(SecretMaskValueTest, MasksStringsAndKeysLeavesScalars) {
-  auto parsed = json::parse(
-      R"({"a":"x-TOKEN-y","n":42,"b":true,"z":null,)"
-      R"("nested":{"list":["TOKEN",1.5,false,null,{"deep":"TOKENTOKEN"}],"TOKEN-key":"v"},)"
-      R"("plain":"nothing"})");
+  auto parsed = json::parse(R"({"a":"x-TOKEN-y","n":42,"b":true,"z":null,)"
+                            R"("nested":{"list":["TOKEN",1.5,false,null,{"deep":"TOKENTOKEN"}],"TOKEN-key":"v"},)"
+                            R"("plain":"nothing"})");
   ASSERT_TRUE(parsed.ok());
   json::Value v = std::move(parsed.value());
   Matcher m({"TOKEN"});
   EXPECT_TRUE(mask_value(m, v));
-  EXPECT_EQ(json::to_string(v),
-            R"({"a":"x-****-y","b":true,"n":42,)"
-            R"("nested":{"****-key":"v","list":["****",1.5,false,null,{"deep":"********"}]},)"
-            R"("plain":"nothing","z":null})");
+  EXPECT_EQ(json::to_string(v), R"({"a":"x-****-y","b":true,"n":42,)"
+                                R"("nested":{"****-key":"v","list":["****",1.5,false,null,{"deep":"********"}]},)"
+                                R"("plain":"nothing","z":null})");
 }
 
 TEST(SecretMaskValueTest, UnchangedValueReportsFalse) {
@@ -464,8 +460,8 @@ json::Value random_value(std::mt19937& rng, const std::vector<std::string>& secr
     default: {
       json::Object members;
       for (int i = static_cast<int>(rng() % 12); i > 0; --i) {
-        members.push_back(json::Member{random_text(rng, secrets, "abcxyz", 1 + rng() % 12),
-                                       random_value(rng, secrets, depth - 1)});
+        members.push_back(
+            json::Member{random_text(rng, secrets, "abcxyz", 1 + rng() % 12), random_value(rng, secrets, depth - 1)});
       }
       return json::Value(std::move(members));
     }
@@ -626,13 +622,12 @@ TEST(SecretRegistryTest, DropForgetsRunAndItsSteps) {
 TEST(SecretRegistryTest, MaskDeepOnNestedValue) {
   SecretRegistry reg;
   reg.register_values("run", {"pässwörd", "tok-123"});
-  auto parsed = json::parse(
-      R"({"metadata":{"creds":["pässwörd",{"tok-123":"tok-1234"}],"count":3,"on":false,"x":null}})");
+  auto parsed =
+      json::parse(R"({"metadata":{"creds":["pässwörd",{"tok-123":"tok-1234"}],"count":3,"on":false,"x":null}})");
   ASSERT_TRUE(parsed.ok());
   json::Value v = std::move(parsed.value());
   EXPECT_TRUE(reg.mask_deep("run", v));
-  EXPECT_EQ(json::to_string(v),
-            R"({"metadata":{"count":3,"creds":["****",{"****":"****4"}],"on":false,"x":null}})");
+  EXPECT_EQ(json::to_string(v), R"({"metadata":{"count":3,"creds":["****",{"****":"****4"}],"on":false,"x":null}})");
   EXPECT_FALSE(reg.mask_deep("run", v));  // idempotent
 }
 

@@ -101,10 +101,18 @@ const flush = () => {
 const timer = setInterval(flush, 25);
 engine.wire(() => {}); // local delivery: not what these tests watch
 
-if (cfg.broadcast) engine.onEntityChanged({ kind: "item", handler: (e) => void report.broadcast.push([e.changeId, e.id, e.next?.name ?? null]) });
+if (cfg.broadcast)
+  engine.onEntityChanged({
+    kind: "item",
+    handler: (e) => void report.broadcast.push([e.changeId, e.id, e.next?.name ?? null]),
+  });
 if (cfg.groups)
   for (const group of ["g1", "g2"])
-    engine.onEntityChanged({ kind: "item", handler: (e) => void report[group].push(e.changeId), delivery: { mode: "work-queue", workerGroup: group, maxRetries: 2 } });
+    engine.onEntityChanged({
+      kind: "item",
+      handler: (e) => void report[group].push(e.changeId),
+      delivery: { mode: "work-queue", workerGroup: group, maxRetries: 2 },
+    });
 await bus.ready();
 
 let version = cfg.startVersion ?? 0;

@@ -1,7 +1,14 @@
 // SPEC §2-§7 and §9 through the public API, with async host callbacks.
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import { createEngine, SYSTEM_ACTOR, withEntityWrite, withEntityRemove, EntityReactorError, ErrorCode } from "../../js/src/index.js";
+import {
+  createEngine,
+  SYSTEM_ACTOR,
+  withEntityWrite,
+  withEntityRemove,
+  EntityReactorError,
+  ErrorCode,
+} from "../../js/src/index.js";
 import { setup, sys, systemSchema, Table, HostStore, quietLogger } from "./helpers.mjs";
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -14,7 +21,10 @@ async function rejectsWith(promiseOrFn, code, pattern) {
     error = e;
   }
   assert.ok(error, `expected an error with code ${code}`);
-  assert.ok(error instanceof EntityReactorError, `expected EntityReactorError, got ${error?.constructor?.name}: ${error?.message}`);
+  assert.ok(
+    error instanceof EntityReactorError,
+    `expected EntityReactorError, got ${error?.constructor?.name}: ${error?.message}`,
+  );
   assert.equal(error.code, code, error.message);
   if (pattern) assert.match(error.message, pattern);
   return error;
@@ -54,7 +64,9 @@ describe("§2 the change event", () => {
 
   test("changeIds are distinct within one millisecond", async () => {
     const { handle, table, events } = await setup(); // the fake clock stands still
-    await Promise.all(Array.from({ length: 200 }, (_, i) => handle.mutate({ id: `s${i}`, apply: table.put(`s${i}`, sys("x")) })));
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) => handle.mutate({ id: `s${i}`, apply: table.put(`s${i}`, sys("x")) })),
+    );
     assert.equal(new Set(events.map((e) => e.changeId)).size, 200);
     assert.equal(new Set(events.map((e) => e.occurredAt)).size, 1);
   });
@@ -73,8 +85,14 @@ describe("§2 the change event", () => {
 describe("§3 structural equality and diff", () => {
   test("key order never creates a change", async () => {
     const { handle, table, events, engine } = await setup();
-    await handle.mutate({ id: "a", apply: table.put("a", { name: "a", description: null, metadata: { x: 1, y: [1, { p: 1, q: 2 }] } }) });
-    await handle.mutate({ id: "a", apply: table.put("a", { metadata: { y: [1, { q: 2, p: 1 }], x: 1 }, description: null, name: "a" }) });
+    await handle.mutate({
+      id: "a",
+      apply: table.put("a", { name: "a", description: null, metadata: { x: 1, y: [1, { p: 1, q: 2 }] } }),
+    });
+    await handle.mutate({
+      id: "a",
+      apply: table.put("a", { metadata: { y: [1, { q: 2, p: 1 }], x: 1 }, description: null, name: "a" }),
+    });
     assert.equal(events.length, 1);
     assert.equal((await handle.history("a")).length, 2); // the create's rows only
     engine.close();
@@ -85,7 +103,11 @@ describe("§3 structural equality and diff", () => {
     const table = new Table();
     const events = [];
     engine.onEntityChanged({ kind: "loose", handler: (e) => events.push(e) });
-    const h = engine.defineEntity({ kind: "loose", state: { type: "object", additionalProperties: true }, read: table.read });
+    const h = engine.defineEntity({
+      kind: "loose",
+      state: { type: "object", additionalProperties: true },
+      read: table.read,
+    });
     await h.mutate({ id: "x", apply: table.put("x", { description: null, n: 1 }) });
     assert.deepEqual(events[0].changedFields, ["n"]);
     await h.mutate({ id: "x", apply: table.put("x", { n: 1 }) }); // description null -> absent
@@ -103,7 +125,11 @@ describe("§3 structural equality and diff", () => {
     const table = new Table();
     const events = [];
     engine.onEntityChanged({ kind: "u", handler: (e) => events.push(e) });
-    const h = engine.defineEntity({ kind: "u", state: { type: "object", additionalProperties: true }, read: table.read });
+    const h = engine.defineEntity({
+      kind: "u",
+      state: { type: "object", additionalProperties: true },
+      read: table.read,
+    });
     const keys = ["\uff5e", "\u{1F600}", "b", "B", "é", "a"];
     await h.mutate({ id: "k", apply: table.put("k", Object.fromEntries(keys.map((k, i) => [k, i]))) });
     assert.deepEqual(events[0].changedFields, [...keys].sort());
@@ -114,7 +140,11 @@ describe("§3 structural equality and diff", () => {
     const table = new Table();
     const events = [];
     engine.onEntityChanged({ kind: "n", handler: (e) => events.push(e) });
-    const h = engine.defineEntity({ kind: "n", state: { type: "object", additionalProperties: true }, read: table.read });
+    const h = engine.defineEntity({
+      kind: "n",
+      state: { type: "object", additionalProperties: true },
+      read: table.read,
+    });
     await h.mutate({ id: "k", apply: table.put("k", { a: 1, b: NaN }) });
     assert.deepEqual(events[0].changedFields, ["a"]); // b: NaN is null, unchanged from absent
     await h.mutate({ id: "k", apply: async () => ({ a: 1, b: Infinity }) });
@@ -125,13 +155,39 @@ describe("§3 structural equality and diff", () => {
 describe("§4 defining a kind", () => {
   test("kind rules and their errors", async () => {
     const { engine, table } = await setup();
-    await rejectsWith(() => engine.defineEntity({ kind: "sys", state: systemSchema, read: table.read }), ErrorCode.ER_DUPLICATE_KIND, /duplicate kind "sys"/);
-    await rejectsWith(() => engine.defineEntity({ kind: "  ", state: systemSchema, read: table.read }), ErrorCode.ER_BAD_KIND);
-    await rejectsWith(() => engine.defineEntity({ kind: 5, state: systemSchema, read: table.read }), ErrorCode.ER_BAD_KIND);
-    await rejectsWith(() => engine.defineEntity({ kind: "r", state: systemSchema, read: "nope" }), ErrorCode.ER_BAD_ARGUMENT, /read must be a function/);
-    await rejectsWith(() => engine.defineEntity({ kind: "s1", state: { type: "string" }, read: table.read }), ErrorCode.ER_BAD_SCHEMA, /s1/);
-    await rejectsWith(() => engine.defineEntity({ kind: "s2", state: "object", read: table.read }), ErrorCode.ER_BAD_SCHEMA, /kind "s2".*received string/);
-    await rejectsWith(() => engine.defineEntity({ kind: "s3", state: null, read: table.read }), ErrorCode.ER_BAD_SCHEMA, /received null/);
+    await rejectsWith(
+      () => engine.defineEntity({ kind: "sys", state: systemSchema, read: table.read }),
+      ErrorCode.ER_DUPLICATE_KIND,
+      /duplicate kind "sys"/,
+    );
+    await rejectsWith(
+      () => engine.defineEntity({ kind: "  ", state: systemSchema, read: table.read }),
+      ErrorCode.ER_BAD_KIND,
+    );
+    await rejectsWith(
+      () => engine.defineEntity({ kind: 5, state: systemSchema, read: table.read }),
+      ErrorCode.ER_BAD_KIND,
+    );
+    await rejectsWith(
+      () => engine.defineEntity({ kind: "r", state: systemSchema, read: "nope" }),
+      ErrorCode.ER_BAD_ARGUMENT,
+      /read must be a function/,
+    );
+    await rejectsWith(
+      () => engine.defineEntity({ kind: "s1", state: { type: "string" }, read: table.read }),
+      ErrorCode.ER_BAD_SCHEMA,
+      /s1/,
+    );
+    await rejectsWith(
+      () => engine.defineEntity({ kind: "s2", state: "object", read: table.read }),
+      ErrorCode.ER_BAD_SCHEMA,
+      /kind "s2".*received string/,
+    );
+    await rejectsWith(
+      () => engine.defineEntity({ kind: "s3", state: null, read: table.read }),
+      ErrorCode.ER_BAD_SCHEMA,
+      /received null/,
+    );
     assert.deepEqual(engine.kinds(), ["sys"]);
   });
 
@@ -155,7 +211,10 @@ describe("§4 defining a kind", () => {
     });
     const out = await h.mutate({ id: "a", apply: table.put("a", { name: "a", junk: 1, extra: { x: 1 } }) });
     assert.deepEqual(out, { extra: { x: 1 }, name: "a", tags: [], tier: 3 });
-    const bad = await rejectsWith(h.mutate({ id: "a", apply: table.put("a", { name: "a", extra: { x: "1" } }) }), ErrorCode.ER_SCHEMA);
+    const bad = await rejectsWith(
+      h.mutate({ id: "a", apply: table.put("a", { name: "a", extra: { x: "1" } }) }),
+      ErrorCode.ER_SCHEMA,
+    );
     assert.equal(bad.path, "extra.x");
     assert.match(bad.message, /kind "z" id "a"/);
   });
@@ -169,7 +228,10 @@ describe("§4 defining a kind", () => {
 
   test("validation failure names kind, id and path; nothing is appended or emitted", async () => {
     const { handle, table, events } = await setup();
-    const e = await rejectsWith(handle.mutate({ id: "s9", apply: table.put("s9", { name: "x", description: 7, metadata: {} }) }), ErrorCode.ER_SCHEMA);
+    const e = await rejectsWith(
+      handle.mutate({ id: "s9", apply: table.put("s9", { name: "x", description: 7, metadata: {} }) }),
+      ErrorCode.ER_SCHEMA,
+    );
     assert.match(e.message, /kind "sys" id "s9": description/);
     assert.equal(e.path, "description");
     assert.equal(events.length, 0);
@@ -209,7 +271,15 @@ describe("§5 the handle", () => {
   test("a rejecting apply propagates; no transaction, no transition, no event", async () => {
     const store = new HostStore();
     const { handle, events } = await setup({ transitions: store });
-    await assert.rejects(handle.mutate({ id: "a", apply: async () => { throw new Error("boom"); } }), /boom/);
+    await assert.rejects(
+      handle.mutate({
+        id: "a",
+        apply: async () => {
+          throw new Error("boom");
+        },
+      }),
+      /boom/,
+    );
     await assert.rejects(handle.remove({ id: "a", apply: () => Promise.reject(new Error("nope")) }), /nope/);
     assert.equal(store.transactions, 0);
     assert.equal(store.rows.length, 0);
@@ -229,7 +299,10 @@ describe("§5 the handle", () => {
 
   test("transition rows: one per changed field, text-encoded", async () => {
     const { handle, table, clock } = await setup();
-    await handle.mutate({ id: "a", apply: table.put("a", { name: "a", description: "d", metadata: { b: [1, 2], a: true } }) });
+    await handle.mutate({
+      id: "a",
+      apply: table.put("a", { name: "a", description: "d", metadata: { b: [1, 2], a: true } }),
+    });
     clock.advance(5);
     await handle.mutate({ id: "a", apply: table.put("a", { name: "a", description: null, metadata: {} }) });
     const rows = await handle.history("a");
@@ -244,7 +317,10 @@ describe("§5 the handle", () => {
       ],
     );
     assert.ok(rows.every((r) => r.kind === "sys" && r.entityId === "a"));
-    assert.deepEqual((await handle.history("a", { field: "description", limit: 1 })).map((r) => r.toValue), ["null"]);
+    assert.deepEqual(
+      (await handle.history("a", { field: "description", limit: 1 })).map((r) => r.toValue),
+      ["null"],
+    );
   });
 
   test("remove: tombstone event, no rows; removing a missing id is a no-op", async () => {
@@ -303,14 +379,21 @@ describe("§5 the handle", () => {
     assert.equal(events.length, 0);
     await withEntityWrite({ handle, id: "a", apply: table.put("a", sys("a")) });
     await withEntityRemove({ handle, id: "a", apply: table.del("a") });
-    assert.deepEqual(events.map((e) => e.next === null), [false, true]);
+    assert.deepEqual(
+      events.map((e) => e.next === null),
+      [false, true],
+    );
   });
 
   test("a failing host append: the host's state stands, the error surfaces, no event; the next write works", async () => {
     const store = new HostStore();
     const { handle, table, events } = await setup({ transitions: store });
     store.failAppend = true;
-    const e = await rejectsWith(handle.mutate({ id: "a", apply: table.put("a", sys("a")) }), ErrorCode.ER_STORE, /disk full/);
+    const e = await rejectsWith(
+      handle.mutate({ id: "a", apply: table.put("a", sys("a")) }),
+      ErrorCode.ER_STORE,
+      /disk full/,
+    );
     assert.equal(e.cause.message, "disk full");
     assert.deepEqual(table.rows.get("a"), sys("a"));
     assert.equal(events.length, 0);
@@ -318,7 +401,10 @@ describe("§5 the handle", () => {
     store.failAppend = false;
     await handle.mutate({ id: "a", apply: table.put("a", sys("b")) });
     assert.equal(events.length, 1);
-    assert.deepEqual(store.rows.map((r) => [r.field, r.fromValue, r.toValue]), [["name", "a", "b"]]);
+    assert.deepEqual(
+      store.rows.map((r) => [r.field, r.fromValue, r.toValue]),
+      [["name", "a", "b"]],
+    );
     assert.ok(store.rows[0].transitionedAt instanceof Date);
   });
 });
@@ -349,8 +435,18 @@ describe("§6 delivery", () => {
     const a = [];
     const b = [];
     const unsubA = engine.onEntityChanged({ kind: "sys", handler: (e) => a.push(e.id) });
-    engine.onEntityChanged({ kind: "sys", handler: () => { throw new Error("handler bug"); } });
-    engine.onEntityChanged({ kind: "sys", handler: async () => { throw new Error("async handler bug"); } });
+    engine.onEntityChanged({
+      kind: "sys",
+      handler: () => {
+        throw new Error("handler bug");
+      },
+    });
+    engine.onEntityChanged({
+      kind: "sys",
+      handler: async () => {
+        throw new Error("async handler bug");
+      },
+    });
     engine.onEntityChanged({ kind: "other", handler: (e) => b.push(e.id) });
     await handle.mutate({ id: "x", apply: table.put("x", sys("x")) });
     await unsubA();
@@ -361,9 +457,21 @@ describe("§6 delivery", () => {
     assert.deepEqual(b, []);
     assert.equal(logger.errors.filter((m) => /handler bug/.test(m)).length, 4);
     await rejectsWith(() => engine.onEntityChanged({ kind: "", handler: () => {} }), ErrorCode.ER_BAD_KIND);
-    await rejectsWith(() => engine.onEntityChanged({ kind: "sys", handler: () => {}, delivery: { mode: "work-queue" } }), ErrorCode.ER_BAD_ARGUMENT, /workerGroup/);
-    await rejectsWith(() => engine.onEntityChanged({ kind: "sys", handler: () => {}, delivery: { mode: "work-queue", workerGroup: "" } }), ErrorCode.ER_BAD_ARGUMENT, /workerGroup/);
-    await rejectsWith(() => engine.onEntityChanged({ kind: "sys", handler: () => {}, delivery: { mode: "fanout" } }), ErrorCode.ER_BAD_ARGUMENT);
+    await rejectsWith(
+      () => engine.onEntityChanged({ kind: "sys", handler: () => {}, delivery: { mode: "work-queue" } }),
+      ErrorCode.ER_BAD_ARGUMENT,
+      /workerGroup/,
+    );
+    await rejectsWith(
+      () =>
+        engine.onEntityChanged({ kind: "sys", handler: () => {}, delivery: { mode: "work-queue", workerGroup: "" } }),
+      ErrorCode.ER_BAD_ARGUMENT,
+      /workerGroup/,
+    );
+    await rejectsWith(
+      () => engine.onEntityChanged({ kind: "sys", handler: () => {}, delivery: { mode: "fanout" } }),
+      ErrorCode.ER_BAD_ARGUMENT,
+    );
   });
 
   test("work-queue: one consumer per group per change, retried up to maxRetries", async () => {
@@ -371,8 +479,16 @@ describe("§6 delivery", () => {
     const g1 = [];
     const g2 = [];
     const bc = [];
-    engine.onEntityChanged({ kind: "sys", handler: (e) => g1.push(["w1", e.id]), delivery: { mode: "work-queue", workerGroup: "g1" } });
-    engine.onEntityChanged({ kind: "sys", handler: (e) => g1.push(["w2", e.id]), delivery: { mode: "work-queue", workerGroup: "g1" } });
+    engine.onEntityChanged({
+      kind: "sys",
+      handler: (e) => g1.push(["w1", e.id]),
+      delivery: { mode: "work-queue", workerGroup: "g1" },
+    });
+    engine.onEntityChanged({
+      kind: "sys",
+      handler: (e) => g1.push(["w2", e.id]),
+      delivery: { mode: "work-queue", workerGroup: "g1" },
+    });
     let attempts = 0;
     engine.onEntityChanged({
       kind: "sys",
@@ -386,7 +502,10 @@ describe("§6 delivery", () => {
     engine.onEntityChanged({ kind: "sys", handler: (e) => bc.push(e.id) });
     for (const id of ["a", "b", "c", "d"]) await handle.mutate({ id, apply: table.put(id, sys(id)) });
     assert.equal(g1.length, 4, "each change handled once in group g1");
-    assert.deepEqual(g1.map(([, id]) => id), ["a", "b", "c", "d"]);
+    assert.deepEqual(
+      g1.map(([, id]) => id),
+      ["a", "b", "c", "d"],
+    );
     assert.ok(g1.some(([w]) => w === "w1") && g1.some(([w]) => w === "w2"), "the group shares the work");
     assert.deepEqual(g2, ["a", "b", "c", "d"]);
     assert.equal(attempts, 6);
@@ -399,7 +518,12 @@ describe("§6 delivery", () => {
     const d1 = (c) => (c.prev === null ? ["x.created", "x.any"] : ["x.any"]);
     engine.registerChangeDeriver({ kind: "sys", derive: d1 });
     engine.registerChangeDeriver({ kind: "sys", derive: d1 }); // harmless
-    engine.registerChangeDeriver({ kind: "sys", derive: () => { throw new Error("bad deriver"); } });
+    engine.registerChangeDeriver({
+      kind: "sys",
+      derive: () => {
+        throw new Error("bad deriver");
+      },
+    });
     engine.registerChangeDeriver({ kind: "sys", derive: () => ["x.any", "", 42, null, "x.last"] });
     await handle.mutate({ id: "a", apply: table.put("a", sys("a")) });
     assert.deepEqual(engine.derive(events[0]), ["x.created", "x.any", "x.last"]);
@@ -414,7 +538,11 @@ describe("§6 delivery", () => {
     const toPayload = (c) => ({ sid: c.id, name: c.next?.name });
     engine.registerChangeDeriver({ kind: "sys", derive, toPayload });
     engine.registerChangeDeriver({ kind: "sys", derive, toPayload }); // the same mapper again
-    await rejectsWith(() => engine.registerChangeDeriver({ kind: "sys", derive, toPayload: () => ({}) }), ErrorCode.ER_DUPLICATE_MAPPER, /sys/);
+    await rejectsWith(
+      () => engine.registerChangeDeriver({ kind: "sys", derive, toPayload: () => ({}) }),
+      ErrorCode.ER_DUPLICATE_MAPPER,
+      /sys/,
+    );
     await handle.mutate({ id: "a", apply: table.put("a", sys("ann")) });
     assert.deepEqual(engine.payload(events[0]), { sid: "a", name: "ann" });
   });
@@ -427,7 +555,11 @@ describe("§6 delivery", () => {
       { table: "health_samples", reason: "raw-sample", note: "high volume" },
       { table: "api_keys", reason: "sensitive", note: "" },
     ]);
-    await rejectsWith(() => engine.declareNonReactiveState({ table: "t", reason: "whim", note: "" }), ErrorCode.ER_BAD_ARGUMENT, /reason/);
+    await rejectsWith(
+      () => engine.declareNonReactiveState({ table: "t", reason: "whim", note: "" }),
+      ErrorCode.ER_BAD_ARGUMENT,
+      /reason/,
+    );
   });
 });
 
@@ -438,7 +570,11 @@ describe("§7 run-secret masking", () => {
     s.register("r1", ["abc", "abcdef", "", 42, "abc", "pässwörd"]);
     assert.equal(s.maskText("r1", "xabcdefx abc"), "x****x ****");
     assert.equal(s.maskText("r1", "my pässwörd!"), "my ****!");
-    assert.deepEqual(s.maskDeep("r1", { a: ["abc", 1, true, null], b: { c: "zabcz" }, n: 5 }), { a: ["****", 1, true, null], b: { c: "z****z" }, n: 5 });
+    assert.deepEqual(s.maskDeep("r1", { a: ["abc", 1, true, null], b: { c: "zabcz" }, n: 5 }), {
+      a: ["****", 1, true, null],
+      b: { c: "z****z" },
+      n: 5,
+    });
     assert.equal(s.maskDeep("r1", 7), 7);
     // An object with an `error` member is data, never read as a failure.
     assert.deepEqual(s.maskDeep("r1", { error: "token abc", code: 5 }), { error: "token ****", code: 5 });
@@ -496,7 +632,14 @@ describe("§9 beyond the reference", () => {
       });
     await Promise.all([write(1, 20), write(2, 1), write(3, 5)]);
     assert.deepEqual(log, ["start 1", "end 1", "start 2", "end 2", "start 3", "end 3"]);
-    assert.deepEqual(events.map((e) => [e.prev?.name ?? null, e.next.name]), [[null, "v1"], ["v1", "v2"], ["v2", "v3"]]);
+    assert.deepEqual(
+      events.map((e) => [e.prev?.name ?? null, e.next.name]),
+      [
+        [null, "v1"],
+        ["v1", "v2"],
+        ["v2", "v3"],
+      ],
+    );
     const names = (await handle.history("a", { field: "name" })).map((r) => `${r.fromValue}->${r.toValue}`);
     assert.deepEqual(names, ["v2->v3", "v1->v2", "null->v1"]);
   });
@@ -522,7 +665,12 @@ describe("§9 beyond the reference", () => {
 
   test("a failed write frees its place in line", async () => {
     const { handle, table, engine } = await setup();
-    const first = handle.mutate({ id: "a", apply: async () => { throw new Error("x"); } });
+    const first = handle.mutate({
+      id: "a",
+      apply: async () => {
+        throw new Error("x");
+      },
+    });
     const second = handle.mutate({ id: "a", apply: table.put("a", sys("a")) });
     const bad = handle.mutate({ id: "a", apply: async () => ({ name: 1 }) });
     const third = handle.mutate({ id: "a", apply: table.put("a", sys("b")) });
@@ -537,7 +685,10 @@ describe("§9 beyond the reference", () => {
     const { engine, handle, table, events } = await setup();
     table.rows.set("s0", sys("n0"));
     table.rows.set("gone", sys("gone"));
-    const entries = Array.from({ length: 10_000 }, (_, i) => ({ id: `s${i}`, next: sys(`n${i}`, { metadata: { i } }) }));
+    const entries = Array.from({ length: 10_000 }, (_, i) => ({
+      id: `s${i}`,
+      next: sys(`n${i}`, { metadata: { i } }),
+    }));
     entries.push({ id: "gone", next: null });
     const readsBefore = table.reads.length;
     const changes = await engine.ingest("sys", entries);
@@ -551,7 +702,14 @@ describe("§9 beyond the reference", () => {
     assert.equal((await handle.history("s9999")).length, 2);
     await rejectsWith(engine.ingest("nope", [{ id: "a", next: sys("a") }]), ErrorCode.ER_UNKNOWN_KIND);
     await rejectsWith(engine.ingest("sys", [{ id: 5, next: sys("a") }]), ErrorCode.ER_BAD_ID);
-    await rejectsWith(engine.ingest("sys", [{ id: "ok", next: sys("a") }, { id: "bad", next: { name: 1 } }]), ErrorCode.ER_SCHEMA, /entry 1/);
+    await rejectsWith(
+      engine.ingest("sys", [
+        { id: "ok", next: sys("a") },
+        { id: "bad", next: { name: 1 } },
+      ]),
+      ErrorCode.ER_SCHEMA,
+      /entry 1/,
+    );
     assert.equal((await handle.history("ok")).length, 0, "a bad entry fails the whole batch");
     assert.deepEqual(await engine.ingest("sys", []), []);
   });
@@ -574,12 +732,29 @@ describe("§9 beyond the reference", () => {
       const { engine, handle, table, events } = await setup({ transitions: store });
       engine.secrets.register("run-s", ["hunter2"]);
       let applied = 0;
-      const apply = () => { applied++; return sys("x"); };
-      const e = await rejectsWith(handle.mutate({ id: "sys-hunter2-1", opts: { runId: "run-s" }, apply }), ErrorCode.ER_SECRET_IN_ID, /run "run-s"/);
+      const apply = () => {
+        applied++;
+        return sys("x");
+      };
+      const e = await rejectsWith(
+        handle.mutate({ id: "sys-hunter2-1", opts: { runId: "run-s" }, apply }),
+        ErrorCode.ER_SECRET_IN_ID,
+        /run "run-s"/,
+      );
       assert.equal(e.path, "id");
       assert.ok(!e.message.includes("hunter2"), "the message never echoes the id: " + e.message);
       await rejectsWith(handle.remove({ id: "hunter2", opts: { runId: "run-s" }, apply }), ErrorCode.ER_SECRET_IN_ID);
-      const b = await rejectsWith(engine.ingest("sys", [{ id: "ok", next: sys("o") }, { id: "x-hunter2", next: sys("x") }], { runId: "run-s" }), ErrorCode.ER_SECRET_IN_ID);
+      const b = await rejectsWith(
+        engine.ingest(
+          "sys",
+          [
+            { id: "ok", next: sys("o") },
+            { id: "x-hunter2", next: sys("x") },
+          ],
+          { runId: "run-s" },
+        ),
+        ErrorCode.ER_SECRET_IN_ID,
+      );
       assert.equal(b.path, "[1].id");
       assert.deepEqual(table.reads, [], "read is never called for a refused write");
       assert.equal(applied, 0);
@@ -588,7 +763,11 @@ describe("§9 beyond the reference", () => {
       if (store) assert.equal(store.rows.length, 0);
       // The same id without the run, or under a run without that secret, is an ordinary write.
       await handle.mutate({ id: "sys-hunter2-1", apply: table.put("sys-hunter2-1", sys("x")) });
-      await handle.mutate({ id: "sys-hunter2-1", opts: { runId: "other" }, apply: table.put("sys-hunter2-1", sys("y")) });
+      await handle.mutate({
+        id: "sys-hunter2-1",
+        opts: { runId: "other" },
+        apply: table.put("sys-hunter2-1", sys("y")),
+      });
       assert.equal(events.length, 2);
       // After drop the run has no secrets left to protect.
       engine.secrets.drop("run-s");
@@ -602,19 +781,26 @@ describe("§9 beyond the reference", () => {
     engine.secrets.register("run-i", ["tok-SECRET"]);
     const first = sys("a", { metadata: { token: "tok-SECRET" } });
     const second = sys("a", { metadata: { token: "tok-SECRET", n: 2 } });
-    const changes = await engine.ingest("sys", [
-      { id: "a", next: first },
-      { id: "a", next: second },
-    ], { runId: "run-i" });
+    const changes = await engine.ingest(
+      "sys",
+      [
+        { id: "a", next: first },
+        { id: "a", next: second },
+      ],
+      { runId: "run-i" },
+    );
     // The second entry starts from the first's unmasked state: only metadata.n changed.
     assert.deepEqual(changes[1].changedFields, ["metadata"]);
     assert.deepEqual(changes[1].prev.metadata, { token: "****" });
     assert.deepEqual(changes[1].delta, { metadata: { n: 2, token: "****" } });
     const rows = await handle.history("a", { field: "metadata" });
-    assert.deepEqual(rows.map((r) => [r.fromValue, r.toValue]), [
-      ['{"token":"****"}', '{"n":2,"token":"****"}'],
-      [null, '{"token":"****"}'],
-    ]);
+    assert.deepEqual(
+      rows.map((r) => [r.fromValue, r.toValue]),
+      [
+        ['{"token":"****"}', '{"n":2,"token":"****"}'],
+        [null, '{"token":"****"}'],
+      ],
+    );
     assert.ok(!JSON.stringify(changes).includes("SECRET"));
     // Changing the host's objects afterwards changes no event.
     second.name = "changed later";
@@ -635,15 +821,21 @@ describe("§9 beyond the reference", () => {
       { id: "a", next: sys("a2") },
     ]);
     assert.equal(store.transactions, 1);
-    assert.deepEqual(store.rows.map((r) => `${r.entityId}.${r.field}:${r.fromValue}->${r.toValue}`), [
-      // appendTransitions is per entity: rows come grouped by entity, in order within each.
-      "a.metadata:null->{}",
-      "a.name:null->a",
-      "a.name:a->a2",
-      "b.metadata:null->{}",
-      "b.name:null->b",
-    ]);
-    assert.deepEqual(changes.map((c) => c.prev?.name ?? null), [null, null, "a"]);
+    assert.deepEqual(
+      store.rows.map((r) => `${r.entityId}.${r.field}:${r.fromValue}->${r.toValue}`),
+      [
+        // appendTransitions is per entity: rows come grouped by entity, in order within each.
+        "a.metadata:null->{}",
+        "a.name:null->a",
+        "a.name:a->a2",
+        "b.metadata:null->{}",
+        "b.name:null->b",
+      ],
+    );
+    assert.deepEqual(
+      changes.map((c) => c.prev?.name ?? null),
+      [null, null, "a"],
+    );
     assert.equal(events.length, 3);
   });
 
@@ -673,8 +865,16 @@ describe("§9 beyond the reference", () => {
     await rejectsWith(handle.mutate({ id: "", apply: table.put("", sys("a")) }), ErrorCode.ER_BAD_ID);
     await rejectsWith(handle.mutate({ id: 5, apply: table.put("5", sys("a")) }), ErrorCode.ER_BAD_ID);
     await rejectsWith(handle.mutate({ id: "a" }), ErrorCode.ER_BAD_ARGUMENT, /apply/);
-    await rejectsWith(handle.mutate({ id: "a", opts: { actor: "root" }, apply: table.put("a", sys("a")) }), ErrorCode.ER_BAD_ARGUMENT, /actor/);
-    await rejectsWith(handle.mutate({ id: "a", opts: { runId: 3 }, apply: table.put("a", sys("a")) }), ErrorCode.ER_BAD_ARGUMENT, /runId/);
+    await rejectsWith(
+      handle.mutate({ id: "a", opts: { actor: "root" }, apply: table.put("a", sys("a")) }),
+      ErrorCode.ER_BAD_ARGUMENT,
+      /actor/,
+    );
+    await rejectsWith(
+      handle.mutate({ id: "a", opts: { runId: 3 }, apply: table.put("a", sys("a")) }),
+      ErrorCode.ER_BAD_ARGUMENT,
+      /runId/,
+    );
     // __proto__ and constructor are data, and nothing reaches Object.prototype.
     const proto = JSON.parse('{"__proto__":{"polluted":true},"constructor":{"x":1}}');
     await handle.mutate({ id: "__proto__", apply: table.put("__proto__", sys("p", { metadata: proto })) });
@@ -692,7 +892,10 @@ describe("§9 beyond the reference", () => {
       await handle.mutate({ id: "a", apply: table.put("a", sys(`n${i}`)) });
       clock.advance(1);
     }
-    assert.deepEqual((await handle.history("a", { field: "name", limit: 2 })).map((r) => r.toValue), ["n4", "n3"]);
+    assert.deepEqual(
+      (await handle.history("a", { field: "name", limit: 2 })).map((r) => r.toValue),
+      ["n4", "n3"],
+    );
     assert.equal((await handle.history("a")).length, 6);
     assert.deepEqual(await handle.history("nobody"), []);
   });
@@ -711,7 +914,11 @@ describe("lifecycle", () => {
     await rejectsWith(createEngine({ emit: 5 }), ErrorCode.ER_BAD_ARGUMENT, /emit/);
     await rejectsWith(createEngine({ now: "x" }), ErrorCode.ER_BAD_ARGUMENT, /now/);
     await rejectsWith(createEngine({ bufferLimit: -1 }), ErrorCode.ER_BAD_ARGUMENT, /bufferLimit/);
-    await rejectsWith(createEngine({ transitions: { runInTransaction() {} } }), ErrorCode.ER_BAD_ARGUMENT, /appendTransitions/);
+    await rejectsWith(
+      createEngine({ transitions: { runInTransaction() {} } }),
+      ErrorCode.ER_BAD_ARGUMENT,
+      /appendTransitions/,
+    );
     await rejectsWith(createEngine("x"), ErrorCode.ER_BAD_ARGUMENT);
     await rejectsWith(createEngine({ wasm: 42 }), ErrorCode.ER_BAD_ARGUMENT, /wasm must be/);
   });
@@ -747,12 +954,30 @@ describe("zod states", () => {
       }),
       read: table.read,
     });
-    const out = await h.mutate({ id: "a", apply: table.put("a", { name: "x", description: null, metadata: { k: [1] }, extra: true }) });
-    assert.deepEqual(out, { description: null, metadata: { k: [1] }, name: "x", tier: 2 }, "stripped like zod's parse, default filled");
+    const out = await h.mutate({
+      id: "a",
+      apply: table.put("a", { name: "x", description: null, metadata: { k: [1] }, extra: true }),
+    });
+    assert.deepEqual(
+      out,
+      { description: null, metadata: { k: [1] }, name: "x", tier: 2 },
+      "stripped like zod's parse, default filled",
+    );
     assert.deepEqual(events[0].changedFields, ["metadata", "name", "tier"]);
-    const e = await rejectsWith(h.mutate({ id: "a", apply: table.put("a", { name: "x", description: null, metadata: {}, tags: ["c"] }) }), ErrorCode.ER_SCHEMA);
+    const e = await rejectsWith(
+      h.mutate({ id: "a", apply: table.put("a", { name: "x", description: null, metadata: {}, tags: ["c"] }) }),
+      ErrorCode.ER_SCHEMA,
+    );
     assert.equal(e.path, "tags[0]");
-    await rejectsWith(h.mutate({ id: "a", apply: table.put("a", { name: "", description: null, metadata: {} }) }), ErrorCode.ER_SCHEMA, /name/);
-    await rejectsWith(() => engine.defineEntity({ kind: "zstr", state: z.string(), read: table.read }), ErrorCode.ER_BAD_SCHEMA, /zstr/);
+    await rejectsWith(
+      h.mutate({ id: "a", apply: table.put("a", { name: "", description: null, metadata: {} }) }),
+      ErrorCode.ER_SCHEMA,
+      /name/,
+    );
+    await rejectsWith(
+      () => engine.defineEntity({ kind: "zstr", state: z.string(), read: table.read }),
+      ErrorCode.ER_BAD_SCHEMA,
+      /zstr/,
+    );
   });
 });

@@ -72,21 +72,24 @@ async function world({ hostStore }) {
     },
   });
   engine.onEntityChanged({ kind: "sys", handler: () => {} }); // a bystander
-  engine.registerChangeDeriver({ kind: "sys", derive: (c) => (inject.deriver ? failing(inject.deriver, "deriver")() : [`sys.${c.next ? "up" : "gone"}`]) });
+  engine.registerChangeDeriver({
+    kind: "sys",
+    derive: (c) => (inject.deriver ? failing(inject.deriver, "deriver")() : [`sys.${c.next ? "up" : "gone"}`]),
+  });
   engine.registerChangeDeriver({ kind: "sys", derive: () => ["sys.any"] });
   const history = async (id) => (store ? store.rows.filter((r) => r.entityId === id).reverse() : handle.history(id));
   const write = (id, state) =>
     handle.mutate({
       id,
-      apply: inject.apply
-        ? failing(inject.apply, "apply")
-        : table.put(id, state),
+      apply: inject.apply ? failing(inject.apply, "apply") : table.put(id, state),
     });
   return { engine, handle, table, store, logger, inject, emitted, handled, history, write, clock };
 }
 
 function assertNoDuplicateRows(rows) {
-  const keys = rows.map((r) => JSON.stringify([r.kind, r.entityId, r.field, r.fromValue, r.toValue, r.transitionedAt.getTime()]));
+  const keys = rows.map((r) =>
+    JSON.stringify([r.kind, r.entityId, r.field, r.fromValue, r.toValue, r.transitionedAt.getTime()]),
+  );
   assert.equal(new Set(keys).size, keys.length, `duplicate transition rows: ${keys.join("\n")}`);
 }
 
@@ -102,7 +105,11 @@ const faults = [
   ["subscription handler", "handler", "succeeds"],
   ["deriver", "deriver", "succeeds"],
 ];
-const storeFault = { runInTransaction: "runInTransaction", "transaction commit": "commit", appendTransitions: "appendTransitions" };
+const storeFault = {
+  runInTransaction: "runInTransaction",
+  "transaction commit": "commit",
+  appendTransitions: "appendTransitions",
+};
 
 describe("fault injection: one failing callback at a time", () => {
   for (const hostStore of [false, true]) {
@@ -145,7 +152,11 @@ describe("fault injection: one failing callback at a time", () => {
             assert.ok(error instanceof EntityReactorError, `expected an EntityReactorError, got ${error}`);
             assert.equal(error.code, ErrorCode.ER_STORE);
             assert.match(error.cause.message, /(runInTransaction|commit|appendTransitions) (threw|rejected)/);
-            assert.deepEqual(table.rows.get("a"), sys("v2"), "the host's write stands (a history gap, not a corrupted state)");
+            assert.deepEqual(
+              table.rows.get("a"),
+              sys("v2"),
+              "the host's write stands (a history gap, not a corrupted state)",
+            );
             assert.equal(rowsAfter.length, rowsBefore, "the failed transaction kept no rows");
             assert.equal(emitted.length, 1, "no event for a change whose history was not written");
             assert.equal(handled.length, 1, "no handler call either");
@@ -156,18 +167,28 @@ describe("fault injection: one failing callback at a time", () => {
             assert.equal(handled.length, 2, "the handler ran once");
             if (where === "emit") {
               assert.equal(emitted.length, 1, "the failing emit delivered nothing");
-              assert.ok(logger.errors.some((m) => /emit failed/.test(m)), logger.errors.join("\n"));
+              assert.ok(
+                logger.errors.some((m) => /emit failed/.test(m)),
+                logger.errors.join("\n"),
+              );
             } else {
               assert.equal(emitted.length, 2, "emitted once");
             }
-            if (where === "handler") assert.ok(logger.errors.some((m) => /handler for kind "sys" failed/.test(m)), logger.errors.join("\n"));
+            if (where === "handler")
+              assert.ok(
+                logger.errors.some((m) => /handler for kind "sys" failed/.test(m)),
+                logger.errors.join("\n"),
+              );
             if (where === "deriver") {
               inject.deriver = mode;
               const ids = engine.derive(handled[1]);
               inject.deriver = null;
               assert.deepEqual(ids, ["sys.any"], "the failing deriver is skipped, the others count");
               await settle();
-              assert.ok(logger.warnings.some((m) => /deriver for kind "sys"/.test(m)), logger.warnings.join("\n"));
+              assert.ok(
+                logger.warnings.some((m) => /deriver for kind "sys"/.test(m)),
+                logger.warnings.join("\n"),
+              );
             }
           }
           assert.equal(engine.pendingWrites, 0, "no write left in line");
@@ -206,7 +227,10 @@ describe("fault injection: removal and ingest", () => {
         await assert.rejects(engine.ingest("sys", [{ id: "a", next: sys("a2") }]), /read (threw|rejected)/);
         inject.read = null;
         await assert.rejects(handle.remove({ id: "a", apply: failing(mode, "apply") }), /apply (threw|rejected)/);
-        await assert.rejects(engine.ingest("sys", [{ id: "a", next: sys("a2") }], { apply: failing(mode, "apply") }), /apply (threw|rejected)/);
+        await assert.rejects(
+          engine.ingest("sys", [{ id: "a", next: sys("a2") }], { apply: failing(mode, "apply") }),
+          /apply (threw|rejected)/,
+        );
         assert.ok(table.rows.has("a"));
         assert.equal(emitted.length, 2);
         if (w.store) {
@@ -218,8 +242,17 @@ describe("fault injection: removal and ingest", () => {
         }
         assert.equal(engine.pendingWrites, 0);
       }
-      const changes = await engine.ingest("sys", [{ id: "b", next: sys("b3") }, { id: "a", next: null }]);
-      assert.deepEqual(changes.map((c) => [c.id, c.prev?.name, c.next?.name ?? null]), [["b", "b", "b3"], ["a", "a", null]]);
+      const changes = await engine.ingest("sys", [
+        { id: "b", next: sys("b3") },
+        { id: "a", next: null },
+      ]);
+      assert.deepEqual(
+        changes.map((c) => [c.id, c.prev?.name, c.next?.name ?? null]),
+        [
+          ["b", "b", "b3"],
+          ["a", "a", null],
+        ],
+      );
       assert.equal(emitted.length, 4);
       const rows = w.store ? w.store.rows : [...(await handle.history("a")), ...(await handle.history("b"))];
       assertNoDuplicateRows(rows);
@@ -234,13 +267,21 @@ describe("fault injection: callbacks that misbehave without throwing", () => {
     const onUnhandled = (reason) => unhandled.push(reason);
     process.on("unhandledRejection", onUnhandled);
     try {
-      w.engine.registerChangeDeriver({ kind: "sys", derive: async () => { throw new Error("async deriver"); } });
+      w.engine.registerChangeDeriver({
+        kind: "sys",
+        derive: async () => {
+          throw new Error("async deriver");
+        },
+      });
       await w.write("a", sys("a"));
       assert.deepEqual(w.engine.derive(w.handled[0]), ["sys.up", "sys.any"]);
       await settle();
       await settle();
       assert.deepEqual(unhandled.map(String), []);
-      assert.ok(w.logger.warnings.some((m) => /deriver/.test(m)), w.logger.warnings.join("\n"));
+      assert.ok(
+        w.logger.warnings.some((m) => /deriver/.test(m)),
+        w.logger.warnings.join("\n"),
+      );
     } finally {
       process.off("unhandledRejection", onUnhandled);
     }
@@ -251,7 +292,10 @@ describe("fault injection: callbacks that misbehave without throwing", () => {
     const { handle, table, engine, emitted } = w;
     await w.write("a", sys("a"));
     const bad = engine.defineEntity({ kind: "bad", state: systemSchema, read: async () => 42 });
-    await assert.rejects(bad.mutate({ id: "x", apply: async () => sys("x") }), (e) => e.code === ErrorCode.ER_BAD_ARGUMENT);
+    await assert.rejects(
+      bad.mutate({ id: "x", apply: async () => sys("x") }),
+      (e) => e.code === ErrorCode.ER_BAD_ARGUMENT,
+    );
     for (const next of [null, 5, "s", [1], undefined]) {
       const e = await handle.mutate({ id: "a", apply: async () => next }).catch((x) => x);
       assert.equal(e.code, ErrorCode.ER_NOT_OBJECT, String(next));

@@ -88,14 +88,24 @@ export class HostStore {
     if (this.failAppend) throw new Error("disk full");
   }
   async inStateSince({ kind, entityId, field, currentValue }) {
-    const hits = this.rows.filter((r) => r.kind === kind && r.entityId === entityId && r.field === field && r.toValue === currentValue);
+    const hits = this.rows.filter(
+      (r) => r.kind === kind && r.entityId === entityId && r.field === field && r.toValue === currentValue,
+    );
     return hits.length ? hits.at(-1).transitionedAt : null;
   }
   async transitionCount({ kind, entityId, field, windowMs, now }) {
-    return this.rows.filter((r) => r.kind === kind && r.entityId === entityId && r.field === field && r.transitionedAt.getTime() >= now.getTime() - windowMs).length;
+    return this.rows.filter(
+      (r) =>
+        r.kind === kind &&
+        r.entityId === entityId &&
+        r.field === field &&
+        r.transitionedAt.getTime() >= now.getTime() - windowMs,
+    ).length;
   }
   async history({ kind, entityId, field, limit }) {
-    const rows = this.rows.filter((r) => r.kind === kind && r.entityId === entityId && (field === undefined || r.field === field)).reverse();
+    const rows = this.rows
+      .filter((r) => r.kind === kind && r.entityId === entityId && (field === undefined || r.field === field))
+      .reverse();
     return limit ? rows.slice(0, limit) : rows;
   }
 }

@@ -17,7 +17,8 @@ test("50,000 mutates/removes/ingests keep the WASM heap flat", async () => {
       const id = `s${i % 50}`;
       const opts = i % 3 === 0 ? { runId: "run" } : undefined;
       if (i % 10 === 9) await h.remove({ id, apply: table.del(id) });
-      else await h.mutate({ id, opts, apply: table.put(id, sys(`n${r}-${i}`, { metadata: { k: "secret-value", i } })) });
+      else
+        await h.mutate({ id, opts, apply: table.put(id, sys(`n${r}-${i}`, { metadata: { k: "secret-value", i } })) });
       if (i % 1000 === 0) {
         await assert.rejects(h.mutate({ id, apply: async () => ({ name: 1 }) })); // errors free their temporaries too
         await engine.ingest("sys", [{ id: "batch", next: sys(`b${i}`) }]);

@@ -44,7 +44,13 @@ test("with no cache at all every write is still right", async () => {
   await handle.mutate({ id: "a", apply: h.put("a", state(1)) });
   await handle.mutate({ id: "a", apply: h.put("a", state(2)) });
   await handle.mutate({ id: "a", apply: h.put("a", state(2)) });
-  assert.deepEqual(events.map((e) => e.changedFields), [["description", "metadata", "name"], ["metadata", "name"]]);
+  assert.deepEqual(
+    events.map((e) => e.changedFields),
+    [
+      ["description", "metadata", "name"],
+      ["metadata", "name"],
+    ],
+  );
   assert.equal(engine.memory().stateCacheBytes, 0);
   engine.close();
 });

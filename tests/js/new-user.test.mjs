@@ -14,7 +14,10 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 test("a wasm option that is not the module rejects with ER_BAD_WASM, and a good call works after it", async () => {
   for (const wasm of [new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]), new Uint8Array([0, 1, 2, 3])]) {
     const started = Date.now();
-    await assert.rejects(createEngine({ wasm }), (e) => e instanceof EntityReactorError && e.code === ErrorCode.ER_BAD_WASM && e.path === "wasm");
+    await assert.rejects(
+      createEngine({ wasm }),
+      (e) => e instanceof EntityReactorError && e.code === ErrorCode.ER_BAD_WASM && e.path === "wasm",
+    );
     assert.ok(Date.now() - started < 5000, "rejects promptly, no hang");
   }
   const engine = await createEngine();
@@ -41,9 +44,18 @@ test("derive, getMany and the catalog helpers throw typed errors or keep data as
   // Object.fromEntries defines "__proto__" as an own property (data).
   const read = async (ids) => Object.fromEntries(ids.filter((id) => rows.has(id)).map((id) => [id, rows.get(id)]));
   const handle = engine.defineEntity({ kind: "sys", state: systemSchema, read });
-  assert.throws(() => engine.derive({ kind: "", id: "x" }), (e) => e.code === ErrorCode.ER_BAD_KIND);
-  assert.throws(() => engine.derive({ kind: "   ", id: "x" }), (e) => e.code === ErrorCode.ER_BAD_KIND);
-  assert.throws(() => engine.derive({ kind: "sys", id: "x", next: { name: "\ud800" } }), (e) => e.code === ErrorCode.ER_LONE_SURROGATE);
+  assert.throws(
+    () => engine.derive({ kind: "", id: "x" }),
+    (e) => e.code === ErrorCode.ER_BAD_KIND,
+  );
+  assert.throws(
+    () => engine.derive({ kind: "   ", id: "x" }),
+    (e) => e.code === ErrorCode.ER_BAD_KIND,
+  );
+  assert.throws(
+    () => engine.derive({ kind: "sys", id: "x", next: { name: "\ud800" } }),
+    (e) => e.code === ErrorCode.ER_LONE_SURROGATE,
+  );
   rows.set("__proto__", sys("p"));
   const many = await handle.getMany(["__proto__", "zz"]);
   assert.deepEqual(Object.keys(many), ["__proto__"]);
@@ -51,9 +63,19 @@ test("derive, getMany and the catalog helpers throw typed errors or keep data as
   assert.equal(await handle.get("zz"), undefined, "absent: undefined, as in the reference");
   const catalog = await import("../../js/src/catalog.js");
   for (const bad of [undefined, null, 5, 10n, "row"])
-    assert.throws(() => catalog.toCatalogSystemState(bad), (e) => e instanceof EntityReactorError && e.code === ErrorCode.ER_BAD_ARGUMENT, String(bad));
-  assert.throws(() => catalog.toCatalogSystemState({ name: 1n }), (e) => e instanceof EntityReactorError);
-  assert.throws(() => catalog.deriveCatalogSystemTriggerEvents(null), (e) => e instanceof EntityReactorError);
+    assert.throws(
+      () => catalog.toCatalogSystemState(bad),
+      (e) => e instanceof EntityReactorError && e.code === ErrorCode.ER_BAD_ARGUMENT,
+      String(bad),
+    );
+  assert.throws(
+    () => catalog.toCatalogSystemState({ name: 1n }),
+    (e) => e instanceof EntityReactorError,
+  );
+  assert.throws(
+    () => catalog.deriveCatalogSystemTriggerEvents(null),
+    (e) => e instanceof EntityReactorError,
+  );
   engine.close();
 });
 

@@ -19,7 +19,12 @@ const pkgDir = path.join(root, "js");
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
 // Settings inherited from an enclosing `npm --prefix ...` run would send the
 // install elsewhere: drop them.
-const env = { ...process.env, npm_config_update_notifier: "false", npm_config_audit: "false", npm_config_fund: "false" };
+const env = {
+  ...process.env,
+  npm_config_update_notifier: "false",
+  npm_config_audit: "false",
+  npm_config_fund: "false",
+};
 for (const key of Object.keys(env))
   if (/^npm_config_(prefix|global|location|workspaces?|include_workspace_root)$/i.test(key)) delete env[key];
 const STEP = { timeout: 45_000, env, maxBuffer: 16 << 20 };
@@ -41,7 +46,8 @@ async function walk(dir, rel = "") {
 
 before(async () => {
   assert.ok(
-    existsSync(path.join(pkgDir, "wasm/entity-reactor.wasm")) && existsSync(path.join(pkgDir, "src/generated/constants.js")),
+    existsSync(path.join(pkgDir, "wasm/entity-reactor.wasm")) &&
+      existsSync(path.join(pkgDir, "src/generated/constants.js")),
     "js/wasm or js/src/generated is missing: run scripts/build-wasm.sh",
   );
   tmp = await mkdtemp(path.join(os.tmpdir(), "er-pack-"));
@@ -67,7 +73,17 @@ test("npm pack: the tarball holds the wasm, the glue, the bundle, the sources an
   const { size } = await stat(tarball);
   t.diagnostic(`tarball ${path.basename(tarball)}: ${size} bytes, ${entries.length} files`);
   console.log(`tarball size: ${size} bytes (${(size / 1024).toFixed(1)} KiB)`);
-  for (const f of ["package.json", "wasm/entity-reactor.wasm", "wasm/entity-reactor.mjs", "src/index.js", "src/workerd.js", "src/load.js", "src/engine.js", "src/errors.js", "src/generated/constants.js"])
+  for (const f of [
+    "package.json",
+    "wasm/entity-reactor.wasm",
+    "wasm/entity-reactor.mjs",
+    "src/index.js",
+    "src/workerd.js",
+    "src/load.js",
+    "src/engine.js",
+    "src/errors.js",
+    "src/generated/constants.js",
+  ])
     assert.ok(entries.includes(f), `${f} is packed (got ${entries.join(", ")})`);
   // Every runtime target of "exports" outside the workerd condition is a bundle in dist/.
   const manifest = JSON.parse(await readFile(path.join(pkgDir, "package.json"), "utf8"));
@@ -88,7 +104,11 @@ test("npm pack: nothing but the package's own files (no tests, builds or sources
     /^(package\.json|README(\.md)?|LICEN[CS]E(\.md)?|src\/.+\.(js|d\.ts)|dist\/.+\.js|wasm\/entity-reactor\.(mjs|wasm))$/i;
   for (const f of entries) {
     assert.match(f, allowed, `unexpected file in the tarball: ${f}`);
-    assert.doesNotMatch(f, /(^|\/)(tests?|__tests__|fixtures)\/|\.(test|spec)\.[cm]?[jt]s$/, `test file in the tarball: ${f}`);
+    assert.doesNotMatch(
+      f,
+      /(^|\/)(tests?|__tests__|fixtures)\/|\.(test|spec)\.[cm]?[jt]s$/,
+      `test file in the tarball: ${f}`,
+    );
   }
 });
 
@@ -117,7 +137,9 @@ test("npm pack: dist holds ONE copy of the engine internals, shared by every ent
 
 // Files package.json points at that are not written yet. Once they exist in
 // js/src the next test stops being a todo and must pass.
-const pending = ["src/index.d.ts", "src/catalog.js", "src/catalog.d.ts"].filter((f) => !existsSync(path.join(pkgDir, f)));
+const pending = ["src/index.d.ts", "src/catalog.js", "src/catalog.d.ts"].filter(
+  (f) => !existsSync(path.join(pkgDir, f)),
+);
 
 test(
   "npm pack: every path package.json names (main, types, exports) is in the tarball",
@@ -130,7 +152,10 @@ test(
       else if (value && typeof value === "object") Object.values(value).forEach(collect);
     };
     collect(manifest.exports);
-    const missing = [...targets].filter(Boolean).map((p) => p.replace(/^\.\//, "")).filter((p) => !entries.includes(p));
+    const missing = [...targets]
+      .filter(Boolean)
+      .map((p) => p.replace(/^\.\//, ""))
+      .filter((p) => !entries.includes(p));
     assert.deepEqual(missing, [], "package.json names files the tarball lacks");
   },
 );
@@ -235,10 +260,13 @@ console.log(JSON.stringify({
     changedFields: ["metadata", "name"],
     actor: { type: "system" },
   });
-  assert.deepEqual(out.history.sort((a, b) => a.field.localeCompare(b.field)), [
-    { field: "metadata", fromValue: null, toValue: "{}" },
-    { field: "name", fromValue: null, toValue: "alpha" },
-  ]);
+  assert.deepEqual(
+    out.history.sort((a, b) => a.field.localeCompare(b.field)),
+    [
+      { field: "metadata", fromValue: null, toValue: "{}" },
+      { field: "name", fromValue: null, toValue: "alpha" },
+    ],
+  );
   assert.deepEqual(out.error, { code: "ER_SCHEMA", isEntityReactorError: true });
   assert.equal(out.schemaCode, "ER_SCHEMA");
   assert.deepEqual(out.secondKinds, ["other"]);

@@ -67,11 +67,18 @@ function generator(rand) {
     if (r < 0.7) return Array.from({ length: int(4) }, () => value(secrets, depth + 1));
     return object(secrets, depth + 1);
   };
-  const key = (secrets) => (rand() < 0.3 ? text(secrets) : pick(["a", "b", "name", "k", "__proto__", "constructor", ""]));
+  const key = (secrets) =>
+    rand() < 0.3 ? text(secrets) : pick(["a", "b", "name", "k", "__proto__", "constructor", ""]);
   const object = (secrets, depth = 0) => {
     const o = {};
     const n = int(5);
-    for (let i = 0; i < n; i++) Object.defineProperty(o, key(secrets), { value: value(secrets, depth), enumerable: true, configurable: true, writable: true });
+    for (let i = 0; i < n; i++)
+      Object.defineProperty(o, key(secrets), {
+        value: value(secrets, depth),
+        enumerable: true,
+        configurable: true,
+        writable: true,
+      });
     return o;
   };
   return { int, pick, word, secretsOf, object };
@@ -81,7 +88,7 @@ function generator(rand) {
 function stringsOf(v, out = []) {
   if (typeof v === "string") out.push(v);
   else if (Array.isArray(v)) for (const x of v) stringsOf(x, out);
-  else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) out.push(k), stringsOf(x, out);
+  else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) (out.push(k), stringsOf(x, out));
   return out;
 }
 
@@ -118,7 +125,12 @@ test(`no secret reaches an event or a row of a run-originated write (${runs} see
     const store = r % 2 === 1 ? new HostStore() : undefined;
     const clock = new FakeClock();
     const events = [];
-    const engine = await createEngine({ now: clock.now, logger: quietLogger(), emit: (e) => events.push(e), transitions: store });
+    const engine = await createEngine({
+      now: clock.now,
+      logger: quietLogger(),
+      emit: (e) => events.push(e),
+      transitions: store,
+    });
     const table = new Table();
     const handle = engine.defineEntity({ kind: "k", state: looseSchema, read: table.read });
     // runs: some with secrets, one never registered, one dropped
@@ -141,7 +153,10 @@ test(`no secret reaches an event or a row of a run-originated write (${runs} see
       for (const row of rows) strings.push(...rowStrings(row));
       for (const s of strings)
         for (const secret of secrets)
-          assert.ok(!s.includes(secret), `${context()}: secret ${JSON.stringify(secret)} of ${runId} survives in ${JSON.stringify(s)}`);
+          assert.ok(
+            !s.includes(secret),
+            `${context()}: secret ${JSON.stringify(secret)} of ${runId} survives in ${JSON.stringify(s)}`,
+          );
     };
     const newRows = async (id, before) => {
       if (store) return store.rows.slice(before);
@@ -150,7 +165,8 @@ test(`no secret reaches an event or a row of a run-originated write (${runs} see
     };
     const rowCount = async (id) => (store ? store.rows.length : (await handle.history(id)).length);
     // SPEC §7: a write whose id holds a secret of its run is refused before read.
-    const holdsSecret = (runId, idList) => (runSecrets.get(runId) ?? []).some((x) => idList.some((id) => id.includes(x)));
+    const holdsSecret = (runId, idList) =>
+      (runSecrets.get(runId) ?? []).some((x) => idList.some((id) => id.includes(x)));
     const expectRefused = async (promise) => {
       const reads = table.reads.length;
       const before = events.length;
@@ -193,7 +209,10 @@ test(`no secret reaches an event or a row of a run-originated write (${runs} see
         writes++;
         if (runId) check(runId, events.slice(before), []);
       } else {
-        const entries = Array.from({ length: 1 + g.int(4) }, () => ({ id: g.pick(ids), next: g.int(5) === 0 ? null : g.object(all) }));
+        const entries = Array.from({ length: 1 + g.int(4) }, () => ({
+          id: g.pick(ids),
+          next: g.int(5) === 0 ? null : g.object(all),
+        }));
         const before = events.length;
         const rowsBefore = store ? store.rows.length : 0;
         const apply = () => {
@@ -202,7 +221,12 @@ test(`no secret reaches an event or a row of a run-originated write (${runs} see
             else table.rows.delete(e.id);
           }
         };
-        if (holdsSecret(runId, entries.map((e) => e.id))) {
+        if (
+          holdsSecret(
+            runId,
+            entries.map((e) => e.id),
+          )
+        ) {
           await expectRefused(engine.ingest("k", entries, { ...opts, apply }));
           continue;
         }
@@ -232,7 +256,9 @@ test(`no secret reaches an event or a row of a run-originated write (${runs} see
     assert.equal(engine.pendingWrites, 0);
     engine.close();
   }
-  console.log(`property: ${runs} seeded runs, ${writes} writes, ${masked} events differed from the state (masked), ${refused} refused (secret in the id)`);
+  console.log(
+    `property: ${runs} seeded runs, ${writes} writes, ${masked} events differed from the state (masked), ${refused} refused (secret in the id)`,
+  );
   assert.ok(masked > writes / 20, "the generator must actually embed secrets");
   assert.ok(refused > 0, "the generator must produce ids that hold a secret");
 });

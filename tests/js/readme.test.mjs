@@ -13,7 +13,8 @@ test("README quick start is the example file and prints what it says", () => {
   assert.ok(readme.includes(example.trim()), "README.md must include examples/quickstart.mjs verbatim");
   // Resolve "entity-reactor" the way an installed package would be.
   mkdirSync(`${root}examples/node_modules`, { recursive: true });
-  if (!existsSync(`${root}examples/node_modules/entity-reactor`)) symlinkSync("../../js", `${root}examples/node_modules/entity-reactor`);
+  if (!existsSync(`${root}examples/node_modules/entity-reactor`))
+    symlinkSync("../../js", `${root}examples/node_modules/entity-reactor`);
   const out = execFileSync(process.execPath, [`${root}examples/quickstart.mjs`], { encoding: "utf8" });
   assert.match(out, /changed: t1 \[ 'done', 'title' \] \{ done: false, title: 'Write docs' \}/);
   assert.match(out, /changed: t1 \[ 'done' \] \{ done: true \}/);

@@ -37,7 +37,10 @@ test("zod string formats and regexes are enforced as zod enforces them", async (
       day: z.iso.date().optional(),
       ip: z.ipv4().optional(),
       ip6: z.ipv6().optional(),
-      code: z.string().regex(/^[A-Z]{3}-\d+$/).optional(),
+      code: z
+        .string()
+        .regex(/^[A-Z]{3}-\d+$/)
+        .optional(),
       token: z.jwt().optional(),
     }),
   );
@@ -83,7 +86,17 @@ test("JSON Schema pattern, format, uniqueItems, not, multipleOf, counts and excl
       emoji: { type: "string", pattern: "^\\p{Extended_Pictographic}+$" },
     },
   });
-  assert.ok(await accepts(handle, table, { sku: "ab-12", mail: "a@b.co", tags: ["x", "y"], not5: 4, step: 9.5, bag: { a: 1 }, emoji: "🎉" }));
+  assert.ok(
+    await accepts(handle, table, {
+      sku: "ab-12",
+      mail: "a@b.co",
+      tags: ["x", "y"],
+      not5: 4,
+      step: 9.5,
+      bag: { a: 1 },
+      emoji: "🎉",
+    }),
+  );
   const cases = [
     [{ sku: "AB-12" }, "sku"],
     [{ mail: "a@b" }, "mail"],
@@ -103,7 +116,9 @@ test("JSON Schema pattern, format, uniqueItems, not, multipleOf, counts and excl
 });
 
 test("record keys with a pattern are checked", async () => {
-  const { engine, handle, table } = await kindOf(z.object({ env: z.record(z.string().regex(/^[A-Z_]+$/), z.string()) }));
+  const { engine, handle, table } = await kindOf(
+    z.object({ env: z.record(z.string().regex(/^[A-Z_]+$/), z.string()) }),
+  );
   assert.ok(await accepts(handle, table, { env: { HOME: "/root", PATH_X: "a" } }));
   await rejects(handle, table, { env: { home: "/root" } });
   engine.close();
@@ -117,7 +132,10 @@ test("an unknown or misspelt keyword is refused at defineEntity, naming it and w
     [{ type: "object", properties: { n: { type: "string", patternn: "x" } } }, /"patternn"/],
     [{ type: "object", if: { required: ["a"] }, then: {} }, /"if"/],
     [{ type: "object", patternProperties: { "^x": {} } }, /"patternProperties"/],
-    [{ type: "object", properties: { s: { type: "string", format: "hostname-ish" } } }, /format "hostname-ish".*cannot be checked/],
+    [
+      { type: "object", properties: { s: { type: "string", format: "hostname-ish" } } },
+      /format "hostname-ish".*cannot be checked/,
+    ],
   ];
   for (const [state, message] of cases)
     assert.throws(
@@ -129,7 +147,13 @@ test("an unknown or misspelt keyword is refused at defineEntity, naming it and w
   engine.defineEntity({
     kind: "annotated",
     read,
-    state: { $schema: "x", title: "T", description: "d", type: "object", properties: { a: { type: "string", examples: ["a"], deprecated: true, readOnly: true } } },
+    state: {
+      $schema: "x",
+      title: "T",
+      description: "d",
+      type: "object",
+      properties: { a: { type: "string", examples: ["a"], deprecated: true, readOnly: true } },
+    },
   });
   engine.close();
 });
@@ -138,7 +162,10 @@ test("a pattern that is no ECMAScript regular expression is refused, and the kin
   const engine = await createEngine();
   const read = async () => ({});
   const state = { type: "object", properties: { s: { type: "string", pattern: "(unclosed" } } };
-  assert.throws(() => engine.defineEntity({ kind: "k", state, read }), (e) => e.code === ErrorCode.ER_BAD_SCHEMA && /pattern/.test(e.message));
+  assert.throws(
+    () => engine.defineEntity({ kind: "k", state, read }),
+    (e) => e.code === ErrorCode.ER_BAD_SCHEMA && /pattern/.test(e.message),
+  );
   assert.deepEqual(engine.kinds(), []);
   engine.defineEntity({ kind: "k", state: { type: "object" }, read });
   assert.deepEqual(engine.kinds(), ["k"]);
@@ -170,6 +197,9 @@ test("zod types without a JSON Schema get a typed error, not a plain Error", asy
 test("handle.validate checks a state before the host writes it", async () => {
   const { engine, handle } = await kindOf(z.object({ name: z.string().min(1), tier: z.enum(["a", "b"]).default("a") }));
   assert.deepEqual(handle.validate({ name: "x" }), { name: "x", tier: "a" });
-  assert.throws(() => handle.validate({ name: "" }), (e) => e.code === ErrorCode.ER_SCHEMA && e.path === "name");
+  assert.throws(
+    () => handle.validate({ name: "" }),
+    (e) => e.code === ErrorCode.ER_SCHEMA && e.path === "name",
+  );
   engine.close();
 });

@@ -42,7 +42,11 @@ async function startService(env) {
   const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
   let done = false;
   exited.then(() => (done = true));
-  const url = await waitFor(() => out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/)?.[1] ?? (done ? "exited" : null), "the service to listen", 20_000);
+  const url = await waitFor(
+    () => out.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/)?.[1] ?? (done ? "exited" : null),
+    "the service to listen",
+    20_000,
+  );
   if (url === "exited") throw new Error(`the service exited:\n${out}`);
   return {
     url,
@@ -84,7 +88,8 @@ async function openEvents(url) {
             const m = line.match(/^(id|event|data): ?(.*)$/);
             if (m) event[m[1]] = m[2];
           }
-          if (event.data !== undefined) events.push({ id: Number(event.id), type: event.event, data: JSON.parse(event.data) });
+          if (event.data !== undefined)
+            events.push({ id: Number(event.id), type: event.event, data: JSON.parse(event.data) });
         }
       }
     } catch {
@@ -131,7 +136,8 @@ function client(url) {
   };
 }
 
-const runsFor = (runs, automationId, changeId) => runs.filter((r) => r.automationId === automationId && r.changeId === changeId);
+const runsFor = (runs, automationId, changeId) =>
+  runs.filter((r) => r.automationId === automationId && r.changeId === changeId);
 
 async function scenario(t, env) {
   assert.ok(
@@ -144,11 +150,18 @@ async function scenario(t, env) {
   let sse = await openEvents(service.url);
   try {
     const automations = (await api.get("/automations")).body;
-    assert.deepEqual(automations.map((a) => a.id), ["stamp-new-systems", "mark-renamed"]);
+    assert.deepEqual(
+      automations.map((a) => a.id),
+      ["stamp-new-systems", "mark-renamed"],
+    );
     assert.ok(!JSON.stringify(automations).includes(SECRET));
 
     // create → catalog.created → stamp-new-systems → update_metadata → catalog.updated
-    const created = await api.post("/systems", { id: "billing", name: "Billing", description: "Invoices", metadata: { team: "payments" } }, { "x-user-id": "alice" });
+    const created = await api.post(
+      "/systems",
+      { id: "billing", name: "Billing", description: "Invoices", metadata: { team: "payments" } },
+      { "x-user-id": "alice" },
+    );
     assert.equal(created.status, 201, created.text);
     assert.deepEqual(created.body.metadata, { team: "payments" });
     let runs = await api.settle(1);
@@ -157,7 +170,11 @@ async function scenario(t, env) {
     assert.deepEqual(createChange.triggers, ["catalog.created"]);
     assert.deepEqual(createChange.actor, { type: "user", id: "alice", name: "alice" });
     assert.equal(createChange.causedByRun, null);
-    assert.equal(runsFor(runs, "stamp-new-systems", createChange.changeId).length, 1, "fired exactly once for the create");
+    assert.equal(
+      runsFor(runs, "stamp-new-systems", createChange.changeId).length,
+      1,
+      "fired exactly once for the create",
+    );
     const stampRun = runs[0];
     assert.equal(stampRun.status, "succeeded", JSON.stringify(stampRun));
     await waitFor(() => sse.of("run").length >= 1, "SSE run event");
@@ -166,7 +183,11 @@ async function scenario(t, env) {
     assert.deepEqual(stampChange.changedFields, ["metadata"]);
     assert.deepEqual(stampChange.triggers, ["catalog.updated"]);
     const createdTrigger = sse.of("trigger").find((x) => x.changeId === createChange.changeId);
-    assert.deepEqual(createdTrigger.payload, { systemId: "billing", systemName: "Billing", changedFields: ["description", "metadata", "name"] });
+    assert.deepEqual(createdTrigger.payload, {
+      systemId: "billing",
+      systemName: "Billing",
+      changedFields: ["description", "metadata", "name"],
+    });
     assert.equal(createdTrigger.automations, 1);
     const updatedByRun = sse.of("trigger").find((x) => x.changeId === stampChange.changeId);
     assert.equal(updatedByRun.event, "catalog.updated");
@@ -198,7 +219,11 @@ async function scenario(t, env) {
     assert.equal((await api.post("/systems", { id: "ledger", name: "Ledger", description: null })).status, 201);
     runs = await api.settle(3);
     assert.equal(runs.length, 3);
-    assert.deepEqual(runs.map((r) => r.automationId).sort(), ["mark-renamed", "stamp-new-systems", "stamp-new-systems"]);
+    assert.deepEqual(runs.map((r) => r.automationId).sort(), [
+      "mark-renamed",
+      "stamp-new-systems",
+      "stamp-new-systems",
+    ]);
     for (const r of runs) assert.equal(runsFor(runs, r.automationId, r.changeId).length, 1);
 
     // Bad requests, missing ids, duplicates.
@@ -255,9 +280,16 @@ async function scenario(t, env) {
     api = client(service.url);
     sse = await openEvents(service.url);
     const systems = (await api.get("/systems")).body;
-    assert.deepEqual(systems.map((s) => s.id), ["ledger"]);
+    assert.deepEqual(
+      systems.map((s) => s.id),
+      ["ledger"],
+    );
     assert.equal(systems[0].metadata.onboardedBy, "stamp-new-systems");
-    assert.deepEqual((await api.get("/systems/billing/history")).body, historyBefore, "history kept across the restart");
+    assert.deepEqual(
+      (await api.get("/systems/billing/history")).body,
+      historyBefore,
+      "history kept across the restart",
+    );
     assert.deepEqual(await api.settle(3), runsBefore, "run log kept; no run fired at startup");
     const since = (await api.get("/systems/ledger/fields/name")).body.inStateSince;
     assert.equal(since, ledgerCreate.occurredAt, "inStateSince reads the persisted log");
@@ -269,7 +301,10 @@ async function scenario(t, env) {
     assert.equal(runs[0].automationId, "mark-renamed");
     const ledgerNames = (await api.get("/systems/ledger/history?field=name")).body.map((r) => r.toValue);
     assert.deepEqual(ledgerNames, ["General Ledger", "Ledger"]);
-    assert.ok(sse.of("run").length === 1 && sse.of("change").length === 2, "SSE after restart: rename, its run's write, its run");
+    assert.ok(
+      sse.of("run").length === 1 && sse.of("change").length === 2,
+      "SSE after restart: rename, its run's write, its run",
+    );
 
     // Groups go through the engine too (catalog.group.created).
     assert.equal((await api.post("/groups", { id: "finance", name: "Finance" })).status, 201);
@@ -328,7 +363,13 @@ describe("examples/automation-server: request bodies and routes", () => {
     const index = await api.get("/");
     assert.equal(index.status, 200, index.text);
     const routes = index.body.routes.map((r) => `${r.method} ${r.path}`);
-    for (const route of ["GET /events", "POST /systems", "PATCH /systems/:id", "DELETE /groups/:id", "GET /runs?limit="])
+    for (const route of [
+      "GET /events",
+      "POST /systems",
+      "PATCH /systems/:id",
+      "DELETE /groups/:id",
+      "GET /runs?limit=",
+    ])
       assert.ok(routes.includes(route), `GET / lists ${route}: ${routes.join(", ")}`);
     assert.ok(index.body.routes.every((r) => typeof r.description === "string" && r.description !== ""));
     const unknown = await api.get("/nope");

@@ -20,7 +20,13 @@ before(async () => {
   context.setDefaultTimeout(15_000);
   page = watch(await context.newPage(), errors);
   const blank = `${server.url}__indexeddb-keys`;
-  await page.route(blank, (route) => route.fulfill({ status: 200, contentType: "text/html", body: '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>keys</title>' }));
+  await page.route(blank, (route) =>
+    route.fulfill({
+      status: 200,
+      contentType: "text/html",
+      body: '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>keys</title>',
+    }),
+  );
   await page.goto(blank);
 });
 
@@ -35,7 +41,11 @@ test("indexeddb: a NUL in a kind or id never merges two logs, and NUL values rou
     const { createEngine } = await import("/js/src/index.js");
     const schema = {
       type: "object",
-      properties: { name: { type: "string", minLength: 1 }, description: { type: ["string", "null"] }, metadata: { type: "object", additionalProperties: {} } },
+      properties: {
+        name: { type: "string", minLength: 1 },
+        description: { type: ["string", "null"] },
+        metadata: { type: "object", additionalProperties: {} },
+      },
       required: ["name", "description", "metadata"],
       additionalProperties: false,
     };

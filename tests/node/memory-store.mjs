@@ -16,7 +16,9 @@ export function createMemoryTransitionStore({ outbox = false } = {}) {
   const newestFirst = (a, b) => b.transitionedAt.getTime() - a.transitionedAt.getTime() || b.seq - a.seq;
   const strip = ({ seq: _seq, ...row }) => ({ ...row, transitionedAt: new Date(row.transitionedAt) });
   const of = (kind, entityId, field) =>
-    rows.filter((r) => r.kind === kind && r.entityId === entityId && (field === undefined || r.field === field)).sort(newestFirst);
+    rows
+      .filter((r) => r.kind === kind && r.entityId === entityId && (field === undefined || r.field === field))
+      .sort(newestFirst);
   const check = (r) => {
     for (const key of ["kind", "entityId", "field", "toValue"])
       if (typeof r[key] !== "string") throw new Error(`memory store: ${key} must be text (NOT NULL)`);
@@ -63,16 +65,26 @@ export function createMemoryTransitionStore({ outbox = false } = {}) {
     changes,
     async appendChanges({ tx, kind, changes: events }) {
       if (!tx?.open) throw new Error("memory store: not in a transaction");
-      for (const c of events) tx.changes.push({ changeId: c.changeId, kind: c.kind ?? kind, id: c.id, event: JSON.stringify(c) });
+      for (const c of events)
+        tx.changes.push({ changeId: c.changeId, kind: c.kind ?? kind, id: c.id, event: JSON.stringify(c) });
     },
     async relayOutbox({ owner, limit = 100 }, publish) {
-      if (typeof owner !== "string" || owner === "") throw new TypeError("relayOutbox: owner must be a non-empty string");
+      if (typeof owner !== "string" || owner === "")
+        throw new TypeError("relayOutbox: owner must be a non-empty string");
       if (relaying) return { locked: true, count: 0, published: 0 };
       relaying = true;
       try {
         const batch = changes.filter((c) => c.publishedAt === null).slice(0, limit);
         if (!batch.length) return { locked: false, count: 0, published: 0 };
-        const published = Math.max(0, Math.min(batch.length, Number(await publish(batch.map(({ seq, changeId, kind, id, event }) => ({ seq, changeId, kind, id, event })))) || 0));
+        const published = Math.max(
+          0,
+          Math.min(
+            batch.length,
+            Number(
+              await publish(batch.map(({ seq, changeId, kind, id, event }) => ({ seq, changeId, kind, id, event }))),
+            ) || 0,
+          ),
+        );
         const at = new Date();
         for (const c of batch.slice(0, published)) c.publishedAt = at;
         return { locked: false, count: batch.length, published };

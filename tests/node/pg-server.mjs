@@ -90,7 +90,24 @@ export async function startPostgres({ database = "entity_reactor_test", durable 
       exited = null;
       child = spawn(
         path.join(bin, "postgres"),
-        ["-D", data, "-p", String(port), "-h", "127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", `synchronous_commit=${durable ? "on" : "off"}`, "-c", "full_page_writes=off", "-c", "max_connections=60"],
+        [
+          "-D",
+          data,
+          "-p",
+          String(port),
+          "-h",
+          "127.0.0.1",
+          "-k",
+          dir,
+          "-c",
+          "fsync=off",
+          "-c",
+          `synchronous_commit=${durable ? "on" : "off"}`,
+          "-c",
+          "full_page_writes=off",
+          "-c",
+          "max_connections=60",
+        ],
         { ...ids, env, cwd: dir, stdio: ["ignore", "ignore", "pipe"] },
       );
       child.stderr.on("data", (d) => log.push(String(d)));

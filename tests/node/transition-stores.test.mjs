@@ -95,7 +95,10 @@ const backends = [
         // Another connection to the same file (another process, as far as SQLite is concerned).
         second: async () => createSqliteTransitionStore(new Database(file), options),
         outboxRows: async () =>
-          db.prepare(`SELECT change_id, published_at FROM "${name}_outbox" ORDER BY seq`).all().map((r) => ({ changeId: r.change_id, published: r.published_at !== null })),
+          db
+            .prepare(`SELECT change_id, published_at FROM "${name}_outbox" ORDER BY seq`)
+            .all()
+            .map((r) => ({ changeId: r.change_id, published: r.published_at !== null })),
       };
     },
   },
@@ -119,7 +122,10 @@ const backends = [
         reopen: async () => createPostgresTransitionStore(newPool(), options),
         second: async () => createPostgresTransitionStore(newPool(), options),
         outboxRows: async () =>
-          (await pool.query(`SELECT change_id, published_at FROM "${name}_outbox" ORDER BY seq`)).rows.map((r) => ({ changeId: r.change_id, published: r.published_at !== null })),
+          (await pool.query(`SELECT change_id, published_at FROM "${name}_outbox" ORDER BY seq`)).rows.map((r) => ({
+            changeId: r.change_id,
+            published: r.published_at !== null,
+          })),
       };
     },
   },
@@ -166,10 +172,19 @@ async function script({ handle, table, clock }) {
   clock.advance(1000);
   await handle.mutate({ id: "a", apply: table.put("a", sys("alpha-2")) });
   clock.advance(1000);
-  await handle.mutate({ id: "a", apply: table.put("a", sys("alpha-2", { description: "first", metadata: { tier: 1 } })) });
+  await handle.mutate({
+    id: "a",
+    apply: table.put("a", sys("alpha-2", { description: "first", metadata: { tier: 1 } })),
+  });
   // Two changes in the same millisecond: append order breaks the tie.
-  await handle.mutate({ id: "a", apply: table.put("a", sys("alpha-3", { description: "first", metadata: { tier: 1 } })) });
-  await handle.mutate({ id: "a", apply: table.put("a", sys("alpha", { description: "first", metadata: { tier: 2 } })) });
+  await handle.mutate({
+    id: "a",
+    apply: table.put("a", sys("alpha-3", { description: "first", metadata: { tier: 1 } })),
+  });
+  await handle.mutate({
+    id: "a",
+    apply: table.put("a", sys("alpha", { description: "first", metadata: { tier: 2 } })),
+  });
   await handle.mutate({ id: "b", apply: table.put("b", sys("beta")) });
   clock.advance(500);
 }
@@ -181,7 +196,10 @@ for (const backend of backends) {
     test("a create appends one row per field (fromValue null) in a table made on first use", async () => {
       const b = await backend.create();
       const { handle, table, clock, events } = await engineWith(b.store);
-      await handle.mutate({ id: "s1", apply: table.put("s1", sys("one", { description: "first", metadata: { env: "prod" } })) });
+      await handle.mutate({
+        id: "s1",
+        apply: table.put("s1", sys("one", { description: "first", metadata: { env: "prod" } })),
+      });
       const rows = await handle.history("s1");
       assert.equal(rows.length, 3);
       for (const r of rows) {
@@ -240,7 +258,11 @@ for (const backend of backends) {
       await handle.mutate({ id: "s", apply: table.put("s", sysd("up")) });
       // Back to "up": the latest entry into it counts, not the first.
       assert.equal((await handle.inStateSince("s", "name")).getTime(), t0 + 2000);
-      assert.equal((await handle.inStateSince("s", "description")).getTime(), t0, "description unchanged since the create");
+      assert.equal(
+        (await handle.inStateSince("s", "description")).getTime(),
+        t0,
+        "description unchanged since the create",
+      );
       clock.advance(750);
       assert.equal(await handle.inStateForMs("s", "name"), 750);
       assert.equal(await handle.inStateForMs("s", "description"), 2750);
@@ -359,7 +381,12 @@ for (const backend of backends) {
       await assert.rejects(
         store.runInTransaction(async (tx) => {
           await store.appendTransitions({ tx, kind: KIND, entityId: "d1", transitions: good });
-          await store.appendTransitions({ tx, kind: KIND, entityId: "d2", transitions: [row("d2", "name", null, null, at)] });
+          await store.appendTransitions({
+            tx,
+            kind: KIND,
+            entityId: "d2",
+            transitions: [row("d2", "name", null, null, at)],
+          });
         }),
       );
       assert.equal(await b.count(), 0, "no partial rows after a failing insert");
@@ -373,7 +400,10 @@ for (const backend of backends) {
       assert.equal(await b.count(), 2);
       const since = await store.inStateSince({ kind: KIND, entityId: "d1", field: "name", currentValue: "n1" });
       assert.equal(new Date(since).getTime(), at);
-      assert.equal(await store.transitionCount({ kind: KIND, entityId: "d1", field: "name", windowMs: 0, now: new Date(at) }), 1);
+      assert.equal(
+        await store.transitionCount({ kind: KIND, entityId: "d1", field: "name", windowMs: 0, now: new Date(at) }),
+        1,
+      );
     });
 
     test("concurrent writes of different ids each land in their own transaction", async () => {
@@ -395,7 +425,10 @@ for (const backend of backends) {
       assert.equal(returned.metadata.url, "https://x.invalid/?key=hunter2-token", "the host keeps the real value");
       const values = await b.toValues();
       assert.ok(values.length > 0);
-      assert.ok(values.every((v) => !v.includes("hunter2-token")), `no secret in ${values.join(" | ")}`);
+      assert.ok(
+        values.every((v) => !v.includes("hunter2-token")),
+        `no secret in ${values.join(" | ")}`,
+      );
       const [meta] = await handle.history("m", { field: "metadata" });
       assert.equal(meta.toValue, '{"url":"https://x.invalid/?key=****"}');
     });
@@ -409,7 +442,10 @@ for (const backend of backends) {
       const second = await engineWith(reopened, first.clock);
       second.table.rows = first.table.rows;
       assert.deepEqual(await second.handle.history("a"), want);
-      assert.equal((await second.handle.inStateSince("a", "name")).getTime(), want.find((r) => r.field === "name").transitionedAt.getTime());
+      assert.equal(
+        (await second.handle.inStateSince("a", "name")).getTime(),
+        want.find((r) => r.field === "name").transitionedAt.getTime(),
+      );
     });
 
     test("key encodings are unambiguous: a NUL in a kind or id never merges two logs, and NUL values round-trip", async () => {
@@ -448,7 +484,11 @@ for (const backend of backends) {
       assert.deepEqual(await b.store.history({ kind: "a", entityId: "c" }), []);
       for (const id of tricky) {
         const rows = await a.history(id, { field: "description" });
-        assert.deepEqual(rows.map((r) => [r.entityId, r.toValue]), [[id, id]], `id ${JSON.stringify(id)}`);
+        assert.deepEqual(
+          rows.map((r) => [r.entityId, r.toValue]),
+          [[id, id]],
+          `id ${JSON.stringify(id)}`,
+        );
         assert.notEqual(await a.inStateSince(id, "description"), null);
       }
       assert.equal(await b.count(), 4 + tricky.length * 3);
@@ -470,20 +510,31 @@ for (const backend of backends) {
         { id: "o3", next: sys("three") },
       ]);
       assert.equal(events.length, 5);
-      assert.deepEqual(await b.outboxRows(), events.map((e) => ({ changeId: e.changeId, published: false })));
+      assert.deepEqual(
+        await b.outboxRows(),
+        events.map((e) => ({ changeId: e.changeId, published: false })),
+      );
       assert.ok(woke >= 4, `watchOutbox listeners are told after each commit (${woke})`);
       assert.equal(await store.outboxBacklog(), 5);
       const batches = [];
-      const relay = (limit) => store.relayOutbox({ owner: "relay-1", limit }, async (changes) => (batches.push(changes), changes.length));
+      const relay = (limit) =>
+        store.relayOutbox({ owner: "relay-1", limit }, async (changes) => (batches.push(changes), changes.length));
       assert.deepEqual(await relay(3), { locked: false, count: 3, published: 3 });
       assert.deepEqual(await relay(3), { locked: false, count: 2, published: 2 });
       assert.deepEqual(await relay(3), { locked: false, count: 0, published: 0 });
       const relayed = batches.flat();
-      assert.deepEqual(relayed.map((c) => c.changeId), events.map((e) => e.changeId));
+      assert.deepEqual(
+        relayed.map((c) => c.changeId),
+        events.map((e) => e.changeId),
+      );
       for (const [i, c] of relayed.entries()) {
         assert.equal(c.kind, KIND);
         assert.equal(c.id, events[i].id);
-        assert.deepEqual(JSON.parse(c.event), JSON.parse(JSON.stringify(events[i])), "the event as JSON, tombstone included");
+        assert.deepEqual(
+          JSON.parse(c.event),
+          JSON.parse(JSON.stringify(events[i])),
+          "the event as JSON, tombstone included",
+        );
       }
       assert.equal(JSON.parse(relayed[2].event).next, null);
       assert.equal(await store.outboxBacklog(), 0);
@@ -496,21 +547,47 @@ for (const backend of backends) {
       const b = await backend.create({ outbox: true });
       const failing = failingOnAppend(b.store, 1);
       const first = await engineWith(failing);
-      await assert.rejects(first.handle.mutate({ id: "x", apply: first.table.put("x", sys("x")) }), (e) => e.code === ErrorCode.ER_STORE);
+      await assert.rejects(
+        first.handle.mutate({ id: "x", apply: first.table.put("x", sys("x")) }),
+        (e) => e.code === ErrorCode.ER_STORE,
+      );
       assert.equal(await b.count(), 0);
       assert.deepEqual(await b.outboxRows(), [], "no change without its rows");
       const { handle, table, events } = await engineWith(b.store);
       for (const id of ["p1", "p2", "p3"]) await handle.mutate({ id, apply: table.put(id, sys(id)) });
       // Only the first of three reached the bus.
-      assert.deepEqual(await b.store.relayOutbox({ owner: "r" }, async () => 1), { locked: false, count: 3, published: 1 });
-      assert.deepEqual((await b.outboxRows()).map((r) => r.published), [true, false, false]);
+      assert.deepEqual(await b.store.relayOutbox({ owner: "r" }, async () => 1), {
+        locked: false,
+        count: 3,
+        published: 1,
+      });
+      assert.deepEqual(
+        (await b.outboxRows()).map((r) => r.published),
+        [true, false, false],
+      );
       // A publish that throws marks nothing.
-      await assert.rejects(b.store.relayOutbox({ owner: "r" }, async () => Promise.reject(new Error("redis down"))), /redis down/);
-      assert.deepEqual((await b.outboxRows()).map((r) => r.published), [true, false, false]);
+      await assert.rejects(
+        b.store.relayOutbox({ owner: "r" }, async () => Promise.reject(new Error("redis down"))),
+        /redis down/,
+      );
+      assert.deepEqual(
+        (await b.outboxRows()).map((r) => r.published),
+        [true, false, false],
+      );
       const rest = [];
-      await b.store.relayOutbox({ owner: "r" }, async (changes) => (rest.push(...changes.map((c) => c.changeId)), changes.length));
-      assert.deepEqual(rest, events.slice(1).map((e) => e.changeId), "the next relay starts at the first unconfirmed change");
-      await assert.rejects(b.store.relayOutbox({ owner: "" }, async () => 0), TypeError);
+      await b.store.relayOutbox(
+        { owner: "r" },
+        async (changes) => (rest.push(...changes.map((c) => c.changeId)), changes.length),
+      );
+      assert.deepEqual(
+        rest,
+        events.slice(1).map((e) => e.changeId),
+        "the next relay starts at the first unconfirmed change",
+      );
+      await assert.rejects(
+        b.store.relayOutbox({ owner: "" }, async () => 0),
+        TypeError,
+      );
     });
 
     test("outbox: one relay at a time over a shared database; releaseOutbox and pruneOutbox", async () => {
@@ -520,21 +597,39 @@ for (const backend of backends) {
       await handle.mutate({ id: "l2", apply: table.put("l2", sys("l2")) });
       const other = await b.second();
       let release = null;
-      const holding = b.store.relayOutbox({ owner: "r1" }, (changes) => new Promise((r) => (release = () => r(changes.length))));
+      const holding = b.store.relayOutbox(
+        { owner: "r1" },
+        (changes) => new Promise((r) => (release = () => r(changes.length))),
+      );
       for (let i = 0; release === null && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
       assert.ok(release, "the first relay is publishing");
-      assert.deepEqual(await other.relayOutbox({ owner: "r2" }, () => assert.fail("a second relay must not publish now")), { locked: true, count: 0, published: 0 });
+      assert.deepEqual(
+        await other.relayOutbox({ owner: "r2" }, () => assert.fail("a second relay must not publish now")),
+        { locked: true, count: 0, published: 0 },
+      );
       release();
       assert.deepEqual(await holding, { locked: false, count: 2, published: 2 });
       await b.store.releaseOutbox({ owner: "r1" });
       await handle.mutate({ id: "l3", apply: table.put("l3", sys("l3")) });
       const got = [];
-      assert.deepEqual(await other.relayOutbox({ owner: "r2" }, async (c) => (got.push(...c), c.length)), { locked: false, count: 1, published: 1 });
+      assert.deepEqual(await other.relayOutbox({ owner: "r2" }, async (c) => (got.push(...c), c.length)), {
+        locked: false,
+        count: 1,
+        published: 1,
+      });
       assert.equal(got[0].id, "l3");
       await handle.mutate({ id: "l4", apply: table.put("l4", sys("l4")) }); // left unpublished
-      assert.equal(await b.store.pruneOutbox({ before: new Date(Date.now() - 3_600_000) }), 0, "nothing published that long ago");
+      assert.equal(
+        await b.store.pruneOutbox({ before: new Date(Date.now() - 3_600_000) }),
+        0,
+        "nothing published that long ago",
+      );
       assert.equal(await b.store.pruneOutbox({ before: new Date(Date.now() + 1000) }), 3);
-      assert.deepEqual((await b.outboxRows()).map((r) => r.published), [false], "the unpublished change is kept");
+      assert.deepEqual(
+        (await b.outboxRows()).map((r) => r.published),
+        [false],
+        "the unpublished change is kept",
+      );
     });
 
     if (backend.sql)
@@ -550,7 +645,10 @@ for (const backend of backends) {
         assert.equal(await b.count(), 3);
         assert.equal(b.store.table, table);
         assert.throws(
-          () => (backend.sql === "postgres" ? createPostgresTransitionStore(b.pool, { table: 'x"; DROP TABLE y; --' }) : createSqliteTransitionStore(b.db, { table: "a b" })),
+          () =>
+            backend.sql === "postgres"
+              ? createPostgresTransitionStore(b.pool, { table: 'x"; DROP TABLE y; --' })
+              : createSqliteTransitionStore(b.db, { table: "a b" }),
           TypeError,
         );
       });
@@ -567,7 +665,12 @@ describe("sqlite adapter", () => {
     const at = Date.now();
     await assert.rejects(
       store.runInTransaction(async (tx) => {
-        await store.appendTransitions({ tx, kind: KIND, entityId: "h", transitions: [row("h", "name", null, "x", at)] });
+        await store.appendTransitions({
+          tx,
+          kind: KIND,
+          entityId: "h",
+          transitions: [row("h", "name", null, "x", at)],
+        });
         // Another request writes the host's table on the same connection meanwhile.
         await new Promise((r) => setTimeout(r, 5));
         db.prepare("INSERT INTO host_rows (id) VALUES (?)").run("kept");
@@ -582,10 +685,15 @@ describe("sqlite adapter", () => {
   test("the table and both indexes exist, and the queries use them", async () => {
     const b = await backends[1].create();
     await b.store.ready();
-    const indexes = b.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entity_transitions' ORDER BY name").pluck().all();
+    const indexes = b.db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entity_transitions' ORDER BY name")
+      .pluck()
+      .all();
     assert.deepEqual(indexes, ["entity_transitions_entity_time_idx", "entity_transitions_field_time_idx"]);
     const plan = b.db
-      .prepare("EXPLAIN QUERY PLAN SELECT COUNT(*) FROM entity_transitions WHERE kind = ? AND entity_id = ? AND field = ? AND transitioned_at >= ?")
+      .prepare(
+        "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM entity_transitions WHERE kind = ? AND entity_id = ? AND field = ? AND transitioned_at >= ?",
+      )
       .all("k", "e", "f", 0)
       .map((r) => r.detail)
       .join(" ");
@@ -603,17 +711,29 @@ describe("sqlite adapter: outbox", () => {
     const b = await backends[1].create({ outbox: true });
     await b.store.ready();
     assert.equal(b.store.outboxTable, "entity_transitions_outbox");
-    const names = b.db.prepare("SELECT name FROM sqlite_master WHERE name LIKE 'entity_transitions_outbox%' ORDER BY name").pluck().all();
-    assert.deepEqual(names, ["entity_transitions_outbox", "entity_transitions_outbox_lease", "entity_transitions_outbox_unpublished_idx"]);
+    const names = b.db
+      .prepare("SELECT name FROM sqlite_master WHERE name LIKE 'entity_transitions_outbox%' ORDER BY name")
+      .pluck()
+      .all();
+    assert.deepEqual(names, [
+      "entity_transitions_outbox",
+      "entity_transitions_outbox_lease",
+      "entity_transitions_outbox_unpublished_idx",
+    ]);
     const plan = b.db
-      .prepare("EXPLAIN QUERY PLAN SELECT seq, change_id, kind, entity_id, event FROM entity_transitions_outbox WHERE published_at IS NULL ORDER BY seq LIMIT 100")
+      .prepare(
+        "EXPLAIN QUERY PLAN SELECT seq, change_id, kind, entity_id, event FROM entity_transitions_outbox WHERE published_at IS NULL ORDER BY seq LIMIT 100",
+      )
       .all()
       .map((r) => r.detail)
       .join(" ");
     assert.match(plan, /entity_transitions_outbox_unpublished_idx/);
     assert.doesNotMatch(plan, /TEMP B-TREE/, "no sort: the index is in seq order");
     assert.throws(() => createSqliteTransitionStore(b.db, { outbox: "yes" }), TypeError);
-    assert.throws(() => createSqliteTransitionStore(b.db, { outbox: true, outboxTable: "entity_transitions" }), TypeError);
+    assert.throws(
+      () => createSqliteTransitionStore(b.db, { outbox: true, outboxTable: "entity_transitions" }),
+      TypeError,
+    );
   });
 
   test("a lease left by a relay that died expires, then another relay takes over", async () => {
@@ -621,11 +741,17 @@ describe("sqlite adapter: outbox", () => {
     const { handle, table } = await engineWith(b.store);
     await handle.mutate({ id: "e1", apply: table.put("e1", sys("e1")) });
     // The relay "dies" holding a short lease: it read the change, never published it.
-    await assert.rejects(b.store.relayOutbox({ owner: "dead", leaseMs: 150 }, () => Promise.reject(new Error("killed"))));
+    await assert.rejects(
+      b.store.relayOutbox({ owner: "dead", leaseMs: 150 }, () => Promise.reject(new Error("killed"))),
+    );
     const other = await b.second();
     assert.equal((await other.relayOutbox({ owner: "alive" }, async (c) => c.length)).locked, true);
     await new Promise((r) => setTimeout(r, 200));
-    assert.deepEqual(await other.relayOutbox({ owner: "alive" }, async (c) => c.length), { locked: false, count: 1, published: 1 });
+    assert.deepEqual(await other.relayOutbox({ owner: "alive" }, async (c) => c.length), {
+      locked: false,
+      count: 1,
+      published: 1,
+    });
   });
 });
 
@@ -639,9 +765,15 @@ describe("postgres adapter", () => {
     const b = await backends[2].create({ outbox: true });
     await b.store.ready();
     assert.equal(b.store.outboxTable, `${b.store.table}_outbox`);
-    const { rows } = await b.pool.query("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname", [b.store.outboxTable]);
+    const { rows } = await b.pool.query(
+      "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname",
+      [b.store.outboxTable],
+    );
     assert.match(rows.map((r) => r.indexdef).join("\n"), /\(seq\) WHERE \(published_at IS NULL\)/);
-    assert.throws(() => createPostgresTransitionStore(b.pool, { table: "t", outbox: true, outboxTable: "t" }), TypeError);
+    assert.throws(
+      () => createPostgresTransitionStore(b.pool, { table: "t", outbox: true, outboxTable: "t" }),
+      TypeError,
+    );
     assert.throws(() => createPostgresTransitionStore(b.pool, { outbox: true, outboxTable: "a.b.c" }), TypeError);
   });
 
@@ -660,7 +792,9 @@ describe("postgres adapter", () => {
   test("the index on (kind, entity_id, field, transitioned_at DESC, id DESC) exists", async () => {
     const b = await backends[2].create();
     await b.store.ready();
-    const { rows } = await b.pool.query("SELECT indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname", [b.store.table]);
+    const { rows } = await b.pool.query("SELECT indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexname", [
+      b.store.table,
+    ]);
     const defs = rows.map((r) => r.indexdef).join("\n");
     assert.match(defs, /\(kind, entity_id, field, transitioned_at DESC, id DESC\)/);
     assert.match(defs, /\(kind, entity_id, transitioned_at DESC, id DESC\)/);
@@ -679,7 +813,9 @@ describe("postgres adapter", () => {
     );
     const reports = outputs.map((o) => JSON.parse(o.stdout.trim().split("\n").at(-1)));
     const pool = newPool();
-    const { rows } = await pool.query(`SELECT COUNT(*)::int AS n, COUNT(DISTINCT entity_id)::int AS ids FROM "${table}"`);
+    const { rows } = await pool.query(
+      `SELECT COUNT(*)::int AS n, COUNT(DISTINCT entity_id)::int AS ids FROM "${table}"`,
+    );
     // Each writer creates perWriter entities (2 rows each) and renames each once (1 row).
     assert.deepEqual(rows[0], { n: writers * perWriter * 3, ids: writers * perWriter });
     // Every process reads what the others wrote.
@@ -687,7 +823,10 @@ describe("postgres adapter", () => {
   });
 
   test("a pool without a reachable server: the error surfaces and the next call retries table creation", async () => {
-    const dead = new pg.Pool({ connectionString: "postgres://postgres@127.0.0.1:1/none", connectionTimeoutMillis: 2000 });
+    const dead = new pg.Pool({
+      connectionString: "postgres://postgres@127.0.0.1:1/none",
+      connectionTimeoutMillis: 2000,
+    });
     dead.on("error", () => {});
     const store = createPostgresTransitionStore(dead, { table: "never" });
     await assert.rejects(store.history({ kind: KIND, entityId: "x" }));

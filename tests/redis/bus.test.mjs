@@ -69,8 +69,19 @@ test("createRedisBus and onEntityChanged check their arguments", async () => {
   assert.throws(() => b.onEntityChanged({ kind: "", handler() {} }), /kind/);
   assert.throws(() => b.onEntityChanged({ kind: "sys" }), /handler/);
   assert.throws(() => b.onEntityChanged({ kind: "sys", handler() {}, delivery: { mode: "fanout" } }), /delivery.mode/);
-  assert.throws(() => b.onEntityChanged({ kind: "sys", handler() {}, delivery: { mode: "work-queue" } }), /workerGroup/);
-  assert.throws(() => b.onEntityChanged({ kind: "sys", handler() {}, delivery: { mode: "work-queue", workerGroup: "g", maxRetries: -1 } }), /maxRetries/);
+  assert.throws(
+    () => b.onEntityChanged({ kind: "sys", handler() {}, delivery: { mode: "work-queue" } }),
+    /workerGroup/,
+  );
+  assert.throws(
+    () =>
+      b.onEntityChanged({
+        kind: "sys",
+        handler() {},
+        delivery: { mode: "work-queue", workerGroup: "g", maxRetries: -1 },
+      }),
+    /maxRetries/,
+  );
   assert.throws(() => b.attach({}), /engine/);
 });
 
@@ -89,8 +100,14 @@ test("broadcast: every bus sees every change, its own included, in commit order 
   for (let v = 1; v <= 5; v++) await write("a", `a-v${v}`);
   await waitFor("both buses", () => seen1.length === 5 && seen2.length === 5);
   for (const seen of [seen1, seen2]) {
-    assert.deepEqual(seen.map((ev) => ev.next.name), ["a-v1", "a-v2", "a-v3", "a-v4", "a-v5"]);
-    assert.deepEqual(seen.map((ev) => ev.changeId), emitted.map((ev) => ev.changeId));
+    assert.deepEqual(
+      seen.map((ev) => ev.next.name),
+      ["a-v1", "a-v2", "a-v3", "a-v4", "a-v5"],
+    );
+    assert.deepEqual(
+      seen.map((ev) => ev.changeId),
+      emitted.map((ev) => ev.changeId),
+    );
     // A change crosses processes as JSON: what arrives is the event's toJSON().
     assert.deepEqual(seen[1], JSON.parse(JSON.stringify(emitted[1])));
   }
@@ -102,7 +119,13 @@ test("a throwing broadcast handler is logged and does not stop the next change",
   const { engine: e, write } = await engine();
   b.attach(e);
   const seen = [];
-  b.onEntityChanged({ kind: "sys", handler: (ev) => { if (ev.next.name === "boom") throw new Error("boom"); seen.push(ev.next.name); } });
+  b.onEntityChanged({
+    kind: "sys",
+    handler: (ev) => {
+      if (ev.next.name === "boom") throw new Error("boom");
+      seen.push(ev.next.name);
+    },
+  });
   await sleep(50);
   await write("x", "boom");
   await write("x", "fine");
@@ -118,7 +141,12 @@ test("work-queue: one bus per group handles each change; groups are independent"
   buses[0].attach(e);
   const handled = { mail: [], audit: [] };
   for (const b of buses)
-    for (const group of ["mail", "audit"]) b.onEntityChanged({ kind: "sys", handler: (ev) => handled[group].push([b.consumerName, ev.changeId]), delivery: { mode: "work-queue", workerGroup: group } });
+    for (const group of ["mail", "audit"])
+      b.onEntityChanged({
+        kind: "sys",
+        handler: (ev) => handled[group].push([b.consumerName, ev.changeId]),
+        delivery: { mode: "work-queue", workerGroup: group },
+      });
   await Promise.all(buses.map((b) => b.ready()));
   for (let i = 0; i < 60; i++) await write(`w${i}`, `w${i}`);
   await waitFor("both groups", () => handled.mail.length >= 60 && handled.audit.length >= 60);
@@ -172,7 +200,11 @@ test("a consumer restarted under the same consumerName handles its own pending e
   const first = await bus({ stream, consumerName: "worker-a", claimIdleMs: 60_000 });
   const publisher = await bus({ stream });
   let release;
-  first.onEntityChanged({ kind: "sys", delivery: { mode: "work-queue", workerGroup: "g" }, handler: () => new Promise((r) => (release = r)) });
+  first.onEntityChanged({
+    kind: "sys",
+    delivery: { mode: "work-queue", workerGroup: "g" },
+    handler: () => new Promise((r) => (release = r)),
+  });
   await first.ready();
   const { engine: e, write } = await engine();
   publisher.attach(e);
@@ -183,7 +215,11 @@ test("a consumer restarted under the same consumerName handles its own pending e
   assert.equal(Number(pending[0]), 1);
   const again = await bus({ stream, consumerName: "worker-a", claimIdleMs: 60_000 });
   const got = [];
-  again.onEntityChanged({ kind: "sys", delivery: { mode: "work-queue", workerGroup: "g" }, handler: (ev) => got.push(ev.next.name) });
+  again.onEntityChanged({
+    kind: "sys",
+    delivery: { mode: "work-queue", workerGroup: "g" },
+    handler: (ev) => got.push(ev.next.name),
+  });
   await waitFor("redelivery", () => got.length === 1);
   assert.deepEqual(got, ["pending"]);
   release();
@@ -196,7 +232,11 @@ test("unsubscribe stops delivery and is idempotent; close is idempotent; emit af
   b.attach(e);
   const seen = [];
   const off = b.onEntityChanged({ kind: "sys", handler: (ev) => seen.push(ev.next.name) });
-  const offWq = b.onEntityChanged({ kind: "sys", handler: () => {}, delivery: { mode: "work-queue", workerGroup: "g" } });
+  const offWq = b.onEntityChanged({
+    kind: "sys",
+    handler: () => {},
+    delivery: { mode: "work-queue", workerGroup: "g" },
+  });
   await b.ready();
   await write("u", "one");
   await waitFor("one", () => seen.length === 1);
@@ -215,7 +255,12 @@ test("unsubscribe stops delivery and is idempotent; close is idempotent; emit af
 
 test("the same subscriber code runs on the engine (in-process) or on the bus (multi-process)", async () => {
   // App code written against { onEntityChanged }: either the engine or the bus.
-  const install = (target, out) => target.onEntityChanged({ kind: "sys", handler: (ev) => out.push(ev.next.name), delivery: { mode: "work-queue", workerGroup: "app" } });
+  const install = (target, out) =>
+    target.onEntityChanged({
+      kind: "sys",
+      handler: (ev) => out.push(ev.next.name),
+      delivery: { mode: "work-queue", workerGroup: "app" },
+    });
   const local = await engine();
   const inProcess = [];
   install(local.engine, inProcess);
@@ -250,7 +295,11 @@ test("createEngine({ bus }): engine.onEntityChanged subscribes through the bus, 
   const broadcast = [];
   const queued = [];
   const off = e.onEntityChanged({ kind: "sys", handler: (ev) => broadcast.push(ev.next.name) });
-  e.onEntityChanged({ kind: "sys", handler: (ev) => queued.push(ev.changeId), delivery: { mode: "work-queue", workerGroup: "wq" } });
+  e.onEntityChanged({
+    kind: "sys",
+    handler: (ev) => queued.push(ev.changeId),
+    delivery: { mode: "work-queue", workerGroup: "wq" },
+  });
   await b.ready();
   await sleep(50);
   for (const name of ["one", "two", "three"]) await handle.mutate({ id: "x", apply: table.put("x", sys(name)) });
@@ -277,9 +326,16 @@ test("with an outbox store the relay publishes committed changes (tombstones too
   await handle.mutate({ id: "a", apply: table.put("a", sys("a1")) });
   await handle.mutate({ id: "a", apply: table.put("a", sys("a2")) });
   await handle.remove({ id: "a", apply: table.del("a") });
-  await e.ingest("sys", Array.from({ length: 250 }, (_, i) => ({ id: `i${i}`, next: sys(`i${i}`) })));
+  await e.ingest(
+    "sys",
+    Array.from({ length: 250 }, (_, i) => ({ id: `i${i}`, next: sys(`i${i}`) })),
+  );
   await waitFor("every change relayed and delivered", () => seen.length === 253);
-  assert.deepEqual(seen.map((ev) => ev.changeId), local, "stream order is commit order");
+  assert.deepEqual(
+    seen.map((ev) => ev.changeId),
+    local,
+    "stream order is commit order",
+  );
   assert.equal(seen[2].next, null, "the tombstone went through the outbox");
   assert.equal(await store.outboxBacklog(), 0);
   assert.equal(await streamLength(stream), 253, "each change published once");
@@ -309,7 +365,11 @@ test("the relay backs off while the store or Redis fails, then resumes without l
   const broadcast = [];
   const queued = [];
   e.onEntityChanged({ kind: "sys", handler: (ev) => broadcast.push(ev.changeId) });
-  e.onEntityChanged({ kind: "sys", handler: (ev) => queued.push(ev.changeId), delivery: { mode: "work-queue", workerGroup: "wq" } });
+  e.onEntityChanged({
+    kind: "sys",
+    handler: (ev) => queued.push(ev.changeId),
+    delivery: { mode: "work-queue", workerGroup: "wq" },
+  });
   await b.ready();
   await sleep(50);
   const local = [];
@@ -334,23 +394,43 @@ test("work-queue exactly once per group: a change published twice runs each grou
   const broadcast = [[], []];
   buses.forEach((b, i) => {
     b.onEntityChanged({ kind: "sys", handler: (ev) => broadcast[i].push(ev.changeId) });
-    for (const g of ["a", "b"]) b.onEntityChanged({ kind: "sys", handler: (ev) => handled[g].push(ev.changeId), delivery: { mode: "work-queue", workerGroup: g } });
+    for (const g of ["a", "b"])
+      b.onEntityChanged({
+        kind: "sys",
+        handler: (ev) => handled[g].push(ev.changeId),
+        delivery: { mode: "work-queue", workerGroup: g },
+      });
   });
   await Promise.all(buses.map((b) => b.ready()));
   await sleep(50);
-  const events = Array.from({ length: 20 }, (_, i) => ({ kind: "sys", id: `d${i}`, changeId: `change-${stream}-${i}`, next: { name: `d${i}` } }));
+  const events = Array.from({ length: 20 }, (_, i) => ({
+    kind: "sys",
+    id: `d${i}`,
+    changeId: `change-${stream}-${i}`,
+    next: { name: `d${i}` },
+  }));
   for (const ev of events) await buses[0].publish(ev);
   for (const ev of events) await buses[1].publish(ev); // every change twice
   await waitFor("the copies to be read", async () => {
     const counts = await Promise.all(["a", "b"].map((g) => rc.sendCommand(["XPENDING", stream, `${g}:sys`])));
-    return broadcast.every((l) => l.length === 20) && handled.a.length === 20 && handled.b.length === 20 && counts.every((c) => Number(c[0]) === 0) && (await streamLength(stream)) === 40;
+    return (
+      broadcast.every((l) => l.length === 20) &&
+      handled.a.length === 20 &&
+      handled.b.length === 20 &&
+      counts.every((c) => Number(c[0]) === 0) &&
+      (await streamLength(stream)) === 40
+    );
   });
   await sleep(300);
   const ids = events.map((e) => e.changeId);
   for (const g of ["a", "b"]) assert.deepEqual([...handled[g]].sort(), [...ids].sort(), `group ${g}: each change once`);
   for (const l of broadcast) assert.deepEqual(l, ids, "broadcast: each change once, in order");
   const dupes = buses.map((b) => b.stats().groups);
-  assert.equal(dupes.reduce((s, g) => s + g["a:sys"].duplicates + g["b:sys"].duplicates, 0), 40, "every copy acknowledged as a duplicate");
+  assert.equal(
+    dupes.reduce((s, g) => s + g["a:sys"].duplicates + g["b:sys"].duplicates, 0),
+    40,
+    "every copy acknowledged as a duplicate",
+  );
   const ttl = Number(await rc.sendCommand(["PTTL", `${stream}:dedupe:a:sys:${ids[0]}`]));
   assert.ok(ttl > 3_000_000 && ttl <= 3_600_000, `the done marker lasts dedupeTtlMs (${ttl})`);
 });
@@ -359,7 +439,11 @@ test("work-queue: a change whose dedupe key another consumer holds is left pendi
   const stream = `s${++seq}`;
   const b = await bus({ stream, claimIdleMs: 400 });
   const handled = [];
-  b.onEntityChanged({ kind: "sys", handler: (ev) => handled.push(ev.changeId), delivery: { mode: "work-queue", workerGroup: "g" } });
+  b.onEntityChanged({
+    kind: "sys",
+    handler: (ev) => handled.push(ev.changeId),
+    delivery: { mode: "work-queue", workerGroup: "g" },
+  });
   await b.ready();
   // Another consumer (say, handling a copy of the change) holds the lease for 600 ms.
   await rc.sendCommand(["SET", `${stream}:dedupe:g:sys:held`, "p:elsewhere:1", "PX", "600"]);
@@ -374,7 +458,13 @@ test("work-queue: a change whose dedupe key another consumer holds is left pendi
 
 test("close() publishes what the outbox still holds, then stops; an outbox store without relayOutbox is refused", async () => {
   const stream = `s${++seq}`;
-  const b = await createRedisBus({ client: createClient({ url: redis.url }), stream, blockMs: 200, relayPollMs: 60_000, logger: quietLogger() });
+  const b = await createRedisBus({
+    client: createClient({ url: redis.url }),
+    stream,
+    blockMs: 200,
+    relayPollMs: 60_000,
+    logger: quietLogger(),
+  });
   const store = createMemoryTransitionStore({ outbox: true });
   const e = await createEngine({ transitions: store, bus: b, logger: quietLogger() });
   const table = new Table();
@@ -414,15 +504,25 @@ test("two engines on one SQLite outbox: one relay at a time publishes every chan
   }
   await Promise.all(
     sides.map(async ({ handle, table }, n) => {
-      for (let i = 0; i < 60; i++) await handle.mutate({ id: `p${n}-${i % 5}`, apply: table.put(`p${n}-${i % 5}`, sys(`v${i}`)) });
+      for (let i = 0; i < 60; i++)
+        await handle.mutate({ id: `p${n}-${i % 5}`, apply: table.put(`p${n}-${i % 5}`, sys(`v${i}`)) });
     }),
   );
   const committed = sides[0].db.prepare("SELECT change_id FROM entity_transitions_outbox ORDER BY seq").pluck().all();
   assert.equal(committed.length, 120);
-  await waitFor("every change published", async () => (await streamLength(stream)) >= 120 && sides[0].db.prepare("SELECT COUNT(*) FROM entity_transitions_outbox WHERE published_at IS NULL").pluck().get() === 0);
+  await waitFor(
+    "every change published",
+    async () =>
+      (await streamLength(stream)) >= 120 &&
+      sides[0].db.prepare("SELECT COUNT(*) FROM entity_transitions_outbox WHERE published_at IS NULL").pluck().get() ===
+        0,
+  );
   await sleep(300);
   const entries = await rc.sendCommand(["XRANGE", stream, "-", "+"]);
   const published = entries.map(([, flat]) => flat[flat.indexOf("changeId") + 1]);
   assert.deepEqual(published, committed, "each change once, in the outbox's commit order");
-  assert.ok(sides.some((s) => s.b.stats().relay.locked > 0), "the relays met the lease");
+  assert.ok(
+    sides.some((s) => s.b.stats().relay.locked > 0),
+    "the relays met the lease",
+  );
 });

@@ -56,7 +56,21 @@ export async function startRedis({ persistent = false } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "er-redis-"));
   const port = await freePort();
   const persistence = persistent ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"];
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...persistence, "--dir", dir, "--protected-mode", "yes", "--loglevel", "warning"];
+  const args = [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    ...persistence,
+    "--dir",
+    dir,
+    "--protected-mode",
+    "yes",
+    "--loglevel",
+    "warning",
+  ];
   let child = null;
   let exited = null;
   let exitedP = null;

@@ -59,8 +59,16 @@ const workHandler = (group) => (event) => {
 };
 
 bus.onEntityChanged({ kind: "item", handler: (e) => void report.broadcast.push(e.changeId) });
-bus.onEntityChanged({ kind: "item", handler: workHandler("g1"), delivery: { mode: "work-queue", workerGroup: "g1", maxRetries: 2 } });
-bus.onEntityChanged({ kind: "item", handler: workHandler("g2"), delivery: { mode: "work-queue", workerGroup: "g2", maxRetries: 2 } });
+bus.onEntityChanged({
+  kind: "item",
+  handler: workHandler("g1"),
+  delivery: { mode: "work-queue", workerGroup: "g1", maxRetries: 2 },
+});
+bus.onEntityChanged({
+  kind: "item",
+  handler: workHandler("g2"),
+  delivery: { mode: "work-queue", workerGroup: "g2", maxRetries: 2 },
+});
 await bus.ready();
 
 process.on("message", async (m) => {

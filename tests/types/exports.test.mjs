@@ -68,7 +68,12 @@ function declaredValues(file) {
 /** The literal value a declared type pins down, or undefined when it pins none. */
 function literalOf(type, depth = 0) {
   if (type.isStringLiteral() || type.isNumberLiteral()) return { value: type.value };
-  if (depth > 3 || !(type.flags & ts.TypeFlags.Object) || checker.getSignaturesOfType(type, ts.SignatureKind.Call).length) return undefined;
+  if (
+    depth > 3 ||
+    !(type.flags & ts.TypeFlags.Object) ||
+    checker.getSignaturesOfType(type, ts.SignatureKind.Call).length
+  )
+    return undefined;
   const props = checker.getPropertiesOfType(type);
   if (props.length === 0) return undefined;
   const value = {};
@@ -82,7 +87,9 @@ function literalOf(type, depth = 0) {
 
 /** Member names declared by an interface or class exported from a declaration file. */
 function declaredMembers(file, name) {
-  const symbol = moduleExports(file).map(resolve).find((s) => s.name === name);
+  const symbol = moduleExports(file)
+    .map(resolve)
+    .find((s) => s.name === name);
   assert.ok(symbol, `${name} is declared in ${path.relative(root, file)}`);
   return checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(symbol)).map((p) => {
     const wellKnown = /^__@(\w+)@\d+$/.exec(p.escapedName);
@@ -99,21 +106,37 @@ for (const entry of entries) {
     const names = Object.keys(runtime).sort();
     const missing = [...declared.keys()].filter((n) => !(n in runtime)).sort();
     const undeclared = names.filter((n) => !declared.has(n));
-    assert.deepEqual(missing, [], `${label}: declared in ${manifest.exports[entry.subpath].types} but not exported at runtime`);
-    assert.deepEqual(undeclared, [], `${label}: exported at runtime but declared nowhere (add it to ${manifest.exports[entry.subpath].types})`);
+    assert.deepEqual(
+      missing,
+      [],
+      `${label}: declared in ${manifest.exports[entry.subpath].types} but not exported at runtime`,
+    );
+    assert.deepEqual(
+      undeclared,
+      [],
+      `${label}: exported at runtime but declared nowhere (add it to ${manifest.exports[entry.subpath].types})`,
+    );
     for (const [name, { kind, symbol }] of declared) {
-      if (kind === "function") assert.equal(typeof runtime[name], "function", `${label}: ${name} is declared as a function or class`);
+      if (kind === "function")
+        assert.equal(typeof runtime[name], "function", `${label}: ${name} is declared as a function or class`);
       else assert.notEqual(runtime[name], undefined, `${label}: ${name} is declared as a value`);
       const literal = literalOf(checker.getTypeOfSymbol(symbol));
-      if (literal) assert.deepEqual(runtime[name], literal.value, `${label}: ${name} has the value its declaration names`);
+      if (literal)
+        assert.deepEqual(runtime[name], literal.value, `${label}: ${name} has the value its declaration names`);
     }
   });
 
   for (const [condition, file] of Object.entries(entry.runtime)) {
     if (condition === "default") continue;
     test(`${label} ("${condition}" condition, read statically): exports the same names as the default`, () => {
-      const names = moduleExports(path.join(pkgDir, file)).map((s) => s.name).sort();
-      assert.deepEqual(names, [...declared.keys()].sort(), `${file} exports what ${manifest.exports[entry.subpath].types} declares`);
+      const names = moduleExports(path.join(pkgDir, file))
+        .map((s) => s.name)
+        .sort();
+      assert.deepEqual(
+        names,
+        [...declared.keys()].sort(),
+        `${file} exports what ${manifest.exports[entry.subpath].types} declares`,
+      );
     });
   }
 }

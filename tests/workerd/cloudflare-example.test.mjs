@@ -42,8 +42,12 @@ async function writeConfig() {
     return `(className = ${capnpString(b.class_name)}, uniqueKey = ${capnpString(`${wrangler.name}-${b.class_name}`)}, enableSql = true)`;
   });
   const bindings = [
-    ...wrangler.durable_objects.bindings.map((b) => `(name = ${capnpString(b.name)}, durableObjectNamespace = ${capnpString(b.class_name)})`),
-    ...Object.entries(wrangler.vars ?? {}).map(([k, v]) => `(name = ${capnpString(k)}, text = ${capnpString(String(v))})`),
+    ...wrangler.durable_objects.bindings.map(
+      (b) => `(name = ${capnpString(b.name)}, durableObjectNamespace = ${capnpString(b.class_name)})`,
+    ),
+    ...Object.entries(wrangler.vars ?? {}).map(
+      ([k, v]) => `(name = ${capnpString(k)}, text = ${capnpString(String(v))})`,
+    ),
   ];
   await writeFile(
     path.join(tmp, "config.capnp"),
@@ -90,12 +94,16 @@ after(async () => {
 // A request whose response may come before its body is sent.
 function earlyResponse(method, url, body) {
   return new Promise((resolve, reject) => {
-    const req = http.request(base + url, { method, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk) => (text += chunk));
-      res.on("end", () => resolve({ status: res.statusCode, body: text ? JSON.parse(text) : null }));
-    });
+    const req = http.request(
+      base + url,
+      { method, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () => resolve({ status: res.statusCode, body: text ? JSON.parse(text) : null }));
+      },
+    );
     req.on("error", (e) => {
       if (e.code !== "EPIPE" && e.code !== "ECONNRESET") reject(e); // the server stopped reading: its response still arrives
     });
@@ -127,7 +135,10 @@ async function call(method, url, body, headers = {}) {
 
 async function ok(method, url, body, headers) {
   const r = await call(method, url, body, headers);
-  assert.ok(r.status >= 200 && r.status < 300, `${method} ${url} -> ${r.status} ${JSON.stringify(r.body)}\n${workerd.log()}`);
+  assert.ok(
+    r.status >= 200 && r.status < 300,
+    `${method} ${url} -> ${r.status} ${JSON.stringify(r.body)}\n${workerd.log()}`,
+  );
   return r.body;
 }
 
@@ -159,7 +170,12 @@ test("GET / lists the routes; GET /catalogs/:tenant serves the stream page", asy
 
 test("create, update, delete over HTTP: each change reaches the stream once, with its triggers and payload", async () => {
   const ws = await stream("acme");
-  const created = await ok("POST", "/catalogs/acme/systems", { id: "billing", name: "Billing", metadata: { tier: 1 } }, { "x-user-id": "u1", "x-user-name": "Ada" });
+  const created = await ok(
+    "POST",
+    "/catalogs/acme/systems",
+    { id: "billing", name: "Billing", metadata: { tier: 1 } },
+    { "x-user-id": "u1", "x-user-name": "Ada" },
+  );
   assert.equal(created.id, "billing");
   assert.deepEqual([created.name, created.description, created.metadata], ["Billing", null, { tier: 1 }]);
   const updated = await ok("PATCH", "/catalogs/acme/systems/billing", { description: "Invoices" });
@@ -226,7 +242,10 @@ test("history and inStateSince over HTTP; tenants are separate objects", async (
   await new Promise((r) => setTimeout(r, 30));
   await ok("PATCH", "/catalogs/t1/systems/api", { metadata: { status: "down" } });
   const history = await ok("GET", "/catalogs/t1/systems/api/history?field=metadata");
-  assert.deepEqual(history.map((r) => r.toValue), ['{"status":"down"}', '{"status":"up"}']);
+  assert.deepEqual(
+    history.map((r) => r.toValue),
+    ['{"status":"down"}', '{"status":"up"}'],
+  );
   assert.equal((await ok("GET", "/catalogs/t1/systems/api/history?limit=1")).length, 1);
   const field = await ok("GET", "/catalogs/t1/systems/api/fields/metadata?windowMs=60000");
   assert.equal(field.inStateSince, history[0].transitionedAt);
@@ -237,7 +256,10 @@ test("history and inStateSince over HTTP; tenants are separate objects", async (
   // Another tenant: another object, another database.
   assert.equal((await call("GET", "/catalogs/t2/systems/api")).status, 404);
   assert.deepEqual(await ok("GET", "/catalogs/t2/systems/api/history"), []);
-  assert.deepEqual((await ok("GET", "/catalogs/t1/systems")).map((s) => s.id), ["api"]);
+  assert.deepEqual(
+    (await ok("GET", "/catalogs/t1/systems")).map((s) => s.id),
+    ["api"],
+  );
 });
 
 test("concurrent requests to one object keep per-id order: every change follows the one before", async () => {
@@ -262,9 +284,16 @@ test("concurrent requests to one object keep per-id order: every change follows 
       assert.deepEqual(mine[i].prev, mine[i - 1].next, `${id}: change ${i} starts where change ${i - 1} ended`);
     // The log agrees with the stream, row for row (newest first).
     const names = (await ok("GET", `/catalogs/busy/systems/${id}/history?field=name`)).reverse();
-    assert.deepEqual(names.map((r) => r.toValue), mine.map((c) => c.next.name));
+    assert.deepEqual(
+      names.map((r) => r.toValue),
+      mine.map((c) => c.next.name),
+    );
     for (let i = 1; i < names.length; i++) assert.equal(names[i].fromValue, names[i - 1].toValue);
-    assert.equal((await ok("GET", `/catalogs/busy/systems/${id}`)).name, mine.at(-1).next.name, "the row is the last change's state");
+    assert.equal(
+      (await ok("GET", `/catalogs/busy/systems/${id}`)).name,
+      mine.at(-1).next.name,
+      "the row is the last change's state",
+    );
   }
 });
 
@@ -276,11 +305,25 @@ test("bad requests get a 4xx with the engine's typed error code", async () => {
     ["POST", "/catalogs/strict/systems", { name: "x", nmae: "typo" }, 400, "ER_SCHEMA"],
     ["POST", "/catalogs/strict/systems", [1, 2], 400, "ER_NOT_OBJECT"],
     ["POST", "/catalogs/strict/systems", "{not json", 400, "ER_BAD_JSON"],
-    ["POST", "/catalogs/strict/systems", { name: "x", metadata: { tags: ["a", 1] }, description: 7 }, 400, "ER_SCHEMA", "description"],
+    [
+      "POST",
+      "/catalogs/strict/systems",
+      { name: "x", metadata: { tags: ["a", 1] }, description: 7 },
+      400,
+      "ER_SCHEMA",
+      "description",
+    ],
     ["PATCH", "/catalogs/strict/systems/s", { metadata: "not an object" }, 400, "ER_SCHEMA", "metadata"],
     ["GET", "/catalogs/strict/systems/s/history?limit=-1", undefined, 400, "ER_BAD_ARGUMENT", "limit"],
     ["GET", "/catalogs/strict/systems/s/fields/name?windowMs=soon", undefined, 400, "ER_BAD_ARGUMENT", "windowMs"],
-    ["POST", "/catalogs/strict/runs", { runId: "r", action: "catalog.delete_everything", config: {} }, 400, "ER_SCHEMA", "action"],
+    [
+      "POST",
+      "/catalogs/strict/runs",
+      { runId: "r", action: "catalog.delete_everything", config: {} },
+      400,
+      "ER_SCHEMA",
+      "action",
+    ],
   ];
   for (const [method, url, body, status, code, p] of cases) {
     const r = await call(method, url, body);
@@ -299,7 +342,10 @@ test("bad requests get a 4xx with the engine's typed error code", async () => {
   assert.equal((await call("PATCH", "/catalogs/strict/systems/nope", { name: "x" })).status, 404);
   assert.equal((await call("GET", "/catalogs/bad tenant!/systems")).status, 400);
   assert.equal((await call("GET", "/nowhere")).status, 404);
-  assert.deepEqual((await ok("GET", "/catalogs/strict/systems")).map((s) => [s.id, s.name]), [["s", "S"]]);
+  assert.deepEqual(
+    (await ok("GET", "/catalogs/strict/systems")).map((s) => [s.id, s.name]),
+    [["s", "S"]],
+  );
   assert.equal((await ok("GET", "/catalogs/strict/systems/s/history")).length, 2, "only the create was logged");
 });
 
@@ -326,7 +372,11 @@ test("a run's secrets are masked in its event, its transition rows and its resul
   // The system's own row keeps the real value (it is the application's data).
   assert.equal((await ok("GET", "/catalogs/runs/systems/hook")).metadata.url, `https://hooks.example/?key=${secret}`);
   // A run on a system that does not exist.
-  const missing = await call("POST", "/catalogs/runs/runs", { runId: "run-43", action: "catalog.update_metadata", config: { systemId: "ghost", metadata: {} } });
+  const missing = await call("POST", "/catalogs/runs/runs", {
+    runId: "run-43",
+    action: "catalog.update_metadata",
+    config: { systemId: "ghost", metadata: {} },
+  });
   assert.equal(missing.status, 404);
 });
 
@@ -349,6 +399,9 @@ test("the data and the history survive a restart of workerd", async () => {
   const [change] = await settle(ws, 1);
   assert.deepEqual(change.change.prev.metadata, { v: 2 });
   const after = await ok("GET", "/catalogs/durable/systems/db/history?field=metadata");
-  assert.deepEqual(after.map((r) => r.toValue), ['{"v":3}', '{"v":2}', '{"v":1}']);
+  assert.deepEqual(
+    after.map((r) => r.toValue),
+    ['{"v":3}', '{"v":2}', '{"v":1}'],
+  );
   assert.equal(after[0].fromValue, '{"v":2}');
 });

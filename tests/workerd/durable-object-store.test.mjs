@@ -87,7 +87,9 @@ test("workerd serves the same case list", async () => {
 
 for (const name of Object.keys(cases))
   test(`durable-object store: ${name}`, async (t) => {
-    const { status, body } = await get(`/run?case=${encodeURIComponent(name)}&object=${encodeURIComponent(objectOf(name))}`);
+    const { status, body } = await get(
+      `/run?case=${encodeURIComponent(name)}&object=${encodeURIComponent(objectOf(name))}`,
+    );
     assert.equal(status, 200, `${JSON.stringify(body)}\n${workerd.log()}`);
     assert.ok(body.ok, `${body.error}\n${workerd.log()}`);
     if (body.report) t.diagnostic(JSON.stringify(body.report));

@@ -20,7 +20,8 @@ export const capnpString = (s) => JSON.stringify(s);
 export function checkPrerequisites() {
   assert.ok(existsSync(workerdBin), `${workerdBin} is missing: run \`npm ci --prefix tests\``);
   assert.ok(
-    existsSync(path.join(pkgDir, "wasm/entity-reactor.wasm")) && existsSync(path.join(pkgDir, "src/generated/constants.js")),
+    existsSync(path.join(pkgDir, "wasm/entity-reactor.wasm")) &&
+      existsSync(path.join(pkgDir, "src/generated/constants.js")),
     "js/wasm or js/src/generated is missing: run scripts/build-wasm.sh",
   );
 }
@@ -57,7 +58,11 @@ function resolveExport(target) {
  */
 export async function packageModules(pkg, { only } = {}) {
   const manifest = JSON.parse(await readFile(path.join(pkgDir, "package.json"), "utf8"));
-  assert.equal(typeof manifest.exports["."].workerd, "string", 'js/package.json exports["."] has a "workerd" condition');
+  assert.equal(
+    typeof manifest.exports["."].workerd,
+    "string",
+    'js/package.json exports["."] has a "workerd" condition',
+  );
   const modules = [];
   for (const [subpath, target] of Object.entries(manifest.exports)) {
     const file = resolveExport(target);
@@ -118,7 +123,11 @@ export async function startWorkerd({ cwd, config = "config.capnp", port, args = 
   let log = "";
   // Own process group, so stop() can end it (and anything it started) by
   // its PID even if .bin/workerd were a wrapper script.
-  const child = spawn(workerdBin, ["serve", config, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const child = spawn(workerdBin, ["serve", config, ...args], {
+    cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
   child.stdout.on("data", (d) => (log += d));
   child.stderr.on("data", (d) => (log += d));
   const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));

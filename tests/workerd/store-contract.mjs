@@ -15,7 +15,9 @@ class AssertionError extends Error {}
 
 const show = (v) => {
   try {
-    return JSON.stringify(v, (_, x) => (x instanceof Date ? `Date(${x.toISOString()})` : typeof x === "bigint" ? `${x}n` : x));
+    return JSON.stringify(v, (_, x) =>
+      x instanceof Date ? `Date(${x.toISOString()})` : typeof x === "bigint" ? `${x}n` : x,
+    );
   } catch {
     return String(v);
   }
@@ -23,7 +25,8 @@ const show = (v) => {
 
 function same(a, b) {
   if (Object.is(a, b)) return true;
-  if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  if (a instanceof Date || b instanceof Date)
+    return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;
   if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
@@ -38,23 +41,29 @@ export const assert = {
     if (!value) throw new AssertionError(`${message} (got ${show(value)})`);
   },
   equal(actual, expected, message = "") {
-    if (!Object.is(actual, expected)) throw new AssertionError(`${message ? `${message}: ` : ""}expected ${show(expected)}, got ${show(actual)}`);
+    if (!Object.is(actual, expected))
+      throw new AssertionError(`${message ? `${message}: ` : ""}expected ${show(expected)}, got ${show(actual)}`);
   },
   deepEqual(actual, expected, message = "") {
     if (!same(actual, expected))
       throw new AssertionError(`${message ? `${message}: ` : ""}expected\n  ${show(expected)}\ngot\n  ${show(actual)}`);
   },
   match(text, re, message = "") {
-    if (typeof text !== "string" || !re.test(text)) throw new AssertionError(`${message ? `${message}: ` : ""}${show(text)} does not match ${re}`);
+    if (typeof text !== "string" || !re.test(text))
+      throw new AssertionError(`${message ? `${message}: ` : ""}${show(text)} does not match ${re}`);
   },
   async rejects(promiseOrFn, check, message = "") {
     try {
       await (typeof promiseOrFn === "function" ? promiseOrFn() : promiseOrFn);
     } catch (e) {
       if (check instanceof RegExp && !check.test(String(e?.message ?? e)))
-        throw new AssertionError(`${message ? `${message}: ` : ""}rejected with ${show(String(e?.message ?? e))}, which does not match ${check}`);
+        throw new AssertionError(
+          `${message ? `${message}: ` : ""}rejected with ${show(String(e?.message ?? e))}, which does not match ${check}`,
+        );
       if (typeof check === "function" && !check(e))
-        throw new AssertionError(`${message ? `${message}: ` : ""}rejected with an unexpected error: ${e?.code ?? ""} ${e?.message ?? e}`);
+        throw new AssertionError(
+          `${message ? `${message}: ` : ""}rejected with an unexpected error: ${e?.code ?? ""} ${e?.message ?? e}`,
+        );
       return;
     }
     throw new AssertionError(`${message ? `${message}: ` : ""}expected a rejection`);
@@ -63,7 +72,8 @@ export const assert = {
     try {
       fn();
     } catch (e) {
-      if (ErrorClass && !(e instanceof ErrorClass)) throw new AssertionError(`${message ? `${message}: ` : ""}threw ${e?.name}: ${e?.message}`);
+      if (ErrorClass && !(e instanceof ErrorClass))
+        throw new AssertionError(`${message ? `${message}: ` : ""}threw ${e?.name}: ${e?.message}`);
       return;
     }
     throw new AssertionError(`${message ? `${message}: ` : ""}expected a throw`);
@@ -151,7 +161,13 @@ async function engineWith(ctx, store, clock = new FakeClock(), options = {}) {
   const table = new Table();
   const events = [];
   const logger = quietLogger();
-  const engine = await ctx.createEngine({ transitions: store, now: clock.now, logger, emit: (e) => events.push(e), ...options });
+  const engine = await ctx.createEngine({
+    transitions: store,
+    now: clock.now,
+    logger,
+    emit: (e) => events.push(e),
+    ...options,
+  });
   const handle = engine.defineEntity({ kind: KIND, state: systemSchema, read: table.read });
   return { engine, handle, table, clock, events, logger };
 }
@@ -161,9 +177,18 @@ async function script({ handle, table, clock }) {
   clock.advance(1000);
   await handle.mutate({ id: "a", apply: table.put("a", sys("alpha-2")) });
   clock.advance(1000);
-  await handle.mutate({ id: "a", apply: table.put("a", sys("alpha-2", { description: "first", metadata: { tier: 1 } })) });
-  await handle.mutate({ id: "a", apply: table.put("a", sys("alpha-3", { description: "first", metadata: { tier: 1 } })) });
-  await handle.mutate({ id: "a", apply: table.put("a", sys("alpha", { description: "first", metadata: { tier: 2 } })) });
+  await handle.mutate({
+    id: "a",
+    apply: table.put("a", sys("alpha-2", { description: "first", metadata: { tier: 1 } })),
+  });
+  await handle.mutate({
+    id: "a",
+    apply: table.put("a", sys("alpha-3", { description: "first", metadata: { tier: 1 } })),
+  });
+  await handle.mutate({
+    id: "a",
+    apply: table.put("a", sys("alpha", { description: "first", metadata: { tier: 2 } })),
+  });
   await handle.mutate({ id: "b", apply: table.put("b", sys("beta")) });
   clock.advance(500);
 }
@@ -174,7 +199,10 @@ export const contract = {
   "a create appends one row per field (fromValue null) in a table made on first use": async (ctx) => {
     const b = await ctx.backend.create();
     const { handle, table, clock, events } = await engineWith(ctx, b.store);
-    await handle.mutate({ id: "s1", apply: table.put("s1", sys("one", { description: "first", metadata: { env: "prod" } })) });
+    await handle.mutate({
+      id: "s1",
+      apply: table.put("s1", sys("one", { description: "first", metadata: { env: "prod" } })),
+    });
     const rows = await handle.history("s1");
     assert.equal(rows.length, 3);
     for (const r of rows) {
@@ -231,7 +259,11 @@ export const contract = {
     clock.advance(1000);
     await handle.mutate({ id: "s", apply: table.put("s", sysd("up")) });
     assert.equal((await handle.inStateSince("s", "name")).getTime(), t0 + 2000);
-    assert.equal((await handle.inStateSince("s", "description")).getTime(), t0, "description unchanged since the create");
+    assert.equal(
+      (await handle.inStateSince("s", "description")).getTime(),
+      t0,
+      "description unchanged since the create",
+    );
     clock.advance(750);
     assert.equal(await handle.inStateForMs("s", "name"), 750);
     assert.equal(await handle.inStateForMs("s", "description"), 2750);
@@ -346,7 +378,12 @@ export const contract = {
     await assert.rejects(
       store.runInTransaction(async (tx) => {
         await store.appendTransitions({ tx, kind: KIND, entityId: "d1", transitions: good });
-        await store.appendTransitions({ tx, kind: KIND, entityId: "d2", transitions: [row("d2", "name", null, null, at)] });
+        await store.appendTransitions({
+          tx,
+          kind: KIND,
+          entityId: "d2",
+          transitions: [row("d2", "name", null, null, at)],
+        });
       }),
     );
     assert.equal(await b.count(), 0, "no partial rows after a failing insert");
@@ -360,7 +397,10 @@ export const contract = {
     assert.equal(await b.count(), 2);
     const since = await store.inStateSince({ kind: KIND, entityId: "d1", field: "name", currentValue: "n1" });
     assert.equal(new Date(since).getTime(), at);
-    assert.equal(await store.transitionCount({ kind: KIND, entityId: "d1", field: "name", windowMs: 0, now: new Date(at) }), 1);
+    assert.equal(
+      await store.transitionCount({ kind: KIND, entityId: "d1", field: "name", windowMs: 0, now: new Date(at) }),
+      1,
+    );
   },
 
   "concurrent writes of different ids each land in their own transaction": async (ctx) => {
@@ -382,7 +422,10 @@ export const contract = {
     assert.equal(returned.metadata.url, "https://x.invalid/?key=hunter2-token", "the host keeps the real value");
     const values = await b.toValues();
     assert.ok(values.length > 0);
-    assert.ok(values.every((v) => !v.includes("hunter2-token")), `no secret in ${values.join(" | ")}`);
+    assert.ok(
+      values.every((v) => !v.includes("hunter2-token")),
+      `no secret in ${values.join(" | ")}`,
+    );
     const [meta] = await handle.history("m", { field: "metadata" });
     assert.equal(meta.toValue, '{"url":"https://x.invalid/?key=****"}');
   },
@@ -396,10 +439,15 @@ export const contract = {
     const second = await engineWith(ctx, reopened, first.clock);
     second.table.rows = first.table.rows;
     assert.deepEqual(await second.handle.history("a"), want);
-    assert.equal((await second.handle.inStateSince("a", "name")).getTime(), want.find((r) => r.field === "name").transitionedAt.getTime());
+    assert.equal(
+      (await second.handle.inStateSince("a", "name")).getTime(),
+      want.find((r) => r.field === "name").transitionedAt.getTime(),
+    );
   },
 
-  "key encodings are unambiguous: a NUL in a kind or id never merges two logs, and NUL values round-trip": async (ctx) => {
+  "key encodings are unambiguous: a NUL in a kind or id never merges two logs, and NUL values round-trip": async (
+    ctx,
+  ) => {
     const b = await ctx.backend.create();
     const clock = new FakeClock();
     const engine = await ctx.createEngine({ transitions: b.store, now: clock.now, logger: quietLogger() });
@@ -431,14 +479,20 @@ export const contract = {
     assert.deepEqual(await b.store.history({ kind: "a", entityId: "c" }), []);
     for (const id of tricky) {
       const rows = await a.history(id, { field: "description" });
-      assert.deepEqual(rows.map((r) => [r.entityId, r.toValue]), [[id, id]], `id ${JSON.stringify(id)}`);
+      assert.deepEqual(
+        rows.map((r) => [r.entityId, r.toValue]),
+        [[id, id]],
+        `id ${JSON.stringify(id)}`,
+      );
       assert.ok((await a.inStateSince(id, "description")) !== null);
     }
     assert.equal(await b.count(), 4 + tricky.length * 3);
     engine.close();
   },
 
-  "outbox: each change is recorded in its rows' transaction (tombstones too) and relayed in commit order": async (ctx) => {
+  "outbox: each change is recorded in its rows' transaction (tombstones too) and relayed in commit order": async (
+    ctx,
+  ) => {
     const b = await ctx.backend.create({ outbox: true });
     const { store } = b;
     assert.equal(store.outbox, true);
@@ -453,20 +507,31 @@ export const contract = {
       { id: "o3", next: sys("three") },
     ]);
     assert.equal(events.length, 5);
-    assert.deepEqual(await b.outboxRows(), events.map((e) => ({ changeId: e.changeId, published: false })));
+    assert.deepEqual(
+      await b.outboxRows(),
+      events.map((e) => ({ changeId: e.changeId, published: false })),
+    );
     assert.ok(woke >= 4, `watchOutbox listeners are told after each commit (${woke})`);
     assert.equal(await store.outboxBacklog(), 5);
     const batches = [];
-    const relay = (limit) => store.relayOutbox({ owner: "relay-1", limit }, async (changes) => (batches.push(changes), changes.length));
+    const relay = (limit) =>
+      store.relayOutbox({ owner: "relay-1", limit }, async (changes) => (batches.push(changes), changes.length));
     assert.deepEqual(await relay(3), { locked: false, count: 3, published: 3 });
     assert.deepEqual(await relay(3), { locked: false, count: 2, published: 2 });
     assert.deepEqual(await relay(3), { locked: false, count: 0, published: 0 });
     const relayed = batches.flat();
-    assert.deepEqual(relayed.map((c) => c.changeId), events.map((e) => e.changeId));
+    assert.deepEqual(
+      relayed.map((c) => c.changeId),
+      events.map((e) => e.changeId),
+    );
     for (const [i, c] of relayed.entries()) {
       assert.equal(c.kind, KIND);
       assert.equal(c.id, events[i].id);
-      assert.deepEqual(JSON.parse(c.event), JSON.parse(JSON.stringify(events[i])), "the event as JSON, tombstone included");
+      assert.deepEqual(
+        JSON.parse(c.event),
+        JSON.parse(JSON.stringify(events[i])),
+        "the event as JSON, tombstone included",
+      );
     }
     assert.equal(JSON.parse(relayed[2].event).next, null);
     assert.equal(await store.outboxBacklog(), 0);
@@ -475,23 +540,51 @@ export const contract = {
     engine.close();
   },
 
-  "outbox: a failed transaction records neither rows nor changes; only a publish's confirmed prefix is marked": async (ctx) => {
+  "outbox: a failed transaction records neither rows nor changes; only a publish's confirmed prefix is marked": async (
+    ctx,
+  ) => {
     const b = await ctx.backend.create({ outbox: true });
     const failing = failingOnAppend(b.store, 1);
     const first = await engineWith(ctx, failing);
-    await assert.rejects(first.handle.mutate({ id: "x", apply: first.table.put("x", sys("x")) }), (e) => e.code === ctx.ErrorCode.ER_STORE);
+    await assert.rejects(
+      first.handle.mutate({ id: "x", apply: first.table.put("x", sys("x")) }),
+      (e) => e.code === ctx.ErrorCode.ER_STORE,
+    );
     assert.equal(await b.count(), 0);
     assert.deepEqual(await b.outboxRows(), [], "no change without its rows");
     const { handle, table, events } = await engineWith(ctx, b.store);
     for (const id of ["p1", "p2", "p3"]) await handle.mutate({ id, apply: table.put(id, sys(id)) });
-    assert.deepEqual(await b.store.relayOutbox({ owner: "r" }, async () => 1), { locked: false, count: 3, published: 1 });
-    assert.deepEqual((await b.outboxRows()).map((r) => r.published), [true, false, false]);
-    await assert.rejects(b.store.relayOutbox({ owner: "r" }, async () => Promise.reject(new Error("redis down"))), /redis down/);
-    assert.deepEqual((await b.outboxRows()).map((r) => r.published), [true, false, false]);
+    assert.deepEqual(await b.store.relayOutbox({ owner: "r" }, async () => 1), {
+      locked: false,
+      count: 3,
+      published: 1,
+    });
+    assert.deepEqual(
+      (await b.outboxRows()).map((r) => r.published),
+      [true, false, false],
+    );
+    await assert.rejects(
+      b.store.relayOutbox({ owner: "r" }, async () => Promise.reject(new Error("redis down"))),
+      /redis down/,
+    );
+    assert.deepEqual(
+      (await b.outboxRows()).map((r) => r.published),
+      [true, false, false],
+    );
     const rest = [];
-    await b.store.relayOutbox({ owner: "r" }, async (changes) => (rest.push(...changes.map((c) => c.changeId)), changes.length));
-    assert.deepEqual(rest, events.slice(1).map((e) => e.changeId), "the next relay starts at the first unconfirmed change");
-    await assert.rejects(b.store.relayOutbox({ owner: "" }, async () => 0), (e) => e instanceof TypeError);
+    await b.store.relayOutbox(
+      { owner: "r" },
+      async (changes) => (rest.push(...changes.map((c) => c.changeId)), changes.length),
+    );
+    assert.deepEqual(
+      rest,
+      events.slice(1).map((e) => e.changeId),
+      "the next relay starts at the first unconfirmed change",
+    );
+    await assert.rejects(
+      b.store.relayOutbox({ owner: "" }, async () => 0),
+      (e) => e instanceof TypeError,
+    );
   },
 
   "outbox: one relay at a time over a shared database; releaseOutbox and pruneOutbox": async (ctx) => {
@@ -501,7 +594,10 @@ export const contract = {
     await handle.mutate({ id: "l2", apply: table.put("l2", sys("l2")) });
     const other = await b.second();
     let release = null;
-    const holding = b.store.relayOutbox({ owner: "r1" }, (changes) => new Promise((r) => (release = () => r(changes.length))));
+    const holding = b.store.relayOutbox(
+      { owner: "r1" },
+      (changes) => new Promise((r) => (release = () => r(changes.length))),
+    );
     for (let i = 0; release === null && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
     assert.ok(release, "the first relay is publishing");
     assert.deepEqual(
@@ -515,12 +611,24 @@ export const contract = {
     await b.store.releaseOutbox({ owner: "r1" });
     await handle.mutate({ id: "l3", apply: table.put("l3", sys("l3")) });
     const got = [];
-    assert.deepEqual(await other.relayOutbox({ owner: "r2" }, async (c) => (got.push(...c), c.length)), { locked: false, count: 1, published: 1 });
+    assert.deepEqual(await other.relayOutbox({ owner: "r2" }, async (c) => (got.push(...c), c.length)), {
+      locked: false,
+      count: 1,
+      published: 1,
+    });
     assert.equal(got[0].id, "l3");
     await handle.mutate({ id: "l4", apply: table.put("l4", sys("l4")) });
-    assert.equal(await b.store.pruneOutbox({ before: new Date(Date.now() - 3_600_000) }), 0, "nothing published that long ago");
+    assert.equal(
+      await b.store.pruneOutbox({ before: new Date(Date.now() - 3_600_000) }),
+      0,
+      "nothing published that long ago",
+    );
     assert.equal(await b.store.pruneOutbox({ before: new Date(Date.now() + 1000) }), 3);
-    assert.deepEqual((await b.outboxRows()).map((r) => r.published), [false], "the unpublished change is kept");
+    assert.deepEqual(
+      (await b.outboxRows()).map((r) => r.published),
+      [false],
+      "the unpublished change is kept",
+    );
   },
 
   "option table: the log goes to the named table": async (ctx) => {
@@ -565,7 +673,12 @@ export const specific = {
     let i = 0;
     for (const [kind, entityId] of cases)
       await store.runInTransaction(async (tx) => {
-        await store.appendTransitions({ tx, kind, entityId, transitions: [row(entityId, "name", null, `v${i++}`, at, kind)] });
+        await store.appendTransitions({
+          tx,
+          kind,
+          entityId,
+          transitions: [row(entityId, "name", null, `v${i++}`, at, kind)],
+        });
       });
     assert.equal(await b.entities(), cases.length, "one entity per (kind, id)");
     i = 0;
@@ -578,9 +691,18 @@ export const specific = {
     const { handle, table } = await engineWith(ctx, store);
     await handle.mutate({ id: "x\u0000y", apply: table.put("x\u0000y", sys("with-nul")) });
     await handle.mutate({ id: "x", apply: table.put("x", sys("plain")) });
-    assert.deepEqual((await handle.history("x\u0000y", { field: "name" })).map((r) => r.toValue), ["with-nul"]);
-    assert.deepEqual((await handle.history("x", { field: "name" })).map((r) => r.toValue), ["plain"]);
-    assert.equal((await handle.inStateSince("x", "name")).getTime(), (await handle.history("x"))[0].transitionedAt.getTime());
+    assert.deepEqual(
+      (await handle.history("x\u0000y", { field: "name" })).map((r) => r.toValue),
+      ["with-nul"],
+    );
+    assert.deepEqual(
+      (await handle.history("x", { field: "name" })).map((r) => r.toValue),
+      ["plain"],
+    );
+    assert.equal(
+      (await handle.inStateSince("x", "name")).getTime(),
+      (await handle.history("x"))[0].transitionedAt.getTime(),
+    );
   },
 
   "retentionPerEntity keeps each entity's newest rows, in the appending transaction": async (ctx) => {
@@ -588,7 +710,8 @@ export const specific = {
     const { engine, handle, table, clock } = await engineWith(ctx, b.store);
     const reference = await engineWith(ctx, (await ctx.backend.create({ table: "unbounded" })).store);
     for (let i = 0; i < 6; i++) {
-      for (const e of [{ handle, table }, reference]) await e.handle.mutate({ id: "r", apply: e.table.put("r", sys(`n${i}`)) });
+      for (const e of [{ handle, table }, reference])
+        await e.handle.mutate({ id: "r", apply: e.table.put("r", sys(`n${i}`)) });
       clock.advance(10);
       reference.clock.advance(10);
     }
@@ -609,43 +732,57 @@ export const specific = {
     assert.equal(batch.length, 4);
     assert.deepEqual(
       batch.map((r) => [r.field, r.toValue]),
-      [["name", "b8"], ["name", "b7"], ["name", "b6"], ["name", "b5"]],
+      [
+        ["name", "b8"],
+        ["name", "b7"],
+        ["name", "b6"],
+        ["name", "b5"],
+      ],
     );
     reference.engine.close();
   },
 
-  "outbox: off by default; with outbox: true its table, partial index and lease table exist, and the relay's read uses the index": async (ctx) => {
-    const plain = await ctx.backend.create({ table: "plain_log" });
-    await plain.store.ready();
-    assert.equal(plain.store.outbox, false);
-    assert.equal(plain.store.outboxTable, null);
-    assert.equal(plain.store.appendChanges, undefined);
-    assert.equal(plain.sql("SELECT COUNT(*) AS n FROM sqlite_master WHERE name LIKE '%outbox%'")[0].n, 0);
-    const b = await ctx.backend.create({ outbox: true });
-    await b.store.ready();
-    assert.equal(b.store.outboxTable, "entity_transitions_outbox");
-    const names = b.sql("SELECT name FROM sqlite_master WHERE name LIKE 'entity_transitions_outbox%' ORDER BY name").map((r) => r.name);
-    assert.deepEqual(names, ["entity_transitions_outbox", "entity_transitions_outbox_lease", "entity_transitions_outbox_unpublished_idx"]);
-    const { handle, table } = await engineWith(ctx, b.store);
-    await handle.mutate({ id: "i", apply: table.put("i", sys("i")) });
-    const plan = await b.planOf(() => b.store.relayOutbox({ owner: "p" }, async () => 0));
-    assert.match(plan, /entity_transitions_outbox_unpublished_idx/);
-    assert.ok(!/TEMP B-TREE/.test(plan), `no sort: ${plan}`);
-    assert.throws(() => ctx.createStore({ outbox: true, outboxTable: "entity_transitions" }), TypeError);
-    assert.throws(() => ctx.createStore({ outbox: true, outboxTable: "bad name" }), TypeError);
-    // The events of a retention-pruned log stay in the outbox until relayed.
-    const r = await ctx.backend.create({ table: "kept", outbox: true, retentionPerEntity: 1 });
-    const e = await engineWith(ctx, r.store);
-    for (let i = 0; i < 3; i++) await e.handle.mutate({ id: "k", apply: e.table.put("k", sys(`k${i}`)) });
-    assert.equal(await r.count(), 1);
-    assert.equal(await r.store.outboxBacklog(), 3);
-  },
+  "outbox: off by default; with outbox: true its table, partial index and lease table exist, and the relay's read uses the index":
+    async (ctx) => {
+      const plain = await ctx.backend.create({ table: "plain_log" });
+      await plain.store.ready();
+      assert.equal(plain.store.outbox, false);
+      assert.equal(plain.store.outboxTable, null);
+      assert.equal(plain.store.appendChanges, undefined);
+      assert.equal(plain.sql("SELECT COUNT(*) AS n FROM sqlite_master WHERE name LIKE '%outbox%'")[0].n, 0);
+      const b = await ctx.backend.create({ outbox: true });
+      await b.store.ready();
+      assert.equal(b.store.outboxTable, "entity_transitions_outbox");
+      const names = b
+        .sql("SELECT name FROM sqlite_master WHERE name LIKE 'entity_transitions_outbox%' ORDER BY name")
+        .map((r) => r.name);
+      assert.deepEqual(names, [
+        "entity_transitions_outbox",
+        "entity_transitions_outbox_lease",
+        "entity_transitions_outbox_unpublished_idx",
+      ]);
+      const { handle, table } = await engineWith(ctx, b.store);
+      await handle.mutate({ id: "i", apply: table.put("i", sys("i")) });
+      const plan = await b.planOf(() => b.store.relayOutbox({ owner: "p" }, async () => 0));
+      assert.match(plan, /entity_transitions_outbox_unpublished_idx/);
+      assert.ok(!/TEMP B-TREE/.test(plan), `no sort: ${plan}`);
+      assert.throws(() => ctx.createStore({ outbox: true, outboxTable: "entity_transitions" }), TypeError);
+      assert.throws(() => ctx.createStore({ outbox: true, outboxTable: "bad name" }), TypeError);
+      // The events of a retention-pruned log stay in the outbox until relayed.
+      const r = await ctx.backend.create({ table: "kept", outbox: true, retentionPerEntity: 1 });
+      const e = await engineWith(ctx, r.store);
+      for (let i = 0; i < 3; i++) await e.handle.mutate({ id: "k", apply: e.table.put("k", sys(`k${i}`)) });
+      assert.equal(await r.count(), 1);
+      assert.equal(await r.store.outboxBacklog(), 3);
+    },
 
   "the queries use the indexes: no scan of the log, no sort": async (ctx) => {
     const b = await ctx.backend.create({ retentionPerEntity: 2 });
     const { store } = b;
     await store.ready();
-    const indexes = b.sql(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entity_transitions' AND sql IS NOT NULL ORDER BY name`);
+    const indexes = b.sql(
+      `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entity_transitions' AND sql IS NOT NULL ORDER BY name`,
+    );
     assert.deepEqual(
       indexes.map((r) => r.name),
       ["entity_transitions_field_time_idx", "entity_transitions_field_value_idx"],
@@ -656,8 +793,12 @@ export const specific = {
     // The statements each call runs, explained with their own parameters.
     const plans = {
       append: await b.planOf(() => store.appendTransitions({ kind: KIND, entityId: "p", transitions: rows(3) })),
-      inStateSince: await b.planOf(() => store.inStateSince({ kind: KIND, entityId: "p", field: "name", currentValue: "v1" })),
-      count: await b.planOf(() => store.transitionCount({ kind: KIND, entityId: "p", field: "name", windowMs: 10, now: new Date(at) })),
+      inStateSince: await b.planOf(() =>
+        store.inStateSince({ kind: KIND, entityId: "p", field: "name", currentValue: "v1" }),
+      ),
+      count: await b.planOf(() =>
+        store.transitionCount({ kind: KIND, entityId: "p", field: "name", windowMs: 10, now: new Date(at) }),
+      ),
       history: await b.planOf(() => store.history({ kind: KIND, entityId: "p", limit: 2 })),
       historyField: await b.planOf(() => store.history({ kind: KIND, entityId: "p", field: "name" })),
     };
@@ -683,10 +824,13 @@ export const specific = {
     for (let i = 0; i < 30_000; i++) {
       const at = t0 + i * 1000;
       hot.push(row("hot", "status", i ? `s${(i - 1) % 7}` : null, `s${i % 7}`, at));
-      hot.push(row("hot", "metadata", null, JSON.stringify({ owner: "team-platform-and-infrastructure", tier: i }), at));
+      hot.push(
+        row("hot", "metadata", null, JSON.stringify({ owner: "team-platform-and-infrastructure", tier: i }), at),
+      );
     }
     const started = Date.now();
-    for (let i = 0; i < hot.length; i += 5000) await store.appendTransitions({ kind: KIND, entityId: "hot", transitions: hot.slice(i, i + 5000) });
+    for (let i = 0; i < hot.length; i += 5000)
+      await store.appendTransitions({ kind: KIND, entityId: "hot", transitions: hot.slice(i, i + 5000) });
     for (let e = 0; e < 400; e++) {
       const rows = Array.from({ length: 100 }, (_, i) => row(`e${e}`, "name", null, `n${i}`, t0 + i));
       await store.appendTransitions({ kind: KIND, entityId: `e${e}`, transitions: rows });
@@ -704,27 +848,53 @@ export const specific = {
       return { result, ms, read };
     };
     const q = {};
-    q.inStateSinceLatest = await timed("inStateSince (latest value)", () => store.inStateSince({ kind: KIND, entityId: "hot", field: "status", currentValue: `s${29_999 % 7}` }), 5);
+    q.inStateSinceLatest = await timed(
+      "inStateSince (latest value)",
+      () => store.inStateSince({ kind: KIND, entityId: "hot", field: "status", currentValue: `s${29_999 % 7}` }),
+      5,
+    );
     assert.equal(q.inStateSinceLatest.result.getTime(), last);
     // A long JSON value entered 29,000 rows ago: found through the value index.
     const old = JSON.stringify({ owner: "team-platform-and-infrastructure", tier: 999 });
-    q.inStateSinceOld = await timed("inStateSince (an old long value)", () => store.inStateSince({ kind: KIND, entityId: "hot", field: "metadata", currentValue: old }), 5);
+    q.inStateSinceOld = await timed(
+      "inStateSince (an old long value)",
+      () => store.inStateSince({ kind: KIND, entityId: "hot", field: "metadata", currentValue: old }),
+      5,
+    );
     assert.equal(q.inStateSinceOld.result.getTime(), t0 + 999 * 1000);
-    q.inStateSinceNever = await timed("inStateSince (a value never logged)", () => store.inStateSince({ kind: KIND, entityId: "hot", field: "status", currentValue: "never" }), 5);
+    q.inStateSinceNever = await timed(
+      "inStateSince (a value never logged)",
+      () => store.inStateSince({ kind: KIND, entityId: "hot", field: "status", currentValue: "never" }),
+      5,
+    );
     assert.equal(q.inStateSinceNever.result, null);
-    q.count = await timed("transitionCount (60 s window)", () => store.transitionCount({ kind: KIND, entityId: "hot", field: "status", windowMs: 59_000, now: new Date(last) }), 70);
+    q.count = await timed(
+      "transitionCount (60 s window)",
+      () =>
+        store.transitionCount({ kind: KIND, entityId: "hot", field: "status", windowMs: 59_000, now: new Date(last) }),
+      70,
+    );
     assert.equal(q.count.result, 60);
     q.history = await timed("history (limit 50)", () => store.history({ kind: KIND, entityId: "hot", limit: 50 }), 60);
     assert.equal(q.history.result.length, 50);
-    q.historyField = await timed("history (field, limit 50)", () => store.history({ kind: KIND, entityId: "hot", field: "status", limit: 50 }), 60);
-    assert.deepEqual(q.historyField.result.slice(0, 2).map((r) => r.toValue), [`s${29_999 % 7}`, `s${29_998 % 7}`]);
+    q.historyField = await timed(
+      "history (field, limit 50)",
+      () => store.history({ kind: KIND, entityId: "hot", field: "status", limit: 50 }),
+      60,
+    );
+    assert.deepEqual(
+      q.historyField.result.slice(0, 2).map((r) => r.toValue),
+      [`s${29_999 % 7}`, `s${29_998 % 7}`],
+    );
     q.small = await timed("history of a small entity", () => store.history({ kind: KIND, entityId: "e399" }), 110);
     assert.equal(q.small.result.length, 100);
     // (workerd's clock stands still while a request computes, so the ms here
     // may read 0: durable-object-store.test.mjs times these queries over HTTP.)
     return {
       insertMs,
-      queries: Object.fromEntries(Object.entries(q).map(([k, r]) => [k, { ms: Number(r.ms.toFixed(3)), rowsRead: r.read }])),
+      queries: Object.fromEntries(
+        Object.entries(q).map(([k, r]) => [k, { ms: Number(r.ms.toFixed(3)), rowsRead: r.read }]),
+      ),
     };
   },
 };

@@ -56,7 +56,8 @@ export class ContractObject extends DurableObject {
           sql: raw,
           count: async () => raw(`SELECT COUNT(*) AS n FROM "${table}"`)[0].n,
           entities: async () => raw(`SELECT COUNT(*) AS n FROM "${table}_entities"`)[0].n,
-          entityRow: async (kind, entityId) => raw(`SELECT * FROM "${table}_entities" WHERE kind = ? AND entity_id = ?`, kind, entityId)[0],
+          entityRow: async (kind, entityId) =>
+            raw(`SELECT * FROM "${table}_entities" WHERE kind = ? AND entity_id = ?`, kind, entityId)[0],
           toValues: async () => raw(`SELECT to_value FROM "${table}"`).map((r) => r.to_value),
           reopen: async () => createDurableObjectTransitionStore(storage, { table, ...options }),
           // Another store over the same database (the object's other code, an alarm's relay...).
@@ -110,11 +111,25 @@ export class ContractObject extends DurableObject {
       const t0 = Date.parse("2026-01-01T00:00:00.000Z");
       const last = t0 + 29_999 * 1000;
       const queries = {
-        inStateSinceLatest: () => store.inStateSince({ kind: "sys", entityId: "hot", field: "status", currentValue: `s${29_999 % 7}` }),
+        inStateSinceLatest: () =>
+          store.inStateSince({ kind: "sys", entityId: "hot", field: "status", currentValue: `s${29_999 % 7}` }),
         inStateSinceOld: () =>
-          store.inStateSince({ kind: "sys", entityId: "hot", field: "metadata", currentValue: JSON.stringify({ owner: "team-platform-and-infrastructure", tier: 999 }) }),
-        inStateSinceNever: () => store.inStateSince({ kind: "sys", entityId: "hot", field: "status", currentValue: "never" }),
-        count: () => store.transitionCount({ kind: "sys", entityId: "hot", field: "status", windowMs: 59_000, now: new Date(last) }),
+          store.inStateSince({
+            kind: "sys",
+            entityId: "hot",
+            field: "metadata",
+            currentValue: JSON.stringify({ owner: "team-platform-and-infrastructure", tier: 999 }),
+          }),
+        inStateSinceNever: () =>
+          store.inStateSince({ kind: "sys", entityId: "hot", field: "status", currentValue: "never" }),
+        count: () =>
+          store.transitionCount({
+            kind: "sys",
+            entityId: "hot",
+            field: "status",
+            windowMs: 59_000,
+            now: new Date(last),
+          }),
         history: () => store.history({ kind: "sys", entityId: "hot", limit: 50 }),
         historyField: () => store.history({ kind: "sys", entityId: "hot", field: "status", limit: 50 }),
       };

@@ -55,7 +55,8 @@ async function scenario() {
     await widgets.mutate({ id: "w1", apply: () => table.get("w1") });
     const history = (await widgets.history("w1")).map((row) => ({
       ...row,
-      transitionedAt: row.transitionedAt instanceof Date ? row.transitionedAt.toISOString() : `not a Date: ${row.transitionedAt}`,
+      transitionedAt:
+        row.transitionedAt instanceof Date ? row.transitionedAt.toISOString() : `not a Date: ${row.transitionedAt}`,
     }));
     await widgets.remove({ id: "w1", apply: () => void table.delete("w1") });
     // Removing an absent id is a no-op.

@@ -80,7 +80,8 @@ async function writeConfig() {
 before(async () => {
   assert.ok(existsSync(workerdBin), `${workerdBin} is missing: run \`npm ci --prefix tests\``);
   assert.ok(
-    existsSync(path.join(pkgDir, "wasm/entity-reactor.wasm")) && existsSync(path.join(pkgDir, "src/generated/constants.js")),
+    existsSync(path.join(pkgDir, "wasm/entity-reactor.wasm")) &&
+      existsSync(path.join(pkgDir, "src/generated/constants.js")),
     "js/wasm or js/src/generated is missing: run scripts/build-wasm.sh",
   );
   tmp = await mkdtemp(path.join(os.tmpdir(), "er-workerd-"));
@@ -176,7 +177,8 @@ function checkRun(body) {
     assert.match(e.changeId, UUID_V4);
   }
   assert.equal(new Set(events.map((e) => e.changeId)).size, events.length, "changeIds are distinct");
-  for (let i = 1; i < events.length; i++) assert.ok(events[i - 1].occurredAt <= events[i].occurredAt, "occurredAt in order");
+  for (let i = 1; i < events.length; i++)
+    assert.ok(events[i - 1].occurredAt <= events[i].occurredAt, "occurredAt in order");
 
   // Through the emitter: the same events.
   assert.deepEqual(body.emitted, events);
@@ -194,7 +196,10 @@ function checkRun(body) {
   const text = ({ field, fromValue, toValue }) => ({ field, fromValue, toValue });
   assert.deepEqual(text(history[0]), { field: "name", fromValue: "alpha", toValue: "beta" });
   assert.equal(history[0].transitionedAt, events[1].occurredAt);
-  const created = history.slice(1).map(text).sort((a, b) => a.field.localeCompare(b.field));
+  const created = history
+    .slice(1)
+    .map(text)
+    .sort((a, b) => a.field.localeCompare(b.field));
   assert.deepEqual(created, [
     { field: "metadata", fromValue: null, toValue: '{"team":"core"}' },
     { field: "name", fromValue: null, toValue: "alpha" },

@@ -32,14 +32,21 @@ before(async () => {
   if (!existsSync(wranglerBin)) {
     try {
       await mkdir(cacheDir, { recursive: true });
-      await run("npm", ["install", "--prefix", cacheDir, "--no-audit", "--no-fund", "--loglevel=error", WRANGLER], { timeout: 300_000 });
+      await run("npm", ["install", "--prefix", cacheDir, "--no-audit", "--no-fund", "--loglevel=error", WRANGLER], {
+        timeout: 300_000,
+      });
     } catch (e) {
-      unavailable = `npm install ${WRANGLER} failed: ${String(e.stderr || e.message).trim().split("\n").slice(-3).join(" ")}`;
+      unavailable = `npm install ${WRANGLER} failed: ${String(e.stderr || e.message)
+        .trim()
+        .split("\n")
+        .slice(-3)
+        .join(" ")}`;
       return;
     }
   }
   tmp = await mkdtemp(path.join(os.tmpdir(), "er-wrangler-"));
-  for (const f of ["src", "wrangler.jsonc", "package.json"]) await cp(path.join(example, f), path.join(tmp, f), { recursive: true });
+  for (const f of ["src", "wrangler.jsonc", "package.json"])
+    await cp(path.join(example, f), path.join(tmp, f), { recursive: true });
   // As `npm install` of the example would: the package under node_modules.
   await mkdir(path.join(tmp, "node_modules"));
   await symlink(pkgDir, path.join(tmp, "node_modules/entity-reactor"), "dir");
@@ -47,7 +54,13 @@ before(async () => {
     const { stdout, stderr } = await run(wranglerBin, ["deploy", "--dry-run", "--outdir", "dist"], {
       cwd: tmp,
       timeout: 120_000,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: path.join(tmp, "logs"), CI: "1", NO_COLOR: "1" },
+      env: {
+        ...process.env,
+        WRANGLER_SEND_METRICS: "false",
+        WRANGLER_LOG_PATH: path.join(tmp, "logs"),
+        CI: "1",
+        NO_COLOR: "1",
+      },
     });
     dryRun = { code: 0, output: `${stdout}\n${stderr}` };
   } catch (e) {
@@ -83,7 +96,8 @@ test("the bundle wrangler wrote runs in workerd", async (t) => {
   const wrangler = parseJsonc(await readFile(path.join(tmp, "wrangler.jsonc"), "utf8"));
   const files = await readdir(path.join(tmp, "dist"));
   const modules = [`(name = "worker.js", esModule = embed "dist/worker.js")`];
-  for (const f of files.filter((f) => f.endsWith(".wasm"))) modules.push(`(name = ${capnpString(f)}, wasm = embed ${capnpString(`dist/${f}`)})`);
+  for (const f of files.filter((f) => f.endsWith(".wasm")))
+    modules.push(`(name = ${capnpString(f)}, wasm = embed ${capnpString(`dist/${f}`)})`);
   const port = await freePort();
   await mkdir(path.join(tmp, "do"));
   await writeFile(
@@ -109,7 +123,10 @@ const worker :Workerd.Worker = (
   const patch = await fetch(`${base}/systems/s`, { method: "PATCH", body: JSON.stringify({ name: "Bundled 2" }) });
   assert.equal(patch.status, 200, await patch.text());
   const history = await (await fetch(`${base}/systems/s/history?field=name`)).json();
-  assert.deepEqual(history.map((r) => r.toValue), ["Bundled 2", "Bundled"]);
+  assert.deepEqual(
+    history.map((r) => r.toValue),
+    ["Bundled 2", "Bundled"],
+  );
   const bad = await fetch(`${base}/systems`, { method: "POST", body: JSON.stringify({ name: 1 }) });
   assert.equal(bad.status, 400);
   assert.equal((await bad.json()).code, "ER_SCHEMA");

@@ -35,7 +35,9 @@ function frame(opcode, payload) {
 export function connectWebSocket(url, { timeoutMs = 10_000 } = {}) {
   const { hostname, port, pathname, search } = new URL(url);
   const key = randomBytes(16).toString("base64");
-  const accept = createHash("sha1").update(key + GUID).digest("base64");
+  const accept = createHash("sha1")
+    .update(key + GUID)
+    .digest("base64");
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: hostname, port: Number(port) });
     const messages = [];
@@ -87,7 +89,11 @@ export function connectWebSocket(url, { timeoutMs = 10_000 } = {}) {
           };
           waiter.timer = setTimeout(() => {
             waiters.splice(waiters.indexOf(waiter), 1);
-            rej(new Error(`WebSocket ${url}: no matching message within ${wait} ms; got ${messages.length}: ${messages.slice(-5).join(" | ")}`));
+            rej(
+              new Error(
+                `WebSocket ${url}: no matching message within ${wait} ms; got ${messages.length}: ${messages.slice(-5).join(" | ")}`,
+              ),
+            );
           }, wait);
           waiters.push(waiter);
           waiter.check();
@@ -115,7 +121,10 @@ export function connectWebSocket(url, { timeoutMs = 10_000 } = {}) {
         const head = buffer.subarray(0, end).toString("latin1");
         buffer = buffer.subarray(end + 4);
         clearTimeout(timer);
-        if (!/^HTTP\/1\.1 101/.test(head) || !head.toLowerCase().includes(`sec-websocket-accept: ${accept.toLowerCase()}`)) {
+        if (
+          !/^HTTP\/1\.1 101/.test(head) ||
+          !head.toLowerCase().includes(`sec-websocket-accept: ${accept.toLowerCase()}`)
+        ) {
           socket.destroy();
           reject(new Error(`WebSocket ${url}: upgrade refused:\n${head}\n${buffer.toString("utf8")}`));
           return;

@@ -88,7 +88,10 @@ function send(res, status, body) {
     return;
   }
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -97,7 +100,14 @@ function send(res, status, body) {
  * db-sqlite.js / db-postgres.js), automationsFile, env, logger }.
  * Resolves to { url, port, close() }.
  */
-export async function startServer({ port = 3000, host = "127.0.0.1", store: db, automationsFile, env = process.env, logger = console }) {
+export async function startServer({
+  port = 3000,
+  host = "127.0.0.1",
+  store: db,
+  automationsFile,
+  env = process.env,
+  logger = console,
+}) {
   const engine = await createEngine({ transitions: db.transitions, logger });
   const bodies = await createBodyValidators();
   const byId = (rows, project) => Object.fromEntries(rows.map((r) => [r.id, project(r)]));
@@ -134,7 +144,9 @@ export async function startServer({ port = 3000, host = "127.0.0.1", store: db, 
     record: async (run) => {
       await db.insertRun(run);
       sse.publish("run", run);
-      logger.log(`run ${run.automationId} on ${run.trigger} ${run.entityId}: ${run.status}${run.error ? ` (${run.error})` : ""}`);
+      logger.log(
+        `run ${run.automationId} on ${run.trigger} ${run.entityId}: ${run.status}${run.error ? ` (${run.error})` : ""}`,
+      );
     },
   });
 
@@ -143,7 +155,19 @@ export async function startServer({ port = 3000, host = "127.0.0.1", store: db, 
     const payload = engine.payload(change);
     const causedByRun = runScope.getStore()?.runId ?? null;
     const { kind, id, prev, next, delta, changedFields, actor, occurredAt, changeId } = change;
-    sse.publish("change", { kind, id, changeId, occurredAt, actor, changedFields, delta, prev, next, triggers, causedByRun });
+    sse.publish("change", {
+      kind,
+      id,
+      changeId,
+      occurredAt,
+      actor,
+      changedFields,
+      delta,
+      prev,
+      next,
+      triggers,
+      causedByRun,
+    });
     for (const event of triggers) {
       const trigger = { event, payload, changeId, entityId: id, kind, occurredAt };
       const started = runner.dispatch(trigger);
@@ -180,7 +204,10 @@ export async function startServer({ port = 3000, host = "127.0.0.1", store: db, 
 
   const writeOptions = (req) => {
     const userId = req.headers["x-user-id"];
-    const actor = typeof userId === "string" && userId ? { type: "user", id: userId, name: req.headers["x-user-name"] ?? userId } : undefined;
+    const actor =
+      typeof userId === "string" && userId
+        ? { type: "user", id: userId, name: req.headers["x-user-name"] ?? userId }
+        : undefined;
     return actor ? { actor, runId: API_SCOPE } : { runId: API_SCOPE };
   };
 
@@ -193,12 +220,23 @@ export async function startServer({ port = 3000, host = "127.0.0.1", store: db, 
   async function route(req, res, url) {
     const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     const method = req.method;
-    if (method === "GET" && url.pathname === "/") return send(res, 200, { service: "automation-server", routes: ROUTES });
+    if (method === "GET" && url.pathname === "/")
+      return send(res, 200, { service: "automation-server", routes: ROUTES });
     if (method === "GET" && url.pathname === "/health")
       return send(res, 200, { ok: true, store: db.kind, pendingRuns: runner.pending, sseClients: sse.clients });
     if (method === "GET" && url.pathname === "/events") return sse.attach(req, res, url);
     if (method === "GET" && url.pathname === "/automations")
-      return send(res, 200, automations.map(({ id, name, enabled, when, then }) => ({ id, name, enabled, when, then: { action: then.action } })));
+      return send(
+        res,
+        200,
+        automations.map(({ id, name, enabled, when, then }) => ({
+          id,
+          name,
+          enabled,
+          when,
+          then: { action: then.action },
+        })),
+      );
     if (method === "GET" && url.pathname === "/runs") {
       const limit = Math.min(Math.max(Number(url.searchParams.get("limit") ?? 100) || 100, 1), 1000);
       return send(res, 200, await db.listRuns(limit));
@@ -211,7 +249,8 @@ export async function startServer({ port = 3000, host = "127.0.0.1", store: db, 
     if (parts.length === 1 && method === "POST") {
       // Checked before anything is written: 400 with the engine's code and path.
       const { id: bodyId, ...cols } = r.bodies.create(await readJson(req));
-      if (bodyId?.includes("/")) throw new HttpError(400, "id must not contain '/'", { code: ErrorCode.ER_BAD_ID, path: "id" });
+      if (bodyId?.includes("/"))
+        throw new HttpError(400, "id must not contain '/'", { code: ErrorCode.ER_BAD_ID, path: "id" });
       const rowId = bodyId ?? randomUUID();
       if (await r.get(rowId)) throw new HttpError(409, `already exists: ${rowId}`);
       let row;
@@ -280,7 +319,12 @@ export async function startServer({ port = 3000, host = "127.0.0.1", store: db, 
       if (e instanceof HttpError) status = e.status;
       else if (e instanceof EntityReactorError && CLIENT_ERRORS.has(e.code)) status = 400;
       if (status === 500) logger.error(`${req.method} ${url.pathname}:`, e);
-      if (!res.headersSent) send(res, status, { error: e.message, ...(e.code ? { code: e.code } : {}), ...(e.path ? { path: e.path } : {}) });
+      if (!res.headersSent)
+        send(res, status, {
+          error: e.message,
+          ...(e.code ? { code: e.code } : {}),
+          ...(e.path ? { path: e.path } : {}),
+        });
       else res.end();
     }
   });

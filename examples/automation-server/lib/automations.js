@@ -30,7 +30,8 @@ export function loadAutomations(file, actions) {
     fail(file, `cannot read automations: ${e.message}`);
   }
   const secrets = doc.secrets ?? {};
-  if (typeof secrets !== "object" || Array.isArray(secrets)) fail(file, '"secrets" must be an object of { "NAME": { "env": "VAR" } }');
+  if (typeof secrets !== "object" || Array.isArray(secrets))
+    fail(file, '"secrets" must be an object of { "NAME": { "env": "VAR" } }');
   for (const [name, spec] of Object.entries(secrets))
     if (typeof spec?.env !== "string") fail(file, `secret "${name}" needs { "env": "VARIABLE_NAME" }`);
   if (!Array.isArray(doc.automations)) fail(file, '"automations" must be an array');
@@ -40,12 +41,16 @@ export function loadAutomations(file, actions) {
     if (typeof a?.id !== "string" || !a.id) fail(file, `${where}.id must be a non-empty string`);
     if (seen.has(a.id)) fail(file, `${where}: duplicate id "${a.id}"`);
     seen.add(a.id);
-    if (typeof a.when?.event !== "string") fail(file, `${where}.when.event must be a trigger event id such as "catalog.created"`);
+    if (typeof a.when?.event !== "string")
+      fail(file, `${where}.when.event must be a trigger event id such as "catalog.created"`);
     if (a.when.filter !== undefined && (typeof a.when.filter !== "object" || a.when.filter === null))
       fail(file, `${where}.when.filter must be an object`);
-    if (!actions.has(a.then?.action)) fail(file, `${where}.then.action must be one of ${[...actions.keys()].join(", ")}`);
+    if (!actions.has(a.then?.action))
+      fail(file, `${where}.then.action must be one of ${[...actions.keys()].join(", ")}`);
     const used = secretNames(a.then.config);
-    for (const name of used) if (!Object.hasOwn(secrets, name)) fail(file, `${where} uses {{secrets.${name}}}, which "secrets" does not declare`);
+    for (const name of used)
+      if (!Object.hasOwn(secrets, name))
+        fail(file, `${where} uses {{secrets.${name}}}, which "secrets" does not declare`);
     return { id: a.id, name: a.name ?? a.id, enabled: a.enabled !== false, when: a.when, then: a.then, secrets: used };
   });
   return { automations, secrets };
@@ -54,7 +59,8 @@ export function loadAutomations(file, actions) {
 const TOKEN = /\{\{\s*([A-Za-z0-9_.]+)\s*\}\}/g;
 
 function secretNames(template, out = new Set()) {
-  if (typeof template === "string") for (const m of template.matchAll(TOKEN)) if (m[1].startsWith("secrets.")) out.add(m[1].slice(8));
+  if (typeof template === "string")
+    for (const m of template.matchAll(TOKEN)) if (m[1].startsWith("secrets.")) out.add(m[1].slice(8));
   if (template && typeof template === "object") for (const v of Object.values(template)) secretNames(v, out);
   return [...out];
 }
@@ -62,7 +68,8 @@ function secretNames(template, out = new Set()) {
 function lookup(context, dotted) {
   let value = context;
   for (const key of dotted.split(".")) {
-    if (value === null || typeof value !== "object" || !Object.hasOwn(value, key)) throw new Error(`template: {{${dotted}}} has no value`);
+    if (value === null || typeof value !== "object" || !Object.hasOwn(value, key))
+      throw new Error(`template: {{${dotted}}} has no value`);
     value = value[key];
   }
   return value;
@@ -79,7 +86,8 @@ export function render(template, context) {
     });
   }
   if (Array.isArray(template)) return template.map((v) => render(v, context));
-  if (template && typeof template === "object") return Object.fromEntries(Object.entries(template).map(([k, v]) => [k, render(v, context)]));
+  if (template && typeof template === "object")
+    return Object.fromEntries(Object.entries(template).map(([k, v]) => [k, render(v, context)]));
   return template;
 }
 
@@ -101,7 +109,15 @@ export function matches(filter, payload) {
  * Runs automations for trigger events. `record(run)` persists and publishes a
  * run record (already masked).
  */
-export function createAutomationRunner({ engine, actions, automations, secrets, env = process.env, record, logger = console }) {
+export function createAutomationRunner({
+  engine,
+  actions,
+  automations,
+  secrets,
+  env = process.env,
+  record,
+  logger = console,
+}) {
   const pending = new Set();
 
   // A run's secrets: every configured secret that is set (so a value stored
@@ -133,7 +149,12 @@ export function createAutomationRunner({ engine, actions, automations, secrets, 
       startedAt,
     };
     if (depth >= MAX_CHAIN_DEPTH) {
-      await record({ ...base, status: "skipped", error: `chain depth ${depth} reached (a run triggered by a run, ${MAX_CHAIN_DEPTH} deep)`, finishedAt: startedAt });
+      await record({
+        ...base,
+        status: "skipped",
+        error: `chain depth ${depth} reached (a run triggered by a run, ${MAX_CHAIN_DEPTH} deep)`,
+        finishedAt: startedAt,
+      });
       return;
     }
     let run;
@@ -144,7 +165,13 @@ export function createAutomationRunner({ engine, actions, automations, secrets, 
       engine.secrets.register(runId, Object.values(values));
       const config = render(automation.then.config, {
         payload: trigger.payload,
-        event: { id: trigger.event, changeId: trigger.changeId, entityId: trigger.entityId, kind: trigger.kind, occurredAt: trigger.occurredAt },
+        event: {
+          id: trigger.event,
+          changeId: trigger.changeId,
+          entityId: trigger.entityId,
+          kind: trigger.kind,
+          occurredAt: trigger.occurredAt,
+        },
         automation: { id: automation.id, name: automation.name },
         secrets: values,
       });
@@ -175,7 +202,12 @@ export function createAutomationRunner({ engine, actions, automations, secrets, 
       const depth = runScope.getStore()?.depth ?? 0;
       let started = 0;
       for (const automation of automations) {
-        if (!automation.enabled || automation.when.event !== trigger.event || !matches(automation.when.filter, trigger.payload)) continue;
+        if (
+          !automation.enabled ||
+          automation.when.event !== trigger.event ||
+          !matches(automation.when.filter, trigger.payload)
+        )
+          continue;
         started++;
         const p = runOne(automation, trigger, depth)
           .catch((e) => logger.error(`automation ${automation.id}: ${e?.stack ?? e}`))
@@ -187,7 +219,8 @@ export function createAutomationRunner({ engine, actions, automations, secrets, 
     /** Resolves once no run is in flight (bounded by timeoutMs). */
     async idle(timeoutMs = 5000) {
       const until = Date.now() + timeoutMs;
-      while (pending.size && Date.now() < until) await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 50))]);
+      while (pending.size && Date.now() < until)
+        await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 50))]);
     },
   };
 }

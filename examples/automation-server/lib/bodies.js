@@ -32,9 +32,16 @@ function bodySchema(stateSchema, { creating }) {
 export async function createBodyValidators() {
   const engine = await createEngine();
   const validator = (kind, stateSchema, creating) => {
-    const handle = engine.defineEntity({ kind, state: bodySchema(stateSchema, { creating }), strict: true, read: () => ({}) });
+    const handle = engine.defineEntity({
+      kind,
+      state: bodySchema(stateSchema, { creating }),
+      strict: true,
+      read: () => ({}),
+    });
     if (typeof handle.validate !== "function")
-      throw new Error("automation-server needs entity-reactor with handle.validate(): the package from this repository's js/");
+      throw new Error(
+        "automation-server needs entity-reactor with handle.validate(): the package from this repository's js/",
+      );
     return (body) => handle.validate(body);
   };
   return {

@@ -8,8 +8,16 @@ import { createPostgresTransitionStore } from "entity-reactor/stores/postgres";
 
 const iso = (d) => (d instanceof Date ? d.toISOString() : d);
 const systemRow = (r) =>
-  r && { id: r.id, name: r.name, description: r.description, metadata: r.metadata, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) };
-const groupRow = (r) => r && { id: r.id, name: r.name, metadata: r.metadata, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) };
+  r && {
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    metadata: r.metadata,
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  };
+const groupRow = (r) =>
+  r && { id: r.id, name: r.name, metadata: r.metadata, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) };
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS systems (
@@ -57,12 +65,10 @@ export async function openPostgresCatalog(connectionString) {
       return (await rows("SELECT * FROM systems ORDER BY created_at, id")).map(systemRow);
     },
     async insertSystem({ id, name, description, metadata }) {
-      const [r] = await rows("INSERT INTO systems (id, name, description, metadata) VALUES ($1, $2, $3, $4::jsonb) RETURNING *", [
-        id,
-        name,
-        description ?? null,
-        json(metadata ?? {}),
-      ]);
+      const [r] = await rows(
+        "INSERT INTO systems (id, name, description, metadata) VALUES ($1, $2, $3, $4::jsonb) RETURNING *",
+        [id, name, description ?? null, json(metadata ?? {})],
+      );
       return systemRow(r);
     },
     async updateSystem(id, patch) {
@@ -88,7 +94,11 @@ export async function openPostgresCatalog(connectionString) {
       return (await rows("SELECT * FROM groups ORDER BY created_at, id")).map(groupRow);
     },
     async insertGroup({ id, name, metadata }) {
-      const [r] = await rows("INSERT INTO groups (id, name, metadata) VALUES ($1, $2, $3::jsonb) RETURNING *", [id, name, json(metadata ?? {})]);
+      const [r] = await rows("INSERT INTO groups (id, name, metadata) VALUES ($1, $2, $3::jsonb) RETURNING *", [
+        id,
+        name,
+        json(metadata ?? {}),
+      ]);
       return groupRow(r);
     },
     async updateGroup(id, patch) {
@@ -109,7 +119,9 @@ export async function openPostgresCatalog(connectionString) {
       ]);
     },
     async listRuns(limit = 100) {
-      return (await rows("SELECT record FROM automation_runs ORDER BY seq DESC LIMIT $1", [limit])).map((r) => r.record);
+      return (await rows("SELECT record FROM automation_runs ORDER BY seq DESC LIMIT $1", [limit])).map(
+        (r) => r.record,
+      );
     },
     isDuplicate: (e) => e?.code === "23505",
     async close() {

@@ -8,8 +8,16 @@ import { createSqliteTransitionStore } from "entity-reactor/stores/sqlite";
 
 const now = () => new Date().toISOString();
 const systemRow = (r) =>
-  r && { id: r.id, name: r.name, description: r.description, metadata: JSON.parse(r.metadata), createdAt: r.created_at, updatedAt: r.updated_at };
-const groupRow = (r) => r && { id: r.id, name: r.name, metadata: JSON.parse(r.metadata), createdAt: r.created_at, updatedAt: r.updated_at };
+  r && {
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    metadata: JSON.parse(r.metadata),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+const groupRow = (r) =>
+  r && { id: r.id, name: r.name, metadata: JSON.parse(r.metadata), createdAt: r.created_at, updatedAt: r.updated_at };
 const runRow = (r) => r && { ...JSON.parse(r.record), runId: r.id };
 
 export function openSqliteCatalog(file) {
@@ -44,15 +52,24 @@ export function openSqliteCatalog(file) {
     groupsIn: (n) => db.prepare(`SELECT * FROM groups WHERE id IN (${Array(n).fill("?").join(",")})`),
     group: db.prepare("SELECT * FROM groups WHERE id = ?"),
     groups: db.prepare("SELECT * FROM groups ORDER BY created_at, id"),
-    insertGroup: db.prepare("INSERT INTO groups (id, name, metadata, created_at, updated_at) VALUES (@id, @name, @metadata, @at, @at)"),
-    updateGroup: db.prepare("UPDATE groups SET name = coalesce(@name, name), metadata = coalesce(@metadata, metadata), updated_at = @at WHERE id = @id"),
+    insertGroup: db.prepare(
+      "INSERT INTO groups (id, name, metadata, created_at, updated_at) VALUES (@id, @name, @metadata, @at, @at)",
+    ),
+    updateGroup: db.prepare(
+      "UPDATE groups SET name = coalesce(@name, name), metadata = coalesce(@metadata, metadata), updated_at = @at WHERE id = @id",
+    ),
     deleteGroup: db.prepare("DELETE FROM groups WHERE id = ?"),
     insertRun: db.prepare(
       "INSERT INTO automation_runs (id, seq, automation_id, record) VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM automation_runs), ?, ?)",
     ),
     runs: db.prepare("SELECT * FROM automation_runs ORDER BY seq DESC LIMIT ?"),
   };
-  const many = (stmt, ids, map) => (ids.length ? stmt(ids.length).all(...ids).map(map) : []);
+  const many = (stmt, ids, map) =>
+    ids.length
+      ? stmt(ids.length)
+          .all(...ids)
+          .map(map)
+      : [];
   const json = (v) => (v === undefined ? null : JSON.stringify(v));
 
   return {
@@ -100,7 +117,12 @@ export function openSqliteCatalog(file) {
       return this.getGroup(id);
     },
     async updateGroup(id, patch) {
-      const { changes } = q.updateGroup.run({ id, name: patch.name ?? null, metadata: json(patch.metadata), at: now() });
+      const { changes } = q.updateGroup.run({
+        id,
+        name: patch.name ?? null,
+        metadata: json(patch.metadata),
+        at: now(),
+      });
       return changes ? this.getGroup(id) : null;
     },
     async deleteGroup(id) {

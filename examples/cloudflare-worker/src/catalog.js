@@ -55,14 +55,19 @@ class Table {
     const out = [];
     for (let i = 0; i < ids.length; i += MAX_IDS_PER_QUERY) {
       const chunk = ids.slice(i, i + MAX_IDS_PER_QUERY);
-      const rows = this.sql.exec(`SELECT * FROM ${this.name} WHERE id IN (${chunk.map(() => "?").join(", ")})`, ...chunk).toArray();
+      const rows = this.sql
+        .exec(`SELECT * FROM ${this.name} WHERE id IN (${chunk.map(() => "?").join(", ")})`, ...chunk)
+        .toArray();
       for (const row of rows) out.push(this.toObject(row));
     }
     return out;
   }
 
   list(limit = 1000) {
-    return this.sql.exec(`SELECT * FROM ${this.name} ORDER BY id LIMIT ?`, limit).toArray().map((row) => this.toObject(row));
+    return this.sql
+      .exec(`SELECT * FROM ${this.name} ORDER BY id LIMIT ?`, limit)
+      .toArray()
+      .map((row) => this.toObject(row));
   }
 
   // The row as written; the caller validated the state first.
@@ -307,7 +312,8 @@ export class Catalog extends DurableObject {
       engine.secrets.register(runId, secrets);
       try {
         const result = await a.execute({ config, runId });
-        if (!result.success) throw new HttpError(result.error?.startsWith("System not found") ? 404 : 400, result.error);
+        if (!result.success)
+          throw new HttpError(result.error?.startsWith("System not found") ? 404 : 400, result.error);
         return engine.secrets.maskDeep(runId, { runId, ...result });
       } finally {
         engine.secrets.drop(runId);

@@ -50,8 +50,14 @@ const validators = createEngine({ bufferLimit: 0 }).then((engine) => {
     return (body) => handle.validate(body);
   };
   return {
-    systems: { create: define("POST systems", bodySchema(CatalogSystemStateSchema, true)), update: define("PATCH systems", bodySchema(CatalogSystemStateSchema, false)) },
-    groups: { create: define("POST groups", bodySchema(CatalogGroupStateSchema, true)), update: define("PATCH groups", bodySchema(CatalogGroupStateSchema, false)) },
+    systems: {
+      create: define("POST systems", bodySchema(CatalogSystemStateSchema, true)),
+      update: define("PATCH systems", bodySchema(CatalogSystemStateSchema, false)),
+    },
+    groups: {
+      create: define("POST groups", bodySchema(CatalogGroupStateSchema, true)),
+      update: define("PATCH groups", bodySchema(CatalogGroupStateSchema, false)),
+    },
     run: define("POST runs", runSchema),
   };
 });
@@ -67,7 +73,11 @@ const ROUTES = [
   ["GET", "/catalogs/:tenant/systems/:id/history?field=&limit=", "the transition log, newest first"],
   ["GET", "/catalogs/:tenant/systems/:id/fields/:field?windowMs=", "inStateSince, inStateForMs, transitionsInWindow"],
   ["…", "/catalogs/:tenant/groups…", "the same for groups ({ id?, name, metadata? })"],
-  ["POST", "/catalogs/:tenant/runs", "an automation run: { runId, action: 'catalog.update_metadata', config, secrets? }, secrets masked"],
+  [
+    "POST",
+    "/catalogs/:tenant/runs",
+    "an automation run: { runId, action: 'catalog.update_metadata', config, secrets? }, secrets masked",
+  ],
 ].map(([method, path, description]) => ({ method, path, description }));
 
 async function readJson(request) {
@@ -99,26 +109,33 @@ function decode(part) {
 async function route(request, env) {
   const url = new URL(request.url);
   const method = request.method;
-  if (url.pathname === "/" && method === "GET") return { status: 200, body: { service: "entity-reactor-catalog", routes: ROUTES } };
+  if (url.pathname === "/" && method === "GET")
+    return { status: 200, body: { service: "entity-reactor-catalog", routes: ROUTES } };
   const [root, tenant, collection, id, sub, field, ...rest] = url.pathname.split("/").filter(Boolean).map(decode);
-  if (root !== "catalogs" || tenant === undefined || rest.length) throw new HttpError(404, `no route for ${method} ${url.pathname} (GET / lists them)`);
-  if (!TENANT.test(tenant)) throw new HttpError(400, "tenant must be 1-64 letters, digits, '.', '_' or '-'", { path: "tenant" });
+  if (root !== "catalogs" || tenant === undefined || rest.length)
+    throw new HttpError(404, `no route for ${method} ${url.pathname} (GET / lists them)`);
+  if (!TENANT.test(tenant))
+    throw new HttpError(400, "tenant must be 1-64 letters, digits, '.', '_' or '-'", { path: "tenant" });
   // One object per tenant: its name is the tenant.
   const catalog = env.CATALOG.get(env.CATALOG.idFromName(tenant));
 
-  if (collection === undefined && method === "GET") return new Response(page(tenant), { headers: { "content-type": "text/html; charset=utf-8" } });
+  if (collection === undefined && method === "GET")
+    return new Response(page(tenant), { headers: { "content-type": "text/html; charset=utf-8" } });
   if (collection === "stream" && id === undefined) return catalog.fetch(request); // the WebSocket upgrade
   if (collection === "runs" && id === undefined && method === "POST") {
     const body = (await validators).run(await readJson(request));
     return catalog.run(body);
   }
-  if (collection !== "systems" && collection !== "groups") throw new HttpError(404, `no route for ${method} ${url.pathname} (GET / lists them)`);
+  if (collection !== "systems" && collection !== "groups")
+    throw new HttpError(404, `no route for ${method} ${url.pathname} (GET / lists them)`);
   const bodies = (await validators)[collection];
 
   if (id === undefined && method === "GET") return catalog.list(collection);
-  if (id === undefined && method === "POST") return catalog.create(collection, bodies.create(await readJson(request)), writeOptions(request));
+  if (id === undefined && method === "POST")
+    return catalog.create(collection, bodies.create(await readJson(request)), writeOptions(request));
   if (sub === undefined && method === "GET") return catalog.get(collection, id);
-  if (sub === undefined && method === "PATCH") return catalog.update(collection, id, bodies.update(await readJson(request)), writeOptions(request));
+  if (sub === undefined && method === "PATCH")
+    return catalog.update(collection, id, bodies.update(await readJson(request)), writeOptions(request));
   if (sub === undefined && method === "DELETE") return catalog.remove(collection, id, writeOptions(request));
   if (sub === "history" && field === undefined && method === "GET") {
     const limit = url.searchParams.has("limit") ? Number(url.searchParams.get("limit")) : undefined;

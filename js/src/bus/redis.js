@@ -143,7 +143,8 @@ function parseRead(reply) {
   if (Array.isArray(reply)) {
     for (const s of reply) if (Array.isArray(s)) out.push(...parseEntries(s[1]));
   } else {
-    for (const entries of reply instanceof Map ? reply.values() : Object.values(reply)) out.push(...parseEntries(entries));
+    for (const entries of reply instanceof Map ? reply.values() : Object.values(reply))
+      out.push(...parseEntries(entries));
   }
   return out;
 }
@@ -214,7 +215,8 @@ return out`;
 const DONE_AND_ACK = `redis.call('SET', KEYS[1], '${DONE}', 'PX', ARGV[1]) return redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])`;
 // Renews a dedupe lease while it is ours, or takes it again if it lapsed
 // (Redis was away longer than the lease): never over another's or "done".
-const RENEW = "local v = redis.call('GET', KEYS[1]) if v == ARGV[1] or not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0";
+const RENEW =
+  "local v = redis.call('GET', KEYS[1]) if v == ARGV[1] or not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0";
 
 /**
  * @param {object} options
@@ -240,14 +242,30 @@ export async function createRedisBus(options = {}) {
     outboxRetentionMs = DEFAULTS.outboxRetentionMs,
   } = options;
   let logger = options.logger ?? console;
-  if (!template || !isFunction(template.duplicate)) throw badArgument("createRedisBus: client must be a node-redis client (createClient from the redis package)");
-  if (typeof stream !== "string" || stream === "") throw badArgument("createRedisBus: stream must be a non-empty string");
-  if (typeof consumerName !== "string" || consumerName === "") throw badArgument("createRedisBus: consumerName must be a non-empty string");
-  const positive = { claimIdleMs, blockMs, batchSize, dedupeTtlMs, dedupeWindow, relayPollMs, relayLeaseMs, retryMinMs, retryMaxMs, publishTimeoutMs, outboxRetentionMs };
+  if (!template || !isFunction(template.duplicate))
+    throw badArgument("createRedisBus: client must be a node-redis client (createClient from the redis package)");
+  if (typeof stream !== "string" || stream === "")
+    throw badArgument("createRedisBus: stream must be a non-empty string");
+  if (typeof consumerName !== "string" || consumerName === "")
+    throw badArgument("createRedisBus: consumerName must be a non-empty string");
+  const positive = {
+    claimIdleMs,
+    blockMs,
+    batchSize,
+    dedupeTtlMs,
+    dedupeWindow,
+    relayPollMs,
+    relayLeaseMs,
+    retryMinMs,
+    retryMaxMs,
+    publishTimeoutMs,
+    outboxRetentionMs,
+  };
   for (const [name, v] of Object.entries(positive))
     if (!Number.isInteger(v) || v <= 0) throw badArgument(`createRedisBus: ${name} must be a positive integer`);
   if (retryMaxMs < retryMinMs) throw badArgument("createRedisBus: retryMaxMs must be at least retryMinMs");
-  if (maxLen !== undefined && (!Number.isInteger(maxLen) || maxLen <= 0)) throw badArgument("createRedisBus: maxLen must be a positive integer");
+  if (maxLen !== undefined && (!Number.isInteger(maxLen) || maxLen <= 0))
+    throw badArgument("createRedisBus: maxLen must be a positive integer");
 
   const log = {
     warn: (...a) => {
@@ -318,7 +336,8 @@ export async function createRedisBus(options = {}) {
   /** Appends one committed change to the stream (XADD): what createEngine({ bus }) calls when the store has no outbox. */
   function publish(event) {
     if (closed) return Promise.reject(new Error("entity-reactor/bus/redis: bus is closed"));
-    if (!isObject(event) || typeof event.kind !== "string") return Promise.reject(badArgument("bus.publish: expected a change event"));
+    if (!isObject(event) || typeof event.kind !== "string")
+      return Promise.reject(badArgument("bus.publish: expected a change event"));
     return track(cmd(xadd(event.kind, event.id, event.changeId, JSON.stringify(event))));
   }
 
@@ -361,7 +380,9 @@ export async function createRedisBus(options = {}) {
     clearTimeout(timer);
     let n = 0;
     while (n < settled.length && settled[n] === 1) n++;
-    if (n < changes.length) relay.error = firstError ?? (outcome === "timeout" ? new Error(`XADD not confirmed within ${publishTimeoutMs} ms`) : null);
+    if (n < changes.length)
+      relay.error =
+        firstError ?? (outcome === "timeout" ? new Error(`XADD not confirmed within ${publishTimeoutMs} ms`) : null);
     return n;
   }
 
@@ -407,7 +428,10 @@ export async function createRedisBus(options = {}) {
       let step;
       relay.error = null;
       try {
-        step = await relay.store.relayOutbox({ owner: consumerName, limit: batchSize, leaseMs: relayLeaseMs }, (changes) => publishBatch(relay, changes));
+        step = await relay.store.relayOutbox(
+          { owner: consumerName, limit: batchSize, leaseMs: relayLeaseMs },
+          (changes) => publishBatch(relay, changes),
+        );
         relayStats.published += step.published;
         if (step.count) relayStats.batches++;
         if (step.published < step.count) throw relay.error ?? new Error("publish failed");
@@ -418,7 +442,9 @@ export async function createRedisBus(options = {}) {
         if (failingSince === 0) failingSince = now;
         if (relay.failures === 1 || now - lastReport >= 30_000) {
           lastReport = now;
-          log.warn(`entity-reactor/bus/redis: outbox relay: ${messageOf(e)}; retrying (failure ${relay.failures}, unpublished changes stay in the store)`);
+          log.warn(
+            `entity-reactor/bus/redis: outbox relay: ${messageOf(e)}; retrying (failure ${relay.failures}, unpublished changes stay in the store)`,
+          );
         }
         if (closing) break; // close() drains what it can, not more
         const backoff = Math.min(retryMaxMs, retryMinMs * 2 ** Math.min(relay.failures - 1, 20));
@@ -427,7 +453,9 @@ export async function createRedisBus(options = {}) {
         continue;
       }
       if (relay.failures) {
-        log.warn(`entity-reactor/bus/redis: outbox relay resumed after ${relay.failures} failure(s) in ${Date.now() - failingSince} ms`);
+        log.warn(
+          `entity-reactor/bus/redis: outbox relay resumed after ${relay.failures} failure(s) in ${Date.now() - failingSince} ms`,
+        );
         relay.failures = 0;
         failingSince = 0;
       }
@@ -467,7 +495,9 @@ export async function createRedisBus(options = {}) {
     if (options.logger === undefined && engineLogger) logger = engineLogger;
     if (store?.outbox !== true) return;
     if (!isFunction(store.relayOutbox))
-      throw badArgument("bus.attachEngine: a store with an outbox must have relayOutbox (entity-reactor/stores/sqlite or /postgres with { outbox: true })");
+      throw badArgument(
+        "bus.attachEngine: a store with an outbox must have relayOutbox (entity-reactor/stores/sqlite or /postgres with { outbox: true })",
+      );
     startRelay(store);
   }
 
@@ -488,12 +518,23 @@ export async function createRedisBus(options = {}) {
             // After an outage: a stream that went back (Redis lost its data) restarts from its beginning.
             const last = await lastId();
             if (compareIds(last, broadcastCursor) < 0) {
-              log.warn(`entity-reactor/bus/redis: stream ${stream} ends at ${last}, before this bus's cursor ${broadcastCursor} (Redis lost data?); reading it from the start`);
+              log.warn(
+                `entity-reactor/bus/redis: stream ${stream} ends at ${last}, before this bus's cursor ${broadcastCursor} (Redis lost data?); reading it from the start`,
+              );
               broadcastCursor = "0-0";
             }
             failed = false;
           }
-          reply = await conn.sendCommand(["XREAD", "COUNT", String(batchSize), "BLOCK", String(blockMs), "STREAMS", stream, broadcastCursor]);
+          reply = await conn.sendCommand([
+            "XREAD",
+            "COUNT",
+            String(batchSize),
+            "BLOCK",
+            String(blockMs),
+            "STREAMS",
+            stream,
+            broadcastCursor,
+          ]);
         } catch (e) {
           if (closed) break;
           failed = true;
@@ -534,7 +575,14 @@ export async function createRedisBus(options = {}) {
   // Takes the dedupe key of each entry: "mine" | "done" | "busy" (held by another consumer).
   async function acquire(g, items) {
     // One command for the batch: SET NX each key, else report its value.
-    const replies = await cmd(["EVAL", ACQUIRE, items.length, ...items.map((it) => it.key), claimIdleMs, ...items.map((it) => it.value)]);
+    const replies = await cmd([
+      "EVAL",
+      ACQUIRE,
+      items.length,
+      ...items.map((it) => it.key),
+      claimIdleMs,
+      ...items.map((it) => it.value),
+    ]);
     const out = new Array(items.length);
     const takeovers = [];
     for (let i = 0; i < items.length; i++) {
@@ -546,7 +594,9 @@ export async function createRedisBus(options = {}) {
         takeovers.push(i);
       } else out[i] = "busy";
     }
-    const taken = await Promise.all(takeovers.map((i) => cmd(["SET", items[i].key, items[i].value, "XX", "PX", claimIdleMs])));
+    const taken = await Promise.all(
+      takeovers.map((i) => cmd(["SET", items[i].key, items[i].value, "XX", "PX", claimIdleMs])),
+    );
     takeovers.forEach((i, j) => (out[i] = taken[j] === null || taken[j] === undefined ? "busy" : "mine"));
     return out;
   }
@@ -577,7 +627,14 @@ export async function createRedisBus(options = {}) {
         await markDone(g, { ...g.unmarked.get(event.changeId), entryId: entry.id });
         continue;
       }
-      items.push({ entry, entryId: entry.id, event, changeId: event.changeId, key: dedupeKey(g, event.changeId), value: `p:${consumerName}:${randomUUID()}` });
+      items.push({
+        entry,
+        entryId: entry.id,
+        event,
+        changeId: event.changeId,
+        key: dedupeKey(g, event.changeId),
+        value: `p:${consumerName}:${randomUUID()}`,
+      });
     }
     if (!items.length) return;
     const states = await acquire(g, items);
@@ -624,7 +681,22 @@ export async function createRedisBus(options = {}) {
       lastError,
     );
     const flat = Object.entries(it.entry.fields).flat();
-    await track(cmd(["XADD", `${stream}:dead`, "*", "group", g.name, "consumer", consumerName, "error", messageOf(lastError), "entryId", it.entry.id, ...flat]));
+    await track(
+      cmd([
+        "XADD",
+        `${stream}:dead`,
+        "*",
+        "group",
+        g.name,
+        "consumer",
+        consumerName,
+        "error",
+        messageOf(lastError),
+        "entryId",
+        it.entry.id,
+        ...flat,
+      ]),
+    );
   }
 
   // Keeps the leases of held changes — waiting, running, or handled and not
@@ -666,8 +738,18 @@ export async function createRedisBus(options = {}) {
           if (rescan) {
             // After an outage, first what this consumer handled and could not mark.
             if (g.unmarked.size) await flushUnmarked(g);
-            for (let cursor = "0"; !g.stopped && !closed; ) {
-              const reply = await conn.sendCommand(["XREADGROUP", "GROUP", g.name, consumerName, "COUNT", String(batchSize), "STREAMS", stream, cursor]);
+            for (let cursor = "0"; !g.stopped && !closed;) {
+              const reply = await conn.sendCommand([
+                "XREADGROUP",
+                "GROUP",
+                g.name,
+                consumerName,
+                "COUNT",
+                String(batchSize),
+                "STREAMS",
+                stream,
+                cursor,
+              ]);
               const entries = parseRead(reply);
               if (!entries.length) break;
               await handleEntries(g, entries);
@@ -682,7 +764,7 @@ export async function createRedisBus(options = {}) {
           }
           if (Date.now() >= nextClaim) {
             nextClaim = Date.now() + Math.floor(claimIdleMs / 2);
-            for (let start = "0-0"; !g.stopped && !closed; ) {
+            for (let start = "0-0"; !g.stopped && !closed;) {
               const r = await cmd(["XAUTOCLAIM", stream, g.name, consumerName, claimIdleMs, start, "COUNT", batchSize]);
               const claimed = parseEntries(r?.[1]);
               if (claimed.length) g.claimed += claimed.length;
@@ -692,7 +774,19 @@ export async function createRedisBus(options = {}) {
             }
           }
           const block = Math.max(1, Math.min(blockMs, nextClaim - Date.now()));
-          const reply = await conn.sendCommand(["XREADGROUP", "GROUP", g.name, consumerName, "COUNT", String(batchSize), "BLOCK", String(block), "STREAMS", stream, ">"]);
+          const reply = await conn.sendCommand([
+            "XREADGROUP",
+            "GROUP",
+            g.name,
+            consumerName,
+            "COUNT",
+            String(batchSize),
+            "BLOCK",
+            String(block),
+            "STREAMS",
+            stream,
+            ">",
+          ]);
           await handleEntries(g, parseRead(reply));
           if (g.failing) {
             g.failing = false;
@@ -714,26 +808,44 @@ export async function createRedisBus(options = {}) {
     if (closed) throw new Error("entity-reactor/bus/redis: bus is closed");
     if (!isObject(subscription)) throw badArgument("onEntityChanged: expected { kind, handler, delivery? }");
     const { kind, handler, delivery = { mode: "broadcast" } } = subscription;
-    if (typeof kind !== "string" || kind.trim() === "") throw badArgument("onEntityChanged: kind must be a non-empty string");
+    if (typeof kind !== "string" || kind.trim() === "")
+      throw badArgument("onEntityChanged: kind must be a non-empty string");
     if (!isFunction(handler)) throw badArgument("onEntityChanged: handler must be a function");
     if (!isObject(delivery) || (delivery.mode !== "broadcast" && delivery.mode !== "work-queue"))
       throw badArgument('onEntityChanged: delivery.mode must be "broadcast" or "work-queue"');
     if (delivery.mode === "broadcast") {
       const sub = { kind, handler };
       broadcastSubs.add(sub);
-      if (!broadcastLoop) broadcastLoop = runBroadcast().catch((e) => log.error("entity-reactor/bus/redis: broadcast reader stopped", e));
+      if (!broadcastLoop)
+        broadcastLoop = runBroadcast().catch((e) => log.error("entity-reactor/bus/redis: broadcast reader stopped", e));
       return async () => {
         broadcastSubs.delete(sub);
       };
     }
     const { workerGroup, maxRetries = 0 } = delivery;
-    if (typeof workerGroup !== "string" || workerGroup.trim() === "") throw badArgument("onEntityChanged: work-queue delivery needs a non-empty workerGroup");
-    if (!Number.isInteger(maxRetries) || maxRetries < 0) throw badArgument("onEntityChanged: maxRetries must be a non-negative integer");
+    if (typeof workerGroup !== "string" || workerGroup.trim() === "")
+      throw badArgument("onEntityChanged: work-queue delivery needs a non-empty workerGroup");
+    if (!Number.isInteger(maxRetries) || maxRetries < 0)
+      throw badArgument("onEntityChanged: maxRetries must be a non-negative integer");
     const name = `${workerGroup}:${kind}`;
     const sub = { kind, handler, workerGroup, maxRetries };
     let g = groups.get(name);
     if (!g) {
-      g = { name, kind, subs: [], next: 0, stopped: false, failing: false, claimed: 0, handled: 0, duplicates: 0, dead: 0, held: new Map(), unmarked: new Map(), loop: null };
+      g = {
+        name,
+        kind,
+        subs: [],
+        next: 0,
+        stopped: false,
+        failing: false,
+        claimed: 0,
+        handled: 0,
+        duplicates: 0,
+        dead: 0,
+        held: new Map(),
+        unmarked: new Map(),
+        loop: null,
+      };
       groups.set(name, g);
       const group = g;
       group.ready = ensureGroup(name);
@@ -828,7 +940,16 @@ export async function createRedisBus(options = {}) {
         relay: { ...relayStats, relays: relays.size },
         broadcast: { ...broadcastStats },
         groups: Object.fromEntries(
-          [...groups.values()].map((g) => [g.name, { handled: g.handled, duplicates: g.duplicates, claimed: g.claimed, dead: g.dead, unmarked: g.unmarked.size }]),
+          [...groups.values()].map((g) => [
+            g.name,
+            {
+              handled: g.handled,
+              duplicates: g.duplicates,
+              claimed: g.claimed,
+              dead: g.dead,
+              unmarked: g.unmarked.size,
+            },
+          ]),
         ),
       };
     },

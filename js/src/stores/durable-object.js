@@ -106,7 +106,8 @@ function valueHash(text) {
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
-const toMs = (value) => (value instanceof Date ? value.getTime() : typeof value === "number" ? value : Date.parse(value));
+const toMs = (value) =>
+  value instanceof Date ? value.getTime() : typeof value === "number" ? value : Date.parse(value);
 
 /**
  * @param {DurableObjectStorage | DurableObjectState} storage  ctx.storage (or ctx)
@@ -122,12 +123,16 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
     );
   const retention = options?.retentionPerEntity ?? 0;
   if (!Number.isSafeInteger(retention) || retention < 0)
-    throw new TypeError("createDurableObjectTransitionStore: retentionPerEntity must be a non-negative integer (0 keeps every row)");
+    throw new TypeError(
+      "createDurableObjectTransitionStore: retentionPerEntity must be a non-negative integer (0 keeps every row)",
+    );
   const outbox = options?.outbox ?? false;
   if (typeof outbox !== "boolean") throw new TypeError("createDurableObjectTransitionStore: outbox must be a boolean");
-  const outboxTable = outbox ? options?.outboxTable ?? `${table}_outbox` : null;
+  const outboxTable = outbox ? (options?.outboxTable ?? `${table}_outbox`) : null;
   if (outbox && (typeof outboxTable !== "string" || !IDENT.test(outboxTable)))
-    throw new TypeError(`createDurableObjectTransitionStore: outboxTable must be an SQL identifier, received ${JSON.stringify(outboxTable)}`);
+    throw new TypeError(
+      `createDurableObjectTransitionStore: outboxTable must be an SQL identifier, received ${JSON.stringify(outboxTable)}`,
+    );
   if (outbox && (outboxTable === table || outboxTable === `${table}_entities`))
     throw new TypeError("createDurableObjectTransitionStore: outboxTable must differ from the log's tables");
   const watchers = new Watchers();
@@ -228,7 +233,16 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
     let seq = next - n;
     for (const r of rows) {
       const to = r.toValue;
-      sql.exec(Q.insert, key, toMs(r.transitionedAt), seq++, r.field, r.fromValue ?? null, to, typeof to === "string" ? valueHash(to) : 0);
+      sql.exec(
+        Q.insert,
+        key,
+        toMs(r.transitionedAt),
+        seq++,
+        r.field,
+        r.fromValue ?? null,
+        to,
+        typeof to === "string" ? valueHash(to) : 0,
+      );
     }
     if (retention > 0 && count > retention) {
       sql.exec(Q.prune, key, key, count - retention);
@@ -266,7 +280,8 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
     transitions.map((r) => ({ ...r, kind: r.kind ?? kind, entityId: r.entityId ?? entityId }));
 
   const checkTx = (tx, what) => {
-    if (!Array.isArray(tx?.rows) || tx.open !== true) throw new Error(`${what}: tx is not an open transaction of this store`);
+    if (!Array.isArray(tx?.rows) || tx.open !== true)
+      throw new Error(`${what}: tx is not an open transaction of this store`);
   };
 
   const store = {
@@ -322,7 +337,9 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
       ready();
       const n = limit ? limit : -1; // SQLite: a negative LIMIT means none
       const rows =
-        field === undefined || field === null ? exec(Q.history, kind, entityId, n) : exec(Q.historyField, kind, entityId, field, n);
+        field === undefined || field === null
+          ? exec(Q.history, kind, entityId, n)
+          : exec(Q.historyField, kind, entityId, field, n);
       return rows.map((r) => ({
         kind,
         entityId,

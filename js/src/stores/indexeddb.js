@@ -79,10 +79,15 @@ function toRow(record) {
 }
 
 function checkRow(row, kind, entityId) {
-  if (row === null || typeof row !== "object") throw new TypeError("appendTransitions: each transition must be an object");
+  if (row === null || typeof row !== "object")
+    throw new TypeError("appendTransitions: each transition must be an object");
   if (row.kind !== kind || row.entityId !== entityId)
     throw new TypeError(`appendTransitions: a row for ${row.kind}/${row.entityId} was passed for ${kind}/${entityId}`);
-  if (typeof row.field !== "string" || typeof row.toValue !== "string" || (row.fromValue !== null && typeof row.fromValue !== "string"))
+  if (
+    typeof row.field !== "string" ||
+    typeof row.toValue !== "string" ||
+    (row.fromValue !== null && typeof row.fromValue !== "string")
+  )
     throw new TypeError("appendTransitions: field and toValue must be strings, fromValue a string or null");
   const at = row.transitionedAt instanceof Date ? row.transitionedAt : new Date(row.transitionedAt);
   if (Number.isNaN(at.getTime())) throw new TypeError("appendTransitions: transitionedAt must be a valid date");
@@ -98,8 +103,10 @@ export function createIndexedDbTransitionStore(options = {}) {
   const factory = options?.indexedDB ?? globalThis.indexedDB;
   if (!factory || typeof factory.open !== "function")
     throw new TypeError("createIndexedDbTransitionStore: no IndexedDB here; pass { indexedDB }");
-  if (typeof dbName !== "string" || dbName === "") throw new TypeError("createIndexedDbTransitionStore: dbName must be a non-empty string");
-  if (typeof storeName !== "string" || storeName === "") throw new TypeError("createIndexedDbTransitionStore: storeName must be a non-empty string");
+  if (typeof dbName !== "string" || dbName === "")
+    throw new TypeError("createIndexedDbTransitionStore: dbName must be a non-empty string");
+  if (typeof storeName !== "string" || storeName === "")
+    throw new TypeError("createIndexedDbTransitionStore: storeName must be a non-empty string");
 
   let opening = null; // Promise<IDBDatabase>
   let current = null; // the open connection
@@ -115,7 +122,8 @@ export function createIndexedDbTransitionStore(options = {}) {
     const store = db.objectStoreNames.contains(storeName)
       ? transaction.objectStore(storeName)
       : db.createObjectStore(storeName, { keyPath: "seq", autoIncrement: true });
-    for (const [name, keyPath] of Object.entries(INDEXES)) if (!store.indexNames.contains(name)) store.createIndex(name, keyPath);
+    for (const [name, keyPath] of Object.entries(INDEXES))
+      if (!store.indexNames.contains(name)) store.createIndex(name, keyPath);
   };
 
   const open = (version) =>

@@ -65,7 +65,14 @@
  * the engine's core.
  */
 
-import { Watchers, checkOutboxCall, checkRelayArgs, outboxEntries, toOutboxChange, transitionFromSqlRow } from "./sql-rows.js";
+import {
+  Watchers,
+  checkOutboxCall,
+  checkRelayArgs,
+  outboxEntries,
+  toOutboxChange,
+  transitionFromSqlRow,
+} from "./sql-rows.js";
 
 const DEFAULT_TABLE = "entity_transitions";
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -111,7 +118,8 @@ async function checkout(pool) {
   return client;
 }
 
-const toDate = (value) => (value === null || value === undefined ? null : value instanceof Date ? value : new Date(value));
+const toDate = (value) =>
+  value === null || value === undefined ? null : value instanceof Date ? value : new Date(value);
 const toIso = (value) => (value instanceof Date ? value : new Date(value)).toISOString();
 
 const toRow = (r) =>
@@ -129,7 +137,9 @@ const toRow = (r) =>
 function parseTable(name, what) {
   const parts = typeof name === "string" ? name.split(".") : [];
   if (parts.length < 1 || parts.length > 2 || !parts.every((p) => IDENT.test(p)))
-    throw new TypeError(`createPostgresTransitionStore: ${what} must be an SQL identifier, optionally schema-qualified, received ${JSON.stringify(name)}`);
+    throw new TypeError(
+      `createPostgresTransitionStore: ${what} must be an SQL identifier, optionally schema-qualified, received ${JSON.stringify(name)}`,
+    );
   return parts;
 }
 
@@ -149,7 +159,8 @@ export function createPostgresTransitionStore(pool, options = {}) {
   const order = "ORDER BY transitioned_at DESC, id DESC";
   const outboxTable = outbox ? (options?.outboxTable ?? [...parts.slice(0, -1), `${base}_outbox`].join(".")) : null;
   const oParts = outbox ? parseTable(outboxTable, "outboxTable") : null;
-  if (outbox && quote(oParts) === t) throw new TypeError("createPostgresTransitionStore: outboxTable must differ from table");
+  if (outbox && quote(oParts) === t)
+    throw new TypeError("createPostgresTransitionStore: outboxTable must differ from table");
   const o = outbox ? quote(oParts) : null;
   const oBase = outbox ? oParts.at(-1) : null;
   const watchers = new Watchers();
@@ -306,7 +317,8 @@ export function createPostgresTransitionStore(pool, options = {}) {
         await insert(pool, kind, entityId, transitions);
         return;
       }
-      if (!tx.client || tx.open !== true) throw new Error("appendTransitions: tx is not an open transaction of this store");
+      if (!tx.client || tx.open !== true)
+        throw new Error("appendTransitions: tx is not an open transaction of this store");
       if (!outbox) return insert(tx.client, kind, entityId, transitions);
       // With an outbox, the rows go with the changes in one statement before COMMIT.
       if (!Array.isArray(transitions)) throw new TypeError("appendTransitions: transitions must be an array");
@@ -361,7 +373,8 @@ export function createPostgresTransitionStore(pool, options = {}) {
     /** Records change events (plain objects, in commit order) in tx: inserted with its rows, in the same transaction. */
     async appendChanges({ tx, kind, changes }) {
       checkOutboxCall("appendChanges", changes);
-      if (!tx?.client || tx.open !== true || !Array.isArray(tx.changes)) throw new Error("appendChanges: tx is not an open transaction of this store");
+      if (!tx?.client || tx.open !== true || !Array.isArray(tx.changes))
+        throw new Error("appendChanges: tx is not an open transaction of this store");
       tx.changes.push(...outboxEntries(kind, changes));
     },
 
@@ -391,9 +404,14 @@ export function createPostgresTransitionStore(pool, options = {}) {
         );
         let published = 0;
         if (rows.length) {
-          published = Math.max(0, Math.min(rows.length, Number(await publish(rows.map((r) => toOutboxChange(r, decodeText)))) || 0));
+          published = Math.max(
+            0,
+            Math.min(rows.length, Number(await publish(rows.map((r) => toOutboxChange(r, decodeText)))) || 0),
+          );
           if (published > 0)
-            await client.query(`UPDATE ${o} SET published_at = now() WHERE seq = ANY($1::bigint[])`, [rows.slice(0, published).map((r) => r.seq)]);
+            await client.query(`UPDATE ${o} SET published_at = now() WHERE seq = ANY($1::bigint[])`, [
+              rows.slice(0, published).map((r) => r.seq),
+            ]);
         }
         await client.query("COMMIT");
         return { locked: false, count: rows.length, published };
@@ -415,7 +433,10 @@ export function createPostgresTransitionStore(pool, options = {}) {
     /** Deletes published changes whose published_at is before `before`; resolves to how many. */
     async pruneOutbox({ before }) {
       await ready();
-      const { rowCount } = await pool.query(`DELETE FROM ${o} WHERE published_at IS NOT NULL AND published_at < $1::timestamptz`, [toIso(before)]);
+      const { rowCount } = await pool.query(
+        `DELETE FROM ${o} WHERE published_at IS NOT NULL AND published_at < $1::timestamptz`,
+        [toIso(before)],
+      );
       return rowCount;
     },
 

@@ -41,9 +41,20 @@ export function checkOutboxCall(what, changes) {
 /** Change events (plain objects, as the engine passes them) as outbox entries: { changeId, kind, entityId, event: JSON text }. */
 export function outboxEntries(kind, changes) {
   return changes.map((c) => {
-    if (c === null || typeof c !== "object" || typeof c.changeId !== "string" || c.changeId === "" || typeof c.id !== "string")
+    if (
+      c === null ||
+      typeof c !== "object" ||
+      typeof c.changeId !== "string" ||
+      c.changeId === "" ||
+      typeof c.id !== "string"
+    )
       throw new TypeError("appendChanges: each change must be a change event with a changeId and an id");
-    return { changeId: c.changeId, kind: typeof c.kind === "string" ? c.kind : kind, entityId: c.id, event: JSON.stringify(c) };
+    return {
+      changeId: c.changeId,
+      kind: typeof c.kind === "string" ? c.kind : kind,
+      entityId: c.id,
+      event: JSON.stringify(c),
+    };
   });
 }
 
@@ -55,6 +66,7 @@ export function toOutboxChange(r, decode = (s) => s) {
 export function checkRelayArgs(owner, limit, leaseMs, publish) {
   if (typeof owner !== "string" || owner === "") throw new TypeError("relayOutbox: owner must be a non-empty string");
   if (!Number.isInteger(limit) || limit <= 0) throw new TypeError("relayOutbox: limit must be a positive integer");
-  if (!Number.isInteger(leaseMs) || leaseMs <= 0) throw new TypeError("relayOutbox: leaseMs must be a positive integer");
+  if (!Number.isInteger(leaseMs) || leaseMs <= 0)
+    throw new TypeError("relayOutbox: leaseMs must be a positive integer");
   if (typeof publish !== "function") throw new TypeError("relayOutbox: publish must be a function");
 }

@@ -58,7 +58,14 @@
  * the engine's core.
  */
 
-import { Watchers, checkOutboxCall, checkRelayArgs, outboxEntries, toOutboxChange, transitionFromSqlRow } from "./sql-rows.js";
+import {
+  Watchers,
+  checkOutboxCall,
+  checkRelayArgs,
+  outboxEntries,
+  toOutboxChange,
+  transitionFromSqlRow,
+} from "./sql-rows.js";
 
 const DEFAULT_TABLE = "entity_transitions";
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -69,14 +76,17 @@ function checkDb(db) {
     throw new TypeError("createSqliteTransitionStore: db must be a better-sqlite3 Database");
 }
 
-const toMs = (value) => (value instanceof Date ? value.getTime() : typeof value === "number" ? value : Date.parse(value));
+const toMs = (value) =>
+  value instanceof Date ? value.getTime() : typeof value === "number" ? value : Date.parse(value);
 
 // transitioned_at holds epoch milliseconds.
 const toRow = (r) => transitionFromSqlRow(r, new Date(r.transitioned_at));
 
 function checkTable(name, what) {
   if (typeof name !== "string" || !IDENT.test(name))
-    throw new TypeError(`createSqliteTransitionStore: ${what} must be an SQL identifier ([A-Za-z_][A-Za-z0-9_]*), received ${JSON.stringify(name)}`);
+    throw new TypeError(
+      `createSqliteTransitionStore: ${what} must be an SQL identifier ([A-Za-z_][A-Za-z0-9_]*), received ${JSON.stringify(name)}`,
+    );
   return name;
 }
 
@@ -90,7 +100,8 @@ export function createSqliteTransitionStore(db, options = {}) {
   const outbox = options?.outbox ?? false;
   if (typeof outbox !== "boolean") throw new TypeError("createSqliteTransitionStore: outbox must be a boolean");
   const outboxTable = outbox ? checkTable(options?.outboxTable ?? `${table}_outbox`, "outboxTable") : null;
-  if (outbox && outboxTable === table) throw new TypeError("createSqliteTransitionStore: outboxTable must differ from table");
+  if (outbox && outboxTable === table)
+    throw new TypeError("createSqliteTransitionStore: outboxTable must differ from table");
   const t = `"${table}"`;
   const o = outbox ? `"${outboxTable}"` : null;
   const lease = outbox ? `"${outboxTable}_lease"` : null;
@@ -135,13 +146,16 @@ export function createSqliteTransitionStore(db, options = {}) {
       `INSERT INTO ${t} (kind, entity_id, field, from_value, to_value, transitioned_at) VALUES (?, ?, ?, ?, ?, ?)`,
     );
     const insertRows = (rows) => {
-      for (const r of rows) insert.run(r.kind, r.entityId, r.field, r.fromValue ?? null, r.toValue, toMs(r.transitionedAt));
+      for (const r of rows)
+        insert.run(r.kind, r.entityId, r.field, r.fromValue ?? null, r.toValue, toMs(r.transitionedAt));
     };
     const order = "ORDER BY transitioned_at DESC, id DESC";
     sql = {
       insertAll: db.transaction(insertRows),
       inStateSince: db
-        .prepare(`SELECT transitioned_at FROM ${t} WHERE kind = ? AND entity_id = ? AND field = ? AND to_value = ? ${order} LIMIT 1`)
+        .prepare(
+          `SELECT transitioned_at FROM ${t} WHERE kind = ? AND entity_id = ? AND field = ? AND to_value = ? ${order} LIMIT 1`,
+        )
         .pluck(),
       count: db
         .prepare(`SELECT COUNT(*) FROM ${t} WHERE kind = ? AND entity_id = ? AND field = ? AND transitioned_at >= ?`)
@@ -150,11 +164,17 @@ export function createSqliteTransitionStore(db, options = {}) {
       historyField: db.prepare(`SELECT * FROM ${t} WHERE kind = ? AND entity_id = ? AND field = ? ${order} LIMIT ?`),
     };
     if (outbox) {
-      const insertChange = db.prepare(`INSERT INTO ${o} (change_id, kind, entity_id, event, created_at) VALUES (?, ?, ?, ?, ?)`);
-      const unpublished = db.prepare(`SELECT seq, change_id, kind, entity_id, event FROM ${o} WHERE published_at IS NULL ORDER BY seq LIMIT ?`);
+      const insertChange = db.prepare(
+        `INSERT INTO ${o} (change_id, kind, entity_id, event, created_at) VALUES (?, ?, ?, ?, ?)`,
+      );
+      const unpublished = db.prepare(
+        `SELECT seq, change_id, kind, entity_id, event FROM ${o} WHERE published_at IS NULL ORDER BY seq LIMIT ?`,
+      );
       const mark = db.prepare(`UPDATE ${o} SET published_at = ? WHERE seq = ? AND published_at IS NULL`);
       const addLease = db.prepare(`INSERT OR IGNORE INTO ${lease} (name, owner, expires_at) VALUES (?, ?, 0)`);
-      const takeLease = db.prepare(`UPDATE ${lease} SET owner = ?, expires_at = ? WHERE name = ? AND (owner = ? OR expires_at < ?)`);
+      const takeLease = db.prepare(
+        `UPDATE ${lease} SET owner = ?, expires_at = ? WHERE name = ? AND (owner = ? OR expires_at < ?)`,
+      );
       sql.insertWithChanges = db.transaction((rows, entries) => {
         insertRows(rows);
         const at = Date.now();
@@ -236,7 +256,10 @@ export function createSqliteTransitionStore(db, options = {}) {
     async history({ kind, entityId, field, limit }) {
       const s = ready();
       const n = limit ? limit : -1; // SQLite: a negative LIMIT means none
-      const rows = field === undefined || field === null ? s.history.all(kind, entityId, n) : s.historyField.all(kind, entityId, field, n);
+      const rows =
+        field === undefined || field === null
+          ? s.history.all(kind, entityId, n)
+          : s.historyField.all(kind, entityId, field, n);
       return rows.map(toRow);
     },
   };
@@ -246,7 +269,8 @@ export function createSqliteTransitionStore(db, options = {}) {
     /** Records change events (plain objects, in commit order) in tx: written with its rows, in the same transaction. */
     async appendChanges({ tx, kind, changes }) {
       checkOutboxCall("appendChanges", changes);
-      if (!tx || !Array.isArray(tx.changes) || tx.open !== true) throw new Error("appendChanges: tx is not an open transaction of this store");
+      if (!tx || !Array.isArray(tx.changes) || tx.open !== true)
+        throw new Error("appendChanges: tx is not an open transaction of this store");
       tx.changes.push(...outboxEntries(kind, changes));
     },
 
@@ -266,7 +290,11 @@ export function createSqliteTransitionStore(db, options = {}) {
       if (rows.length === 0) return { locked: false, count: 0, published: 0 };
       const changes = rows.map((r) => toOutboxChange(r));
       const published = Math.max(0, Math.min(rows.length, Number(await publish(changes)) || 0));
-      if (published > 0) s.mark(rows.slice(0, published).map((r) => r.seq), Date.now());
+      if (published > 0)
+        s.mark(
+          rows.slice(0, published).map((r) => r.seq),
+          Date.now(),
+        );
       return { locked: false, count: rows.length, published };
     },
 
