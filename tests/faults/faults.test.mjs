@@ -91,7 +91,20 @@ function startWorker(cfg, env = {}) {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   children.add(child);
-  const w = { cfg, child, ready: false, consumerName: null, broadcast: [], g1: [], g2: [], committed: 0, refused: 0, wrote: false, final: null, exit: null };
+  const w = {
+    cfg,
+    child,
+    ready: false,
+    consumerName: null,
+    broadcast: [],
+    g1: [],
+    g2: [],
+    committed: 0,
+    refused: 0,
+    wrote: false,
+    final: null,
+    exit: null,
+  };
   child.on("message", (m) => {
     if (m.type === "ready") {
       w.ready = true;
@@ -128,7 +141,9 @@ async function stopWorkers(workers) {
 
 /** Every committed change, in commit order: [{ changeId, id, published }]. */
 async function pgTruth(table) {
-  const { rows } = await pool.query(`SELECT change_id, entity_id, published_at IS NOT NULL AS published FROM "${table}_outbox" ORDER BY seq`);
+  const { rows } = await pool.query(
+    `SELECT change_id, entity_id, published_at IS NOT NULL AS published FROM "${table}_outbox" ORDER BY seq`,
+  );
   return rows.map((r) => ({ changeId: r.change_id, id: r.entity_id, published: r.published }));
 }
 
@@ -136,7 +151,9 @@ function sqliteTruth(file) {
   const db = new Database(file, { readonly: true });
   try {
     return db
-      .prepare("SELECT change_id, entity_id, published_at IS NOT NULL AS published FROM entity_transitions_outbox ORDER BY seq")
+      .prepare(
+        "SELECT change_id, entity_id, published_at IS NOT NULL AS published FROM entity_transitions_outbox ORDER BY seq",
+      )
       .all()
       .map((r) => ({ changeId: r.change_id, id: r.entity_id, published: r.published === 1 }));
   } finally {
@@ -147,9 +164,10 @@ function sqliteTruth(file) {
 /** The stream's entries' changeIds, in order. */
 async function streamChangeIds(stream) {
   const out = [];
-  for (let start = "-"; ; ) {
+  for (let start = "-"; ;) {
     const page = await rc.sendCommand(["XRANGE", stream, start, "+", "COUNT", "1000"]);
-    for (const [, flat] of page) for (let i = 0; i < flat.length; i += 2) if (flat[i] === "changeId") out.push(flat[i + 1]);
+    for (const [, flat] of page)
+      for (let i = 0; i < flat.length; i += 2) if (flat[i] === "changeId") out.push(flat[i + 1]);
     if (page.length < 1000) return out;
     start = `(${page.at(-1)[0]}`;
   }
@@ -168,7 +186,10 @@ async function settle({ name, startedAt, truthOf, stream, subscribers, consumers
     truth = await truthOf();
     if (!truth.length || truth.some((c) => !c.published)) return false;
     const n = truth.length;
-    return subscribers.every((w) => new Set(w.broadcast.map((b) => b[0])).size >= n) && ["g1", "g2"].every((g) => new Set(consumers.flatMap((w) => w[g])).size >= n);
+    return (
+      subscribers.every((w) => new Set(w.broadcast.map((b) => b[0])).size >= n) &&
+      ["g1", "g2"].every((g) => new Set(consumers.flatMap((w) => w[g])).size >= n)
+    );
   };
   await waitFor(`${name}: every committed change published and delivered`, covered, 60_000);
   await sleep(600); // a duplicate would show up now
@@ -177,13 +198,20 @@ async function settle({ name, startedAt, truthOf, stream, subscribers, consumers
   const ids = truth.map((c) => c.changeId);
   const truthSet = new Set(ids);
   assert.equal(truthSet.size, ids.length, "one outbox row per change");
-  assert.ok(truth.every((c) => c.published), "the outbox's backlog is 0");
+  assert.ok(
+    truth.every((c) => c.published),
+    "the outbox's backlog is 0",
+  );
 
   const entries = await streamChangeIds(stream);
   const inStream = counts(entries);
   const missingFromStream = ids.filter((id) => !inStream.has(id));
   assert.deepEqual(missingFromStream, [], "every committed change is in the stream");
-  assert.deepEqual(entries.filter((id) => !truthSet.has(id)), [], "nothing in the stream that was not committed");
+  assert.deepEqual(
+    entries.filter((id) => !truthSet.has(id)),
+    [],
+    "nothing in the stream that was not committed",
+  );
   const copies = entries.length - inStream.size;
 
   let lost = 0;
@@ -195,7 +223,11 @@ async function settle({ name, startedAt, truthOf, stream, subscribers, consumers
     const doubled = [...seen].filter(([, n]) => n > 1);
     lost = Math.max(lost, missing.length);
     twice += doubled.length;
-    assert.deepEqual(missing.slice(0, 5), [], `${w.cfg.name}: broadcast saw every committed change (${missing.length} missing)`);
+    assert.deepEqual(
+      missing.slice(0, 5),
+      [],
+      `${w.cfg.name}: broadcast saw every committed change (${missing.length} missing)`,
+    );
     assert.deepEqual(doubled.slice(0, 5), [], `${w.cfg.name}: broadcast ran each change once`);
     // Per entity, in commit order: versions only grow.
     const last = new Map();
@@ -219,7 +251,10 @@ async function settle({ name, startedAt, truthOf, stream, subscribers, consumers
   for (const w of [...subscribers, ...consumers]) assert.ok(w.final, `${w.cfg.name} shut down cleanly`);
   const skipped = [...subscribers, ...consumers].filter((w, i, all) => all.indexOf(w) === i);
   const broadcastSkipped = skipped.reduce((n, w) => n + w.final.stats.broadcast.duplicates, 0);
-  const queueSkipped = skipped.reduce((n, w) => n + Object.values(w.final.stats.groups).reduce((s, g) => s + g.duplicates, 0), 0);
+  const queueSkipped = skipped.reduce(
+    (n, w) => n + Object.values(w.final.stats.groups).reduce((s, g) => s + g.duplicates, 0),
+    0,
+  );
   const relayFailures = skipped.reduce((n, w) => n + w.final.stats.relay.failures, 0);
   const line =
     `${name} (${((Date.now() - startedAt) / 1000).toFixed(1)} s): ${ids.length} changes committed, ${faults} fault(s) injected, ${lost} lost, ${twice} handled twice; ` +
@@ -244,128 +279,175 @@ const pgWorker = (n, scenario, extra = {}) => ({
   ...extra,
 });
 
-test("redis-server SIGKILLed twice mid-run and restarted: nothing lost, nothing handled twice", { timeout: 120_000 }, async () => {
-  const scenario = "redis-kill";
-  const startedAt = Date.now();
-  const workers = [0, 1, 2].map((n) => startWorker(pgWorker(n, scenario)));
-  await waitFor("workers ready", () => workers.every((w) => w.ready), 30_000);
-  const perWorker = 400;
-  for (const w of workers) w.child.send({ type: "write", count: perWorker, concurrency: 4 });
-  const at = [];
-  for (const threshold of [150, 600]) {
-    await waitFor(`${threshold} commits`, () => committedBy(workers) >= threshold, 60_000);
-    at.push(committedBy(workers));
-    await redis.kill();
-    await sleep(1200);
-    await redis.restart();
-  }
-  await waitFor("writes", () => workers.every((w) => w.wrote), 60_000);
-  assert.ok(at.every((n) => n < perWorker * workers.length), `both kills mid-run (at ${at.join(", ")} of ${perWorker * workers.length} commits)`);
-  console.log(`# ${scenario}: writes done after ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
-  await settle({
-    name: scenario,
-    startedAt,
-    truthOf: () => pgTruth(workers[0].cfg.table),
-    stream: workers[0].cfg.stream,
-    subscribers: workers,
-    consumers: workers,
-    faults: 2,
-    stop: () => stopWorkers(workers),
-    extra: `redis-server killed at ${at.join(" and ")} of ${perWorker * workers.length} commits, down 1.2 s each`,
-  });
-});
+test(
+  "redis-server SIGKILLed twice mid-run and restarted: nothing lost, nothing handled twice",
+  { timeout: 120_000 },
+  async () => {
+    const scenario = "redis-kill";
+    const startedAt = Date.now();
+    // Paced (each lane pauses 50 ms after a commit: at most 240 commits/s in
+    // all) so the run outlasts both outages however fast a write is; the
+    // commits go on while Redis is down, since the outbox is in PostgreSQL.
+    const workers = [0, 1, 2].map((n) => startWorker(pgWorker(n, scenario, { pauseMs: 50 })));
+    await waitFor("workers ready", () => workers.every((w) => w.ready), 30_000);
+    const perWorker = 400;
+    for (const w of workers) w.child.send({ type: "write", count: perWorker, concurrency: 4 });
+    const at = [];
+    for (const threshold of [150, 600]) {
+      await waitFor(`${threshold} commits`, () => committedBy(workers) >= threshold, 60_000);
+      at.push(committedBy(workers));
+      await redis.kill();
+      await sleep(1200);
+      await redis.restart();
+    }
+    await waitFor("writes", () => workers.every((w) => w.wrote), 60_000);
+    assert.ok(
+      at.every((n) => n < perWorker * workers.length),
+      `both kills mid-run (at ${at.join(", ")} of ${perWorker * workers.length} commits)`,
+    );
+    console.log(`# ${scenario}: writes done after ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+    await settle({
+      name: scenario,
+      startedAt,
+      truthOf: () => pgTruth(workers[0].cfg.table),
+      stream: workers[0].cfg.stream,
+      subscribers: workers,
+      consumers: workers,
+      faults: 2,
+      stop: () => stopWorkers(workers),
+      extra: `redis-server killed at ${at.join(" and ")} of ${perWorker * workers.length} commits, down 1.2 s each`,
+    });
+  },
+);
 
-test("an engine process SIGKILLed between commit and publish: the others publish its changes", { timeout: 120_000 }, async () => {
-  const scenario = "engine-kill";
-  const startedAt = Date.now();
-  // The victim writes and has a broadcast subscriber; its relay stops after
-  // 180 commits and it kills itself right after the 200th returns.
-  const victim = startWorker(pgWorker(0, scenario, { groups: false }), { ER_FAULT_HOLD_RELAY_AFTER: "180", ER_FAULT_KILL_AFTER_COMMITS: "200" });
-  const survivors = [1, 2].map((n) => startWorker(pgWorker(n, scenario)));
-  const workers = [victim, ...survivors];
-  await waitFor("workers ready", () => workers.every((w) => w.ready), 30_000);
-  const perWorker = 400;
-  for (const w of workers) w.child.send({ type: "write", count: perWorker, concurrency: 4 });
-  const exit = await Promise.race([victim.exited, deadline(60_000)]);
-  assert.equal(exit?.signal, "SIGKILL", "the victim killed itself after its 200th commit");
-  const backlogAtKill = (await pgTruth(victim.cfg.table)).filter((c) => !c.published).length;
-  const survivorsAtKill = committedBy(survivors);
-  assert.ok(survivorsAtKill < perWorker * 2, `killed mid-run (the others had committed ${survivorsAtKill})`);
-  await waitFor("writes", () => survivors.every((w) => w.wrote), 60_000);
-  await settle({
-    name: scenario,
-    startedAt,
-    truthOf: () => pgTruth(victim.cfg.table),
-    stream: victim.cfg.stream,
-    subscribers: survivors,
-    consumers: survivors,
-    faults: 1,
-    stop: () => stopWorkers(survivors),
-    extra: (truth) => {
-      const byVictim = truth.filter((c) => c.id.startsWith("w0-")).length;
-      assert.ok(byVictim >= 200, `every change the victim committed is in the outbox (${byVictim})`);
-      return `the victim committed ${byVictim} changes (its relay held after 180, killed right after commit 200; ${backlogAtKill} unpublished at the kill)`;
-    },
-  });
-});
+test(
+  "an engine process SIGKILLed between commit and publish: the others publish its changes",
+  { timeout: 120_000 },
+  async () => {
+    const scenario = "engine-kill";
+    const startedAt = Date.now();
+    // The victim writes and has a broadcast subscriber; its relay stops after
+    // 180 commits and it kills itself right after the 200th returns.
+    const victim = startWorker(pgWorker(0, scenario, { groups: false }), {
+      ER_FAULT_HOLD_RELAY_AFTER: "180",
+      ER_FAULT_KILL_AFTER_COMMITS: "200",
+    });
+    const survivors = [1, 2].map((n) => startWorker(pgWorker(n, scenario)));
+    const workers = [victim, ...survivors];
+    await waitFor("workers ready", () => workers.every((w) => w.ready), 30_000);
+    const perWorker = 400;
+    for (const w of workers) w.child.send({ type: "write", count: perWorker, concurrency: 4 });
+    const exit = await Promise.race([victim.exited, deadline(60_000)]);
+    assert.equal(exit?.signal, "SIGKILL", "the victim killed itself after its 200th commit");
+    const backlogAtKill = (await pgTruth(victim.cfg.table)).filter((c) => !c.published).length;
+    const survivorsAtKill = committedBy(survivors);
+    assert.ok(survivorsAtKill < perWorker * 2, `killed mid-run (the others had committed ${survivorsAtKill})`);
+    await waitFor("writes", () => survivors.every((w) => w.wrote), 60_000);
+    await settle({
+      name: scenario,
+      startedAt,
+      truthOf: () => pgTruth(victim.cfg.table),
+      stream: victim.cfg.stream,
+      subscribers: survivors,
+      consumers: survivors,
+      faults: 1,
+      stop: () => stopWorkers(survivors),
+      extra: (truth) => {
+        const byVictim = truth.filter((c) => c.id.startsWith("w0-")).length;
+        assert.ok(byVictim >= 200, `every change the victim committed is in the outbox (${byVictim})`);
+        return `the victim committed ${byVictim} changes (its relay held after 180, killed right after commit 200; ${backlogAtKill} unpublished at the kill)`;
+      },
+    });
+  },
+);
 
-test("PostgreSQL crashed mid-run and restarted: writes refused meanwhile, every committed change delivered once", { timeout: 120_000 }, async () => {
-  const scenario = "pg-restart";
-  const startedAt = Date.now();
-  const workers = [0, 1, 2].map((n) => startWorker(pgWorker(n, scenario)));
-  await waitFor("workers ready", () => workers.every((w) => w.ready), 30_000);
-  const perWorker = 400;
-  for (const w of workers) w.child.send({ type: "write", count: perWorker, concurrency: 4 });
-  await waitFor("400 commits", () => committedBy(workers) >= 400, 60_000);
-  const at = committedBy(workers);
-  await pgServer.restart({ downMs: 1000 });
-  await waitFor("writes", () => workers.every((w) => w.wrote), 90_000);
-  assert.ok(at < perWorker * workers.length, `crashed mid-run (at ${at} commits)`);
-  const refused = workers.reduce((n, w) => n + w.refused, 0);
-  assert.ok(refused > 0, "writes were refused while PostgreSQL was down");
-  await settle({
-    name: scenario,
-    startedAt,
-    truthOf: () => pgTruth(workers[0].cfg.table),
-    stream: workers[0].cfg.stream,
-    subscribers: workers,
-    consumers: workers,
-    faults: 1,
-    stop: () => stopWorkers(workers),
-    extra: `PostgreSQL crashed at ${at} commits, down 1 s + recovery; ${refused} writes refused meanwhile (ER_STORE, retried)`,
-  });
-});
+test(
+  "PostgreSQL crashed mid-run and restarted: writes refused meanwhile, every committed change delivered once",
+  { timeout: 120_000 },
+  async () => {
+    const scenario = "pg-restart";
+    const startedAt = Date.now();
+    const workers = [0, 1, 2].map((n) => startWorker(pgWorker(n, scenario)));
+    await waitFor("workers ready", () => workers.every((w) => w.ready), 30_000);
+    const perWorker = 400;
+    for (const w of workers) w.child.send({ type: "write", count: perWorker, concurrency: 4 });
+    await waitFor("400 commits", () => committedBy(workers) >= 400, 60_000);
+    const at = committedBy(workers);
+    await pgServer.restart({ downMs: 1000 });
+    await waitFor("writes", () => workers.every((w) => w.wrote), 90_000);
+    assert.ok(at < perWorker * workers.length, `crashed mid-run (at ${at} commits)`);
+    const refused = workers.reduce((n, w) => n + w.refused, 0);
+    assert.ok(refused > 0, "writes were refused while PostgreSQL was down");
+    await settle({
+      name: scenario,
+      startedAt,
+      truthOf: () => pgTruth(workers[0].cfg.table),
+      stream: workers[0].cfg.stream,
+      subscribers: workers,
+      consumers: workers,
+      faults: 1,
+      stop: () => stopWorkers(workers),
+      extra: `PostgreSQL crashed at ${at} commits, down 1 s + recovery; ${refused} writes refused meanwhile (ER_STORE, retried)`,
+    });
+  },
+);
 
-test("a SQLite writer SIGKILLed with changes unpublished: its restart publishes them first", { timeout: 120_000 }, async () => {
-  const scenario = "sqlite-restart";
-  const startedAt = Date.now();
-  const file = path.join(tmp, "sqlite-restart.db");
-  const base = { redisUrl: redis.url, stream: `${scenario}:changes`, entities: 20 };
-  const listeners = [1, 2].map((n) => startWorker({ ...base, name: `${scenario}-listener${n}`, store: "none", prefix: `l${n}`, broadcast: true, groups: true }));
-  const writerCfg = { ...base, name: `${scenario}-writer`, store: "sqlite", file, prefix: "w0", broadcast: true, groups: false, pauseMs: 5 };
-  const writer = startWorker(writerCfg, { ER_FAULT_HOLD_RELAY_AFTER: "90", ER_FAULT_KILL_AFTER_COMMITS: "100" });
-  await waitFor("workers ready", () => [writer, ...listeners].every((w) => w.ready), 30_000);
-  writer.child.send({ type: "write", count: 300, concurrency: 2 });
-  const exit = await Promise.race([writer.exited, deadline(60_000)]);
-  assert.equal(exit?.signal, "SIGKILL");
-  const left = sqliteTruth(file).filter((c) => !c.published).length;
-  assert.ok(left >= 10, `the killed writer left its last changes unpublished (${left})`);
-  await sleep(500);
-  assert.equal(sqliteTruth(file).filter((c) => !c.published).length, left, "nobody else publishes this file's outbox");
-  // The same program starts again on the same file; versions go on from 1,000,000.
-  const restarted = startWorker({ ...writerCfg, name: `${scenario}-writer-restarted`, startVersion: 1_000_000 });
-  await waitFor("restarted writer ready", () => restarted.ready, 30_000);
-  restarted.child.send({ type: "write", count: 100, concurrency: 2 });
-  await waitFor("writes", () => restarted.wrote, 60_000);
-  await settle({
-    name: scenario,
-    startedAt,
-    truthOf: async () => sqliteTruth(file),
-    stream: base.stream,
-    subscribers: listeners,
-    consumers: listeners,
-    faults: 1,
-    stop: () => stopWorkers([restarted, ...listeners]),
-    extra: `${left} changes unpublished when the writer was killed, published by its restart`,
-  });
-});
+test(
+  "a SQLite writer SIGKILLed with changes unpublished: its restart publishes them first",
+  { timeout: 120_000 },
+  async () => {
+    const scenario = "sqlite-restart";
+    const startedAt = Date.now();
+    const file = path.join(tmp, "sqlite-restart.db");
+    const base = { redisUrl: redis.url, stream: `${scenario}:changes`, entities: 20 };
+    const listeners = [1, 2].map((n) =>
+      startWorker({
+        ...base,
+        name: `${scenario}-listener${n}`,
+        store: "none",
+        prefix: `l${n}`,
+        broadcast: true,
+        groups: true,
+      }),
+    );
+    const writerCfg = {
+      ...base,
+      name: `${scenario}-writer`,
+      store: "sqlite",
+      file,
+      prefix: "w0",
+      broadcast: true,
+      groups: false,
+      pauseMs: 5,
+    };
+    const writer = startWorker(writerCfg, { ER_FAULT_HOLD_RELAY_AFTER: "90", ER_FAULT_KILL_AFTER_COMMITS: "100" });
+    await waitFor("workers ready", () => [writer, ...listeners].every((w) => w.ready), 30_000);
+    writer.child.send({ type: "write", count: 300, concurrency: 2 });
+    const exit = await Promise.race([writer.exited, deadline(60_000)]);
+    assert.equal(exit?.signal, "SIGKILL");
+    const left = sqliteTruth(file).filter((c) => !c.published).length;
+    assert.ok(left >= 10, `the killed writer left its last changes unpublished (${left})`);
+    await sleep(500);
+    assert.equal(
+      sqliteTruth(file).filter((c) => !c.published).length,
+      left,
+      "nobody else publishes this file's outbox",
+    );
+    // The same program starts again on the same file; versions go on from 1,000,000.
+    const restarted = startWorker({ ...writerCfg, name: `${scenario}-writer-restarted`, startVersion: 1_000_000 });
+    await waitFor("restarted writer ready", () => restarted.ready, 30_000);
+    restarted.child.send({ type: "write", count: 100, concurrency: 2 });
+    await waitFor("writes", () => restarted.wrote, 60_000);
+    await settle({
+      name: scenario,
+      startedAt,
+      truthOf: async () => sqliteTruth(file),
+      stream: base.stream,
+      subscribers: listeners,
+      consumers: listeners,
+      faults: 1,
+      stop: () => stopWorkers([restarted, ...listeners]),
+      extra: `${left} changes unpublished when the writer was killed, published by its restart`,
+    });
+  },
+);
