@@ -16,10 +16,12 @@ const todo = engine.defineEntity({
   read: async (ids) => Object.fromEntries(ids.filter((id) => todos.has(id)).map((id) => [id, todos.get(id)])),
 });
 
-// Every write goes through mutate: prev is read, your write runs, the engine
-// validates, diffs, logs transitions and emits one change event.
-await todo.mutate({ id: "t1", apply: async () => (todos.set("t1", { title: "Write docs", done: false }), todos.get("t1")) });
-await todo.mutate({ id: "t1", apply: async () => (todos.set("t1", { title: "Write docs", done: true }), todos.get("t1")) });
+// Every write goes through mutate: prev is read, your write runs (apply returns
+// the stored state), the engine validates, diffs, logs transitions and emits
+// one change event.
+const save = (id, state) => async () => (todos.set(id, state), state);
+await todo.mutate({ id: "t1", apply: save("t1", { title: "Write docs", done: false }) });
+await todo.mutate({ id: "t1", apply: save("t1", { title: "Write docs", done: true }) });
 
 const [latest] = await todo.history("t1", { field: "done", limit: 1 });
 console.log("done went", latest.fromValue, "->", latest.toValue);
