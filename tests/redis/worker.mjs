@@ -74,6 +74,10 @@ await bus.ready();
 process.on("message", async (m) => {
   if (m.type === "write") {
     await Promise.all(m.ids.map((id) => handle.mutate({ id, apply: table.put(id, sys(`${id}-v1`)) })));
+    // "wrote" means published: without an outbox a change whose XADD is still
+    // in flight when the process dies reaches no one (at most once, README
+    // "Reliability"), and the parent would not requeue its chunk.
+    await bus.flush();
     process.send({ type: "wrote", chunk: m.chunk });
   } else if (m.type === "stop") {
     clearInterval(timer);
