@@ -69,7 +69,15 @@
  * from the engine's core.
  */
 
-import { Watchers, checkOutboxCall, checkRelayArgs, outboxEntries, toOutboxChange } from "./sql-rows.js";
+import {
+  Watchers,
+  checkOutboxCall,
+  checkRelayArgs,
+  outboxEntries,
+  sqliteOutboxDdl,
+  sqliteOutboxSql,
+  toOutboxChange,
+} from "./sql-rows.js";
 
 const DEFAULT_TABLE = "entity_transitions";
 const LEASE = "relay";
@@ -139,8 +147,11 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
 
   const t = `"${table}"`;
   const e = `"${table}_entities"`;
-  const o = `"${outboxTable}"`;
-  const lease = `"${outboxTable}_lease"`;
+  // The outbox's statements; the two that count rows return them, since
+  // sql.exec reports no count of changed rows to go by.
+  const O = outbox ? sqliteOutboxSql(outboxTable) : null;
+  const takeLease = outbox ? `${O.takeLease} RETURNING name` : null;
+  const outboxPrune = outbox ? `${O.prune} RETURNING seq` : null;
   const exec = (query, ...args) => sql.exec(query, ...args).toArray();
 
   const Q = {
@@ -169,14 +180,6 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
     historyField:
       `SELECT r.field, r.from_value, r.to_value, r.transitioned_at FROM ${e} AS k JOIN ${t} AS r INDEXED BY "${table}_field_time_idx" ON r.entity = k.key ` +
       `WHERE k.kind = ? AND k.entity_id = ? AND r.field = ? ORDER BY r.transitioned_at DESC, r.seq DESC LIMIT ?`,
-    outboxInsert: `INSERT INTO ${o} (change_id, kind, entity_id, event, created_at) VALUES (?, ?, ?, ?, ?)`,
-    unpublished: `SELECT seq, change_id, kind, entity_id, event FROM ${o} WHERE published_at IS NULL ORDER BY seq LIMIT ?`,
-    mark: `UPDATE ${o} SET published_at = ? WHERE seq = ? AND published_at IS NULL`,
-    addLease: `INSERT OR IGNORE INTO ${lease} (name, owner, expires_at) VALUES (?, ?, 0)`,
-    takeLease: `UPDATE ${lease} SET owner = ?, expires_at = ? WHERE name = ? AND (owner = ? OR expires_at < ?) RETURNING name`,
-    release: `UPDATE ${lease} SET expires_at = 0 WHERE name = ? AND owner = ?`,
-    outboxPrune: `DELETE FROM ${o} WHERE published_at IS NOT NULL AND published_at < ? RETURNING seq`,
-    backlog: `SELECT COUNT(*) AS n FROM ${o} WHERE published_at IS NULL`,
   };
 
   let created = false;
@@ -204,24 +207,7 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
       CREATE INDEX IF NOT EXISTS "${table}_field_time_idx" ON ${t} (entity, field, transitioned_at);
       CREATE INDEX IF NOT EXISTS "${table}_field_value_idx" ON ${t} (entity, field, value_hash);
     `);
-    if (outbox)
-      sql.exec(`
-        CREATE TABLE IF NOT EXISTS ${o} (
-          seq INTEGER PRIMARY KEY AUTOINCREMENT,
-          change_id TEXT NOT NULL,
-          kind TEXT NOT NULL,
-          entity_id TEXT NOT NULL,
-          event TEXT NOT NULL,
-          created_at INTEGER NOT NULL,
-          published_at INTEGER
-        );
-        CREATE INDEX IF NOT EXISTS "${outboxTable}_unpublished_idx" ON ${o} (seq) WHERE published_at IS NULL;
-        CREATE TABLE IF NOT EXISTS ${lease} (
-          name TEXT PRIMARY KEY,
-          owner TEXT NOT NULL,
-          expires_at INTEGER NOT NULL
-        );
-      `);
+    if (outbox) sql.exec(sqliteOutboxDdl(outboxTable));
     created = true;
   }
 
@@ -264,7 +250,7 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
   // entries: from outboxEntries, { changeId, kind, entityId, event }.
   function writeChanges(entries) {
     const at = Date.now();
-    for (const c of entries) sql.exec(Q.outboxInsert, c.changeId, c.kind, c.entityId, c.event, at);
+    for (const c of entries) sql.exec(O.insert, c.changeId, c.kind, c.entityId, c.event, at);
   }
 
   function commit(rows, changes) {
@@ -373,9 +359,9 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
       ready();
       const rows = st.transactionSync(() => {
         const now = Date.now();
-        sql.exec(Q.addLease, LEASE, owner);
-        if (exec(Q.takeLease, owner, now + leaseMs, LEASE, owner, now).length === 0) return null;
-        return exec(Q.unpublished, limit);
+        sql.exec(O.addLease, LEASE, owner);
+        if (exec(takeLease, owner, now + leaseMs, LEASE, owner, now).length === 0) return null;
+        return exec(O.unpublished, limit);
       });
       if (rows === null) return { locked: true, count: 0, published: 0 };
       if (rows.length === 0) return { locked: false, count: 0, published: 0 };
@@ -384,7 +370,7 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
       if (published > 0) {
         const at = Date.now();
         st.transactionSync(() => {
-          for (const r of rows.slice(0, published)) sql.exec(Q.mark, at, r.seq);
+          for (const r of rows.slice(0, published)) sql.exec(O.mark, at, r.seq);
         });
       }
       return { locked: false, count: rows.length, published };
@@ -393,19 +379,19 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
     /** Gives up the relay lease held by `owner` (another relay may take it at once). */
     async releaseOutbox({ owner }) {
       ready();
-      sql.exec(Q.release, LEASE, owner);
+      sql.exec(O.release, LEASE, owner);
     },
 
     /** Deletes published changes whose published_at is before `before`; resolves to how many. */
     async pruneOutbox({ before }) {
       ready();
-      return exec(Q.outboxPrune, toMs(before)).length;
+      return exec(outboxPrune, toMs(before)).length;
     },
 
     /** How many committed changes are not yet published. */
     async outboxBacklog() {
       ready();
-      return exec(Q.backlog)[0].n;
+      return exec(O.backlog)[0].n;
     },
 
     /** Calls listener() after each commit that recorded changes (in this object); returns an unsubscribe. */

@@ -63,6 +63,8 @@ import {
   checkOutboxCall,
   checkRelayArgs,
   outboxEntries,
+  sqliteOutboxDdl,
+  sqliteOutboxSql,
   toOutboxChange,
   transitionFromSqlRow,
 } from "./sql-rows.js";
@@ -103,8 +105,6 @@ export function createSqliteTransitionStore(db, options = {}) {
   if (outbox && outboxTable === table)
     throw new TypeError("createSqliteTransitionStore: outboxTable must differ from table");
   const t = `"${table}"`;
-  const o = outbox ? `"${outboxTable}"` : null;
-  const lease = outbox ? `"${outboxTable}_lease"` : null;
   const watchers = new Watchers();
 
   let sql = null; // prepared statements, once the tables exist
@@ -124,24 +124,7 @@ export function createSqliteTransitionStore(db, options = {}) {
       CREATE INDEX IF NOT EXISTS "${table}_field_time_idx" ON ${t} (kind, entity_id, field, transitioned_at DESC, id DESC);
       CREATE INDEX IF NOT EXISTS "${table}_entity_time_idx" ON ${t} (kind, entity_id, transitioned_at DESC, id DESC);
     `);
-    if (outbox)
-      db.exec(`
-        CREATE TABLE IF NOT EXISTS ${o} (
-          seq INTEGER PRIMARY KEY AUTOINCREMENT,
-          change_id TEXT NOT NULL,
-          kind TEXT NOT NULL,
-          entity_id TEXT NOT NULL,
-          event TEXT NOT NULL,
-          created_at INTEGER NOT NULL,
-          published_at INTEGER
-        );
-        CREATE INDEX IF NOT EXISTS "${outboxTable}_unpublished_idx" ON ${o} (seq) WHERE published_at IS NULL;
-        CREATE TABLE IF NOT EXISTS ${lease} (
-          name TEXT PRIMARY KEY,
-          owner TEXT NOT NULL,
-          expires_at INTEGER NOT NULL
-        );
-      `);
+    if (outbox) db.exec(sqliteOutboxDdl(outboxTable));
     const insert = db.prepare(
       `INSERT INTO ${t} (kind, entity_id, field, from_value, to_value, transitioned_at) VALUES (?, ?, ?, ?, ?, ?)`,
     );
@@ -164,17 +147,12 @@ export function createSqliteTransitionStore(db, options = {}) {
       historyField: db.prepare(`SELECT * FROM ${t} WHERE kind = ? AND entity_id = ? AND field = ? ${order} LIMIT ?`),
     };
     if (outbox) {
-      const insertChange = db.prepare(
-        `INSERT INTO ${o} (change_id, kind, entity_id, event, created_at) VALUES (?, ?, ?, ?, ?)`,
-      );
-      const unpublished = db.prepare(
-        `SELECT seq, change_id, kind, entity_id, event FROM ${o} WHERE published_at IS NULL ORDER BY seq LIMIT ?`,
-      );
-      const mark = db.prepare(`UPDATE ${o} SET published_at = ? WHERE seq = ? AND published_at IS NULL`);
-      const addLease = db.prepare(`INSERT OR IGNORE INTO ${lease} (name, owner, expires_at) VALUES (?, ?, 0)`);
-      const takeLease = db.prepare(
-        `UPDATE ${lease} SET owner = ?, expires_at = ? WHERE name = ? AND (owner = ? OR expires_at < ?)`,
-      );
+      const O = sqliteOutboxSql(outboxTable);
+      const insertChange = db.prepare(O.insert);
+      const unpublished = db.prepare(O.unpublished);
+      const mark = db.prepare(O.mark);
+      const addLease = db.prepare(O.addLease);
+      const takeLease = db.prepare(O.takeLease);
       sql.insertWithChanges = db.transaction((rows, entries) => {
         insertRows(rows);
         const at = Date.now();
@@ -192,9 +170,9 @@ export function createSqliteTransitionStore(db, options = {}) {
       sql.mark = db.transaction((seqs, at) => {
         for (const seq of seqs) mark.run(at, seq);
       });
-      sql.release = db.prepare(`UPDATE ${lease} SET expires_at = 0 WHERE name = ? AND owner = ?`);
-      sql.prune = db.prepare(`DELETE FROM ${o} WHERE published_at IS NOT NULL AND published_at < ?`);
-      sql.backlog = db.prepare(`SELECT COUNT(*) FROM ${o} WHERE published_at IS NULL`).pluck();
+      sql.release = db.prepare(O.release);
+      sql.prune = db.prepare(O.prune);
+      sql.backlog = db.prepare(O.backlog).pluck();
     }
     return sql;
   }
