@@ -74,9 +74,9 @@ import {
   checkOutboxCall,
   checkRelayArgs,
   outboxEntries,
+  publishOutboxRows,
   sqliteOutboxDdl,
   sqliteOutboxSql,
-  toOutboxChange,
 } from "./sql-rows.js";
 
 const DEFAULT_TABLE = "entity_transitions";
@@ -364,16 +364,12 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
         return exec(O.unpublished, limit);
       });
       if (rows === null) return { locked: true, count: 0, published: 0 };
-      if (rows.length === 0) return { locked: false, count: 0, published: 0 };
-      const changes = rows.map((r) => toOutboxChange(r));
-      const published = Math.max(0, Math.min(rows.length, Number(await publish(changes)) || 0));
-      if (published > 0) {
+      return publishOutboxRows(rows, publish, (seqs) => {
         const at = Date.now();
         st.transactionSync(() => {
-          for (const r of rows.slice(0, published)) sql.exec(O.mark, at, r.seq);
+          for (const seq of seqs) sql.exec(O.mark, at, seq);
         });
-      }
-      return { locked: false, count: rows.length, published };
+      });
     },
 
     /** Gives up the relay lease held by `owner` (another relay may take it at once). */

@@ -70,7 +70,7 @@ import {
   checkOutboxCall,
   checkRelayArgs,
   outboxEntries,
-  toOutboxChange,
+  publishOutboxRows,
   transitionFromSqlRow,
 } from "./sql-rows.js";
 
@@ -402,19 +402,14 @@ export function createPostgresTransitionStore(pool, options = {}) {
           `SELECT seq, change_id, kind, entity_id, event FROM ${o} WHERE published_at IS NULL ORDER BY seq LIMIT $1`,
           [limit],
         );
-        let published = 0;
-        if (rows.length) {
-          published = Math.max(
-            0,
-            Math.min(rows.length, Number(await publish(rows.map((r) => toOutboxChange(r, decodeText)))) || 0),
-          );
-          if (published > 0)
-            await client.query(`UPDATE ${o} SET published_at = now() WHERE seq = ANY($1::bigint[])`, [
-              rows.slice(0, published).map((r) => r.seq),
-            ]);
-        }
+        const result = await publishOutboxRows(
+          rows,
+          publish,
+          (seqs) => client.query(`UPDATE ${o} SET published_at = now() WHERE seq = ANY($1::bigint[])`, [seqs]),
+          decodeText,
+        );
         await client.query("COMMIT");
-        return { locked: false, count: rows.length, published };
+        return result;
       } catch (e) {
         try {
           await client.query("ROLLBACK");

@@ -65,6 +65,21 @@ export function toOutboxChange(r, decode = (s) => s) {
   return { seq: r.seq, changeId: r.change_id, kind: decode(r.kind), id: decode(r.entity_id), event: r.event };
 }
 
+/**
+ * A relay step once the unpublished rows are read (under the lease or the
+ * lock), the same in every store: awaits publish(changes), which resolves to
+ * how many of them (a prefix) reached the bus — clamped to [0, rows.length];
+ * a rejection propagates, nothing marked — and awaits mark(seqs) for that
+ * prefix. Resolves to { locked: false, count, published }.
+ */
+export async function publishOutboxRows(rows, publish, mark, decode) {
+  if (rows.length === 0) return { locked: false, count: 0, published: 0 };
+  const changes = rows.map((r) => toOutboxChange(r, decode));
+  const published = Math.max(0, Math.min(rows.length, Number(await publish(changes)) || 0));
+  if (published > 0) await mark(rows.slice(0, published).map((r) => r.seq));
+  return { locked: false, count: rows.length, published };
+}
+
 export function checkRelayArgs(owner, limit, leaseMs, publish) {
   if (typeof owner !== "string" || owner === "") throw new TypeError("relayOutbox: owner must be a non-empty string");
   if (!Number.isInteger(limit) || limit <= 0) throw new TypeError("relayOutbox: limit must be a positive integer");

@@ -63,9 +63,9 @@ import {
   checkOutboxCall,
   checkRelayArgs,
   outboxEntries,
+  publishOutboxRows,
   sqliteOutboxDdl,
   sqliteOutboxSql,
-  toOutboxChange,
   transitionFromSqlRow,
 } from "./sql-rows.js";
 
@@ -265,15 +265,7 @@ export function createSqliteTransitionStore(db, options = {}) {
       const s = ready();
       const rows = s.claim(owner, limit, leaseMs);
       if (rows === null) return { locked: true, count: 0, published: 0 };
-      if (rows.length === 0) return { locked: false, count: 0, published: 0 };
-      const changes = rows.map((r) => toOutboxChange(r));
-      const published = Math.max(0, Math.min(rows.length, Number(await publish(changes)) || 0));
-      if (published > 0)
-        s.mark(
-          rows.slice(0, published).map((r) => r.seq),
-          Date.now(),
-        );
-      return { locked: false, count: rows.length, published };
+      return publishOutboxRows(rows, publish, (seqs) => s.mark(seqs, Date.now()));
     },
 
     /** Gives up the relay lease held by `owner` (another relay may take it at once). */
