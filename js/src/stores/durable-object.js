@@ -77,6 +77,8 @@ import {
   publishOutboxRows,
   sqliteOutboxDdl,
   sqliteOutboxSql,
+  stageRows,
+  stageTransaction,
 } from "./sql-rows.js";
 
 const DEFAULT_TABLE = "entity_transitions";
@@ -262,9 +264,6 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
     if (changes.length) watchers.notify();
   }
 
-  const stage = (kind, entityId, transitions) =>
-    transitions.map((r) => ({ ...r, kind: r.kind ?? kind, entityId: r.entityId ?? entityId }));
-
   const checkTx = (tx, what) => {
     if (!Array.isArray(tx?.rows) || tx.open !== true)
       throw new Error(`${what}: tx is not an open transaction of this store`);
@@ -285,20 +284,14 @@ export function createDurableObjectTransitionStore(storage, options = {}) {
 
     async runInTransaction(fn) {
       ready();
-      const tx = { rows: [], changes: [], open: true };
-      let result;
-      try {
-        result = await fn(tx);
-      } finally {
-        tx.open = false;
-      }
+      const { tx, result } = await stageTransaction(fn);
       if (tx.rows.length > 0 || tx.changes.length > 0) commit(tx.rows, tx.changes);
       return result;
     },
 
     async appendTransitions({ tx, kind, entityId, transitions }) {
       if (!Array.isArray(transitions)) throw new TypeError("appendTransitions: transitions must be an array");
-      const rows = stage(kind, entityId, transitions);
+      const rows = stageRows(kind, entityId, transitions);
       if (tx === undefined || tx === null) {
         if (rows.length) commit(rows, []); // a transaction of its own
         return;

@@ -71,6 +71,7 @@ import {
   checkRelayArgs,
   outboxEntries,
   publishOutboxRows,
+  stageRows,
   transitionFromSqlRow,
 } from "./sql-rows.js";
 
@@ -322,7 +323,7 @@ export function createPostgresTransitionStore(pool, options = {}) {
       if (!outbox) return insert(tx.client, kind, entityId, transitions);
       // With an outbox, the rows go with the changes in one statement before COMMIT.
       if (!Array.isArray(transitions)) throw new TypeError("appendTransitions: transitions must be an array");
-      for (const r of transitions) tx.rows.push({ ...r, kind: r.kind ?? kind, entityId: r.entityId ?? entityId });
+      for (const r of stageRows(kind, entityId, transitions)) tx.rows.push(r);
     },
 
     async inStateSince({ kind, entityId, field, currentValue }) {

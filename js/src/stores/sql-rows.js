@@ -36,6 +36,25 @@ export class Watchers {
   }
 }
 
+/** Rows of one append, with the call's kind and entity id where a row lacks them. */
+export const stageRows = (kind, entityId, transitions) =>
+  transitions.map((r) => ({ ...r, kind: r.kind ?? kind, entityId: r.entityId ?? entityId }));
+
+/**
+ * Runs fn(tx) with a tx that collects the rows and changes appended while fn
+ * runs, closed (appends refused) once fn settles: for the SQLite stores,
+ * which cannot hold a transaction open across fn's awaits and write what was
+ * staged in one synchronous transaction afterwards. Resolves to { tx, result }.
+ */
+export async function stageTransaction(fn) {
+  const tx = { rows: [], changes: [], open: true };
+  try {
+    return { tx, result: await fn(tx) };
+  } finally {
+    tx.open = false;
+  }
+}
+
 export function checkOutboxCall(what, changes) {
   if (!Array.isArray(changes)) throw new TypeError(`${what}: changes must be an array of change events`);
 }

@@ -66,6 +66,8 @@ import {
   publishOutboxRows,
   sqliteOutboxDdl,
   sqliteOutboxSql,
+  stageRows,
+  stageTransaction,
   transitionFromSqlRow,
 } from "./sql-rows.js";
 
@@ -177,10 +179,6 @@ export function createSqliteTransitionStore(db, options = {}) {
     return sql;
   }
 
-  // Rows of one append, with the call's kind and entity id where a row lacks them.
-  const stage = (kind, entityId, transitions) =>
-    transitions.map((r) => ({ ...r, kind: r.kind ?? kind, entityId: r.entityId ?? entityId }));
-
   const store = {
     table,
     /** True when change events are recorded in the outbox table (option outbox). */
@@ -194,13 +192,7 @@ export function createSqliteTransitionStore(db, options = {}) {
 
     async runInTransaction(fn) {
       const statements = ready();
-      const tx = { rows: [], changes: [], open: true };
-      let result;
-      try {
-        result = await fn(tx);
-      } finally {
-        tx.open = false;
-      }
+      const { tx, result } = await stageTransaction(fn);
       // One BEGIN ... COMMIT; a failing INSERT rolls the whole batch back.
       if (tx.changes.length > 0) {
         statements.insertWithChanges(tx.rows, tx.changes);
@@ -211,7 +203,7 @@ export function createSqliteTransitionStore(db, options = {}) {
 
     async appendTransitions({ tx, kind, entityId, transitions }) {
       if (!Array.isArray(transitions)) throw new TypeError("appendTransitions: transitions must be an array");
-      const rows = stage(kind, entityId, transitions);
+      const rows = stageRows(kind, entityId, transitions);
       if (tx === undefined || tx === null) {
         // Outside runInTransaction: a transaction of its own.
         ready().insertAll(rows);
