@@ -119,6 +119,31 @@ async function checkout(pool) {
   return client;
 }
 
+/**
+ * Runs fn(client) on a client of the pool after BEGIN; fn ends the
+ * transaction (COMMIT or ROLLBACK). If anything throws, ROLLBACK and
+ * rethrow. The client goes back to the pool in every case, discarded if the
+ * ROLLBACK failed too. Table creation, runInTransaction and the relay step
+ * all need exactly this.
+ */
+async function transaction(pool, fn) {
+  const client = await checkout(pool);
+  let broken = false;
+  try {
+    await client.query("BEGIN");
+    return await fn(client);
+  } catch (e) {
+    try {
+      await client.query("ROLLBACK");
+    } catch {
+      broken = true;
+    }
+    throw e;
+  } finally {
+    client.done(broken);
+  }
+}
+
 const toDate = (value) =>
   value === null || value === undefined ? null : value instanceof Date ? value : new Date(value);
 const toIso = (value) => (value instanceof Date ? value : new Date(value)).toISOString();
@@ -196,21 +221,15 @@ export function createPostgresTransitionStore(pool, options = {}) {
   let initialised = null;
 
   async function create() {
-    const client = await checkout(pool);
-    let broken = false;
     try {
-      await client.query("BEGIN");
-      // Serialises table creation across processes (released at COMMIT).
-      await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`entity-reactor:${table}`]);
-      for (const statement of ddl) await client.query(statement);
-      await client.query("COMMIT");
-    } catch (e) {
-      await client.query("ROLLBACK").catch(() => {
-        broken = true;
+      await transaction(pool, async (client) => {
+        // Serialises table creation across processes (released at COMMIT).
+        await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`entity-reactor:${table}`]);
+        for (const statement of ddl) await client.query(statement);
+        await client.query("COMMIT");
       });
+    } catch (e) {
       if (!ALREADY_EXISTS.has(e?.code)) throw e;
-    } finally {
-      client.done(broken);
     }
   }
 
@@ -286,29 +305,19 @@ export function createPostgresTransitionStore(pool, options = {}) {
 
     async runInTransaction(fn) {
       await ready();
-      const client = await checkout(pool);
-      const tx = { client, open: true, rows: [], changes: [] };
-      let broken = false;
-      let recorded = false;
-      try {
-        await client.query("BEGIN");
-        const result = await fn(tx);
-        tx.open = false;
-        if (outbox) recorded = await flush(tx);
+      return transaction(pool, async (client) => {
+        const tx = { client, open: true, rows: [], changes: [] };
+        let result;
+        try {
+          result = await fn(tx);
+        } finally {
+          tx.open = false;
+        }
+        const recorded = outbox && (await flush(tx));
         await client.query("COMMIT");
         if (recorded) watchers.notify();
         return result;
-      } catch (e) {
-        tx.open = false;
-        try {
-          await client.query("ROLLBACK");
-        } catch {
-          broken = true;
-        }
-        throw e;
-      } finally {
-        client.done(broken);
-      }
+      });
     },
 
     async appendTransitions({ tx, kind, entityId, transitions }) {
@@ -390,10 +399,7 @@ export function createPostgresTransitionStore(pool, options = {}) {
     async relayOutbox({ owner, limit = 100, leaseMs = 10_000 }, publish) {
       checkRelayArgs(owner, limit, leaseMs, publish);
       await ready();
-      const client = await checkout(pool);
-      let broken = false;
-      try {
-        await client.query("BEGIN");
+      return transaction(pool, async (client) => {
         const { rows: lock } = await client.query("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok", [lockKey]);
         if (!lock[0].ok) {
           await client.query("ROLLBACK");
@@ -411,16 +417,7 @@ export function createPostgresTransitionStore(pool, options = {}) {
         );
         await client.query("COMMIT");
         return result;
-      } catch (e) {
-        try {
-          await client.query("ROLLBACK");
-        } catch {
-          broken = true;
-        }
-        throw e;
-      } finally {
-        client.done(broken);
-      }
+      });
     },
 
     /** Nothing to give up: the relay's lock lasts one transaction. */
