@@ -718,6 +718,23 @@ export async function createRedisBus(options = {}) {
 
   async function runGroup(g) {
     const conn = await connection();
+    // The group's entries for this consumer: its own pending ones after `id`,
+    // or (id ">") new ones, waiting up to `block` ms when given.
+    const readGroup = async (id, block) =>
+      parseRead(
+        await conn.sendCommand([
+          "XREADGROUP",
+          "GROUP",
+          g.name,
+          consumerName,
+          "COUNT",
+          String(batchSize),
+          ...(block === undefined ? [] : ["BLOCK", String(block)]),
+          "STREAMS",
+          stream,
+          id,
+        ]),
+      );
     const renew = setInterval(() => renewLeases(g), Math.max(1, Math.floor(claimIdleMs / 3)));
     let rescan = true; // this consumer's own pending entries: at start and after every error
     let nextClaim = Date.now() + Math.floor(claimIdleMs / 2);
@@ -739,18 +756,7 @@ export async function createRedisBus(options = {}) {
             // After an outage, first what this consumer handled and could not mark.
             if (g.unmarked.size) await flushUnmarked(g);
             for (let cursor = "0"; !g.stopped && !closed;) {
-              const reply = await conn.sendCommand([
-                "XREADGROUP",
-                "GROUP",
-                g.name,
-                consumerName,
-                "COUNT",
-                String(batchSize),
-                "STREAMS",
-                stream,
-                cursor,
-              ]);
-              const entries = parseRead(reply);
+              const entries = await readGroup(cursor);
               if (!entries.length) break;
               await handleEntries(g, entries);
               cursor = entries.at(-1).id;
@@ -774,20 +780,7 @@ export async function createRedisBus(options = {}) {
             }
           }
           const block = Math.max(1, Math.min(blockMs, nextClaim - Date.now()));
-          const reply = await conn.sendCommand([
-            "XREADGROUP",
-            "GROUP",
-            g.name,
-            consumerName,
-            "COUNT",
-            String(batchSize),
-            "BLOCK",
-            String(block),
-            "STREAMS",
-            stream,
-            ">",
-          ]);
-          await handleEntries(g, parseRead(reply));
+          await handleEntries(g, await readGroup(">", block));
           if (g.failing) {
             g.failing = false;
             log.warn(`entity-reactor/bus/redis: work-queue reader "${g.name}" resumed`);
