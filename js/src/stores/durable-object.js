@@ -75,11 +75,10 @@ import {
   checkRelayArgs,
   outboxEntries,
   publishOutboxRows,
-  sqliteOutboxDdl,
-  sqliteOutboxSql,
   stageRows,
   stageTransaction,
 } from "./sql-rows.js";
+import { sqliteOutboxDdl, sqliteOutboxSql } from "./sqlite-outbox.js";
 
 const DEFAULT_TABLE = "entity_transitions";
 const LEASE = "relay";

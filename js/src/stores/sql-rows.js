@@ -1,8 +1,7 @@
 // Shared by the SQLite, Durable Object and PostgreSQL transition stores (not
 // a public entry point): their tables have the columns of entity_transitions,
 // and their outboxes the same contract (see relayOutbox in sqlite.js /
-// postgres.js). The sqliteOutbox* pieces are the SQLite dialect, for the two
-// stores on SQLite (better-sqlite3 and a Durable Object's ctx.storage.sql).
+// postgres.js). The outbox's SQLite dialect is in sqlite-outbox.js.
 
 /** A row of an entity_transitions table as a TransitionRow. */
 export function transitionFromSqlRow(r, transitionedAt) {
@@ -105,56 +104,4 @@ export function checkRelayArgs(owner, limit, leaseMs, publish) {
   if (!Number.isInteger(leaseMs) || leaseMs <= 0)
     throw new TypeError("relayOutbox: leaseMs must be a positive integer");
   if (typeof publish !== "function") throw new TypeError("relayOutbox: publish must be a function");
-}
-
-/**
- * The outbox table, its unpublished index and the relay's lease table, in
- * SQLite (CREATE ... IF NOT EXISTS). The same layout in a file and in a
- * Durable Object, so the relay's statements below serve both.
- */
-export function sqliteOutboxDdl(outboxTable) {
-  const o = `"${outboxTable}"`;
-  return `
-    CREATE TABLE IF NOT EXISTS ${o} (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT,
-      change_id TEXT NOT NULL,
-      kind TEXT NOT NULL,
-      entity_id TEXT NOT NULL,
-      event TEXT NOT NULL,
-      created_at INTEGER NOT NULL,
-      published_at INTEGER
-    );
-    CREATE INDEX IF NOT EXISTS "${outboxTable}_unpublished_idx" ON ${o} (seq) WHERE published_at IS NULL;
-    CREATE TABLE IF NOT EXISTS "${outboxTable}_lease" (
-      name TEXT PRIMARY KEY,
-      owner TEXT NOT NULL,
-      expires_at INTEGER NOT NULL
-    );
-  `;
-}
-
-/**
- * The outbox's statements over sqliteOutboxDdl's tables (? parameters; times
- * in epoch milliseconds). Each store runs them with its own driver.
- */
-export function sqliteOutboxSql(outboxTable) {
-  const o = `"${outboxTable}"`;
-  const lease = `"${outboxTable}_lease"`;
-  return {
-    // (change_id, kind, entity_id, event, created_at)
-    insert: `INSERT INTO ${o} (change_id, kind, entity_id, event, created_at) VALUES (?, ?, ?, ?, ?)`,
-    // (limit)
-    unpublished: `SELECT seq, change_id, kind, entity_id, event FROM ${o} WHERE published_at IS NULL ORDER BY seq LIMIT ?`,
-    // (published_at, seq)
-    mark: `UPDATE ${o} SET published_at = ? WHERE seq = ? AND published_at IS NULL`,
-    // (name, owner): the lease row, if missing, expired
-    addLease: `INSERT OR IGNORE INTO ${lease} (name, owner, expires_at) VALUES (?, ?, 0)`,
-    // (owner, expires_at, name, owner, now): changes one row if the lease is ours or expired
-    takeLease: `UPDATE ${lease} SET owner = ?, expires_at = ? WHERE name = ? AND (owner = ? OR expires_at < ?)`,
-    // (name, owner)
-    release: `UPDATE ${lease} SET expires_at = 0 WHERE name = ? AND owner = ?`,
-    // (before)
-    prune: `DELETE FROM ${o} WHERE published_at IS NOT NULL AND published_at < ?`,
-    backlog: `SELECT COUNT(*) AS n FROM ${o} WHERE published_at IS NULL`,
-  };
 }

@@ -64,12 +64,11 @@ import {
   checkRelayArgs,
   outboxEntries,
   publishOutboxRows,
-  sqliteOutboxDdl,
-  sqliteOutboxSql,
   stageRows,
   stageTransaction,
   transitionFromSqlRow,
 } from "./sql-rows.js";
+import { sqliteOutboxDdl, sqliteOutboxSql } from "./sqlite-outbox.js";
 
 const DEFAULT_TABLE = "entity_transitions";
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
