@@ -1,13 +1,15 @@
-// The transition store contract of tests/node/transition-stores.test.mjs,
-// case for case, in a form that runs inside workerd (no node:test, no
-// node:assert: this module imports nothing), plus the cases specific to
-// entity-reactor/stores/durable-object. store-worker.mjs runs each case in
-// a fresh Durable Object; durable-object-store.test.mjs reports them.
+// The transition store contract: the one definition of each case, run by
+// tests/node/transition-stores.test.mjs against the memory, SQLite and
+// PostgreSQL stores and by store-worker.mjs inside workerd (each case in a
+// fresh Durable Object; durable-object-store.test.mjs reports them), plus
+// the cases specific to entity-reactor/stores/durable-object. It imports
+// nothing (no node:test, no node:assert), so that workerd can embed it as is.
 //
 // A case is `async (ctx) => void`, where ctx = { backend, createEngine,
-// ErrorCode, createStore }: backend.create({ table?, ...options }) gives
-//   { store, count(), toValues(), reopen(), sql }
-// over a fresh, empty log in the object's SQLite database.
+// ErrorCode, createStore, customTable? }: backend.create({ table?, ...options })
+// gives { store, count(), toValues(), reopen(), second(), outboxRows(),
+// entities()?, sql? } over a fresh, empty log; createStore(options) makes a
+// store over a real connection of the same backend (for the option checks).
 
 // ------------------------------------------------------------ assert
 
@@ -82,7 +84,7 @@ export const assert = {
 
 // ------------------------------------------------------------ helpers (as tests/js/helpers.mjs)
 
-const KIND = "sys";
+export const KIND = "sys";
 
 const systemSchema = {
   type: "object",
@@ -130,13 +132,15 @@ const quietLogger = () => {
   const logger = { warnings: [], errors: [] };
   logger.warn = (...a) => logger.warnings.push(a.map(String).join(" "));
   logger.error = (...a) => logger.errors.push(a.map((x) => (x instanceof Error ? x.message : String(x))).join(" "));
+  logger.info = () => {};
   return logger;
 };
 
 const sys = (name, extra = {}) => ({ name, description: null, metadata: {}, ...extra });
+/** A state whose description is set, so a create records all three fields. */
 const sysd = (name) => sys(name, { description: "stable" });
 
-const row = (entityId, field, fromValue, toValue, at, kind = KIND) => ({
+export const row = (entityId, field, fromValue, toValue, at, kind = KIND) => ({
   kind,
   entityId,
   field,
@@ -145,6 +149,7 @@ const row = (entityId, field, fromValue, toValue, at, kind = KIND) => ({
   transitionedAt: new Date(at),
 });
 
+/** Wraps a store so the n-th appendTransitions call fails after the store accepted its rows. */
 function failingOnAppend(store, n) {
   let calls = 0;
   const wrapper = Object.create(store);
@@ -157,7 +162,8 @@ function failingOnAppend(store, n) {
   return wrapper;
 }
 
-async function engineWith(ctx, store, clock = new FakeClock(), options = {}) {
+/** An engine over a Table with a fake clock and the given store (null: the embedded store). */
+export async function engineWith(ctx, store, clock = new FakeClock(), options = {}) {
   const table = new Table();
   const events = [];
   const logger = quietLogger();
@@ -172,6 +178,7 @@ async function engineWith(ctx, store, clock = new FakeClock(), options = {}) {
   return { engine, handle, table, clock, events, logger };
 }
 
+/** A scripted sequence of writes, each at a known time. */
 async function script({ handle, table, clock }) {
   await handle.mutate({ id: "a", apply: table.put("a", sys("alpha")) });
   clock.advance(1000);
@@ -181,6 +188,7 @@ async function script({ handle, table, clock }) {
     id: "a",
     apply: table.put("a", sys("alpha-2", { description: "first", metadata: { tier: 1 } })),
   });
+  // Two changes in the same millisecond: append order breaks the tie.
   await handle.mutate({
     id: "a",
     apply: table.put("a", sys("alpha-3", { description: "first", metadata: { tier: 1 } })),
@@ -193,7 +201,7 @@ async function script({ handle, table, clock }) {
   clock.advance(500);
 }
 
-// ------------------------------------------------------------ the contract (tests/node/transition-stores.test.mjs)
+// ------------------------------------------------------------ the contract (every store)
 
 export const contract = {
   "a create appends one row per field (fromValue null) in a table made on first use": async (ctx) => {
@@ -216,6 +224,7 @@ export const contract = {
     assert.deepEqual(byField, { name: "one", description: "first", metadata: '{"env":"prod"}' });
     assert.equal(await b.count(), 3);
     assert.equal(events.length, 1);
+    // A top-level null on create is no change (SPEC §3): no row for it.
     await handle.mutate({ id: "s2", apply: table.put("s2", sys("two")) });
     assert.deepEqual((await handle.history("s2")).map((r) => r.field).sort(), ["metadata", "name"]);
   },
@@ -258,6 +267,7 @@ export const contract = {
     assert.equal((await handle.inStateSince("s", "name")).getTime(), t0 + 1000);
     clock.advance(1000);
     await handle.mutate({ id: "s", apply: table.put("s", sysd("up")) });
+    // Back to "up": the latest entry into it counts, not the first.
     assert.equal((await handle.inStateSince("s", "name")).getTime(), t0 + 2000);
     assert.equal(
       (await handle.inStateSince("s", "description")).getTime(),
@@ -267,6 +277,7 @@ export const contract = {
     clock.advance(750);
     assert.equal(await handle.inStateForMs("s", "name"), 750);
     assert.equal(await handle.inStateForMs("s", "description"), 2750);
+    // Absent entity, and a value that never went through the engine.
     assert.equal(await handle.inStateSince("nobody", "name"), null);
     assert.equal(await handle.inStateForMs("nobody", "name"), 0);
     table.rows.set("s", sys("sideways"));
@@ -277,12 +288,12 @@ export const contract = {
     const b = await ctx.backend.create();
     const { handle, table, clock } = await engineWith(ctx, b.store);
     const t0 = clock.t;
-    await handle.mutate({ id: "s", apply: table.put("s", sysd("v0")) });
+    await handle.mutate({ id: "s", apply: table.put("s", sysd("v0")) }); // t0
     clock.advance(1000);
-    await handle.mutate({ id: "s", apply: table.put("s", sysd("v1")) });
+    await handle.mutate({ id: "s", apply: table.put("s", sysd("v1")) }); // t0+1000
     clock.advance(4000);
-    await handle.mutate({ id: "s", apply: table.put("s", sysd("v2")) });
-    clock.advance(1000);
+    await handle.mutate({ id: "s", apply: table.put("s", sysd("v2")) }); // t0+5000
+    clock.advance(1000); // now = t0+6000
     assert.equal(clock.t, t0 + 6000);
     const count = (windowMs, field = "name", id = "s") => handle.transitionCount({ id, field, windowMs });
     assert.equal(await count(0), 0);
@@ -355,6 +366,7 @@ export const contract = {
     for (const e of entries) assert.deepEqual(await handle.history(e.id), []);
     assert.equal(events.length, 0, "no event for a change without history");
     assert.equal(table.rows.size, 3, "the host's write stands");
+    // The next write goes through and is recorded.
     await handle.mutate({ id: "f1", apply: table.put("f1", sys("one-b")) });
     assert.deepEqual(
       (await handle.history("f1")).map((r) => [r.field, r.fromValue, r.toValue]),
@@ -367,6 +379,7 @@ export const contract = {
     const { store } = b;
     const at = Date.parse("2026-03-01T00:00:00.000Z");
     const good = [row("d1", "name", null, "n1", at), row("d1", "description", null, "null", at)];
+    // fn throws after a successful append.
     await assert.rejects(
       store.runInTransaction(async (tx) => {
         await store.appendTransitions({ tx, kind: KIND, entityId: "d1", transitions: good });
@@ -375,6 +388,7 @@ export const contract = {
       /boom/,
     );
     assert.equal(await b.count(), 0);
+    // The second append of the transaction breaks a NOT NULL constraint.
     await assert.rejects(
       store.runInTransaction(async (tx) => {
         await store.appendTransitions({ tx, kind: KIND, entityId: "d1", transitions: good });
@@ -387,8 +401,10 @@ export const contract = {
       }),
     );
     assert.equal(await b.count(), 0, "no partial rows after a failing insert");
-    assert.equal(await b.entities(), 0, "no entity key either");
+    // Only the Durable Object store keeps a table of entity keys.
+    if (b.entities) assert.equal(await b.entities(), 0, "no entity key either");
     assert.deepEqual(await store.history({ kind: KIND, entityId: "d1" }), []);
+    // A good transaction: both rows, fn's result returned.
     const result = await store.runInTransaction(async (tx) => {
       await store.appendTransitions({ tx, kind: KIND, entityId: "d1", transitions: good });
       return "done";
@@ -455,9 +471,11 @@ export const contract = {
     const t2 = new Table();
     const a = engine.defineEntity({ kind: "a", state: systemSchema, read: t1.read });
     const ab = engine.defineEntity({ kind: "a\0b", state: systemSchema, read: t2.read });
+    // Joined with a NUL separator, both keys would be "a\0b\0c".
     await a.mutate({ id: "b\0c", apply: t1.put("b\0c", sys("one")) });
     clock.advance(1000);
     await ab.mutate({ id: "c", apply: t2.put("c", sys("two\0nul")) });
+    // Strings shaped like an escaped one (PostgreSQL's encoding: U+FDD0, "\\", "\0") stay themselves.
     const tricky = ["\uFDD0", "\uFDD0b\\0c", "\uFDD0b\0c", "b\\0c", "\\", "\0"];
     for (const id of tricky) await a.mutate({ id, apply: t1.put(id, sys(`name ${id}`, { description: id })) });
     const one = await a.history("b\0c");
@@ -474,6 +492,7 @@ export const contract = {
     assert.equal((await ab.inStateSince("c", "name")).getTime(), clock.t);
     assert.equal(await a.transitionCount({ id: "b\0c", field: "name", windowMs: 1e9 }), 1);
     assert.equal(await ab.transitionCount({ id: "c", field: "name", windowMs: 1e9 }), 1);
+    // Directly: the halves of one log do not answer for the other.
     assert.deepEqual(await b.store.history({ kind: "a", entityId: "b" }), []);
     assert.deepEqual(await b.store.history({ kind: "a\0b", entityId: "b\0c" }), []);
     assert.deepEqual(await b.store.history({ kind: "a", entityId: "c" }), []);
@@ -554,6 +573,7 @@ export const contract = {
     assert.deepEqual(await b.outboxRows(), [], "no change without its rows");
     const { handle, table, events } = await engineWith(ctx, b.store);
     for (const id of ["p1", "p2", "p3"]) await handle.mutate({ id, apply: table.put(id, sys(id)) });
+    // Only the first of three reached the bus.
     assert.deepEqual(await b.store.relayOutbox({ owner: "r" }, async () => 1), {
       locked: false,
       count: 3,
@@ -563,6 +583,7 @@ export const contract = {
       (await b.outboxRows()).map((r) => r.published),
       [true, false, false],
     );
+    // A publish that throws marks nothing.
     await assert.rejects(
       b.store.relayOutbox({ owner: "r" }, async () => Promise.reject(new Error("redis down"))),
       /redis down/,
@@ -617,7 +638,7 @@ export const contract = {
       published: 1,
     });
     assert.equal(got[0].id, "l3");
-    await handle.mutate({ id: "l4", apply: table.put("l4", sys("l4")) });
+    await handle.mutate({ id: "l4", apply: table.put("l4", sys("l4")) }); // left unpublished
     assert.equal(
       await b.store.pruneOutbox({ before: new Date(Date.now() - 3_600_000) }),
       0,
@@ -632,11 +653,13 @@ export const contract = {
   },
 
   "option table: the log goes to the named table": async (ctx) => {
-    const b = await ctx.backend.create({ table: "custom_log" });
+    // ctx.customTable: PostgreSQL's name is schema-qualified (its backend creates the schema).
+    const name = ctx.customTable ?? "custom_log";
+    const b = await ctx.backend.create({ table: name });
     const { handle, table: host } = await engineWith(ctx, b.store);
     await handle.mutate({ id: "t", apply: host.put("t", sysd("tee")) });
     assert.equal(await b.count(), 3);
-    assert.equal(b.store.table, "custom_log");
+    assert.equal(b.store.table, name);
     assert.throws(() => ctx.createStore({ table: "a b" }), TypeError);
     assert.throws(() => ctx.createStore({ table: 'x"; DROP TABLE y; --' }), TypeError);
   },
