@@ -12,6 +12,8 @@ cd "$root"
 bash scripts/setup.sh
 
 failed=()
+# Node suites run with --test-timeout=300000: a test that hangs fails after
+# five minutes instead of holding CI until its own time limit.
 suite() { # suite NAME COMMAND...: runs a test suite and records whether it failed
   local name="$1"
   shift
@@ -31,7 +33,7 @@ bash scripts/build-wasm.sh
 
 echo "== JS tests"
 npm ci --prefix tests --no-audit --no-fund >/dev/null
-suite "JS + workerd" node --test --test-concurrency=1 tests/js/ tests/workerd/
+suite "JS + workerd" node --test --test-timeout=300000 --test-concurrency=1 tests/js/ tests/workerd/
 
 echo "== lint: clang-format, Prettier, ESLint"
 suite "lint" bash scripts/lint.sh
@@ -42,12 +44,12 @@ suite "zod fixture" node tests/fixtures/gen-zod-cases.mjs --check
 
 echo "== browser tests"
 bash scripts/setup.sh chromium
-suite "browser" node --test --test-concurrency=1 tests/browser/
+suite "browser" node --test --test-timeout=300000 --test-concurrency=1 tests/browser/
 
 echo "== Node server tests (SQLite, PostgreSQL)"
 bash scripts/setup.sh postgresql
 npm ci --prefix examples/automation-server --no-audit --no-fund >/dev/null
-suite "Node server" node --test --test-concurrency=1 tests/node/
+suite "Node server" node --test --test-timeout=300000 --test-concurrency=1 tests/node/
 
 echo "== GoogleTest under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DER_SANITIZE=ON >/dev/null
@@ -61,15 +63,15 @@ bash scripts/setup.sh sanitizers
 suite "fuzzing" bash scripts/fuzz.sh 20
 
 echo "== leak check: 1,000,000 mutates (WASM and JS heaps)"
-suite "leak check" node --expose-gc --test tests/reliability/
+suite "leak check" node --expose-gc --test --test-timeout=300000 tests/reliability/
 
 echo "== Redis multi-process tests"
 bash scripts/setup.sh redis
-suite "Redis" node --test --test-concurrency=1 tests/redis/
+suite "Redis" node --test --test-timeout=300000 --test-concurrency=1 tests/redis/
 
 echo "== fault tests: outbox and Redis bus (redis-server, PostgreSQL, engine processes killed and restarted)"
 bash scripts/setup.sh postgresql redis
-suite "Faults" node --test --test-concurrency=1 tests/faults/
+suite "Faults" node --test --test-timeout=300000 --test-concurrency=1 tests/faults/
 
 if ((${#failed[@]})); then
   echo "== FAILED suites: ${failed[*]}"
