@@ -72,6 +72,19 @@ inline void add_span(std::vector<Interval>& spans, std::size_t begin, std::size_
   spans.push_back(Interval{begin, end});
 }
 
+// A scratch buffer reused from call to call on this thread, so that masking
+// allocates nothing per write once its buffers have grown (a masked write
+// made about ten allocations for match lists and masked strings). Scans do
+// not nest, so one buffer per use site is enough; a buffer a huge text grew
+// is released when it is handed out again.
+template <typename T>
+T& reused(T& buffer) {
+  constexpr std::size_t kKeepBytes = 64 * 1024;
+  if (buffer.capacity() * sizeof(typename T::value_type) > kKeepBytes) T().swap(buffer);
+  buffer.clear();
+  return buffer;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- Matcher
@@ -295,7 +308,11 @@ void Matcher::scan(std::string_view text, OnMatch&& on_match) const {
     const std::size_t window = std::min(kSyncWindow, seg);
     std::array<std::uint32_t, S> st{};
     std::array<std::array<std::uint32_t, kSyncWindow>, S> seen;  // seen[k][j]: after byte k*seg+j
-    std::array<std::vector<Interval>, S> found;                  // streams 1..: allocate only on a match
+    // Streams 1..'s matches (they allocate only on a match, once per thread).
+    thread_local std::array<std::vector<Interval>, S> found_buffers;
+    std::array<std::vector<Interval>*, S> found_at{};
+    for (std::size_t k = 0; k < S; ++k) found_at[k] = &reused(found_buffers[k]);
+    auto found = [&](std::size_t k) -> std::vector<Interval>& { return *found_at[k]; };
     std::size_t i = 0;
     // Calls f(k) for every stream k as a compile-time constant, so that
     // st[] lives in registers (a loop over k keeps it in memory).
@@ -330,7 +347,7 @@ void Matcher::scan(std::string_view text, OnMatch&& on_match) const {
         each([&](auto k) {
           if constexpr (k != 0) {
             if (const std::uint32_t len = walk.match_length(st[k]); len != 0) {
-              found[k].push_back(Interval{k * seg + i - len, k * seg + i});
+              found(k).push_back(Interval{k * seg + i - len, k * seg + i});
             }
           }
         });
@@ -341,7 +358,7 @@ void Matcher::scan(std::string_view text, OnMatch&& on_match) const {
     for (std::size_t q = S * seg; q < n; ++q) {  // the last segment's extra bytes
       st[S - 1] = walk.step(st[S - 1], p[q]);
       if (const std::uint32_t len = walk.match_length(st[S - 1]); len != 0) {
-        found[S - 1].push_back(Interval{q + 1 - len, q + 1});
+        found(S - 1).push_back(Interval{q + 1 - len, q + 1});
       }
     }
 
@@ -358,7 +375,7 @@ void Matcher::scan(std::string_view text, OnMatch&& on_match) const {
         met = state == seen[k][q - 1 - begin];
       }
       if (met) {
-        for (const Interval& m : found[k]) {
+        for (const Interval& m : found(k)) {
           if (m.end > q && !on_match(m.begin, m.end)) return;
         }
         state = st[k];
@@ -492,9 +509,9 @@ bool Matcher::contains_any(std::string_view text) const {
 bool Matcher::mask(std::string_view text, std::string& out) const {
   // Collect the longest match ending at each position, merging overlapping
   // ones. A later, longer match can swallow several earlier spans (secrets
-  // "b", "c", "abcd" on "abcd"), hence the stack. `spans` allocates only
-  // on a first match.
-  std::vector<Interval> spans;
+  // "b", "c", "abcd" on "abcd"), hence the stack.
+  thread_local std::vector<Interval> spans_buffer;
+  std::vector<Interval>& spans = reused(spans_buffer);
   scan(text, [&spans](std::size_t begin, std::size_t end) {
     add_span(spans, begin, end);
     return true;
@@ -523,11 +540,11 @@ namespace {
 
 class Masker final : public json::StringMap {
  public:
-  explicit Masker(const Matcher& matcher) : matcher_(matcher) {}
+  Masker(const Matcher& matcher, std::string& scratch) : matcher_(matcher), scratch_(scratch) {}
   bool changed = false;
   std::string_view operator()(std::string_view in) override {
     if (!matcher_.contains_any(in)) return in;
-    scratch_.clear();
+    reused(scratch_);
     matcher_.mask(in, scratch_);
     // A secret such as "**" inside "****" masks to the same text: no change.
     if (scratch_ == in) return in;
@@ -537,7 +554,7 @@ class Masker final : public json::StringMap {
 
  private:
   const Matcher& matcher_;
-  std::string scratch_;
+  std::string& scratch_;
 };
 
 }  // namespace
@@ -563,7 +580,8 @@ bool contains_any(const Matcher& matcher, const json::Doc& doc, std::uint32_t no
 bool mask_doc(const Matcher& matcher, const json::Doc& doc, std::uint32_t node, std::string& out) {
   if (!contains_any(matcher, doc, node)) return false;
   const std::size_t before = out.size();
-  Masker masker(matcher);
+  thread_local std::string scratch;
+  Masker masker(matcher, scratch);
   json::write_mapped(doc, node, out, masker);
   if (!masker.changed) out.resize(before);
   return masker.changed;
