@@ -7,6 +7,8 @@
 
 #include "json/value.hpp"
 
+#include "js_number_cases.hpp"
+
 using er::Code;
 namespace json = er::json;
 
@@ -45,34 +47,13 @@ TEST(JsonCanonical, DuplicateKeysKeepTheLastLikeJsonParse) {
 }
 
 TEST(JsonCanonical, NumbersPrintAsJavaScriptDoes) {
-  const std::pair<const char*, const char*> cases[] = {
-      {"0", "0"},
-      {"-0", "0"},
-      {"1.0", "1"},
-      {"1.5", "1.5"},
-      {"0.1", "0.1"},
-      {"0.30000000000000004", "0.30000000000000004"},
-      {"1e21", "1e+21"},
-      {"1e20", "100000000000000000000"},
-      {"123e-20", "1.23e-18"},
-      {"0.000001", "0.000001"},
-      {"0.0000001", "1e-7"},
-      {"-2.5E3", "-2500"},
-      {"9007199254740993", "9007199254740992"},
-      {"1.7976931348623157e308", "1.7976931348623157e+308"},
-      {"5e-324", "5e-324"},
-      {"123456789012345680000", "123456789012345680000"},
-      {"3.14159", "3.14159"},
-      {"100", "100"},
-  };
-  for (const auto& [in, want] : cases) EXPECT_EQ(canon(in), want) << in;
+  for (const auto& [in, want] : er_test::kJsNumberCases) EXPECT_EQ(canon(in), want) << in;
   std::string out;
   json::write_number(std::nan(""), out);
   EXPECT_EQ(out, "null");
   out.clear();
   json::write_number(-INFINITY, out);
   EXPECT_EQ(out, "null");
-  EXPECT_EQ(canon("1e400"), "null");  // overflows to Infinity, as in JS
 }
 
 TEST(JsonCanonical, StringsEscapeAsJsonStringifyDoes) {
