@@ -8,12 +8,8 @@ namespace {
 constexpr std::size_t align8(std::size_t n) { return (n + 7) & ~std::size_t{7}; }
 }  // namespace
 
-std::size_t EntityLog::row_bytes(std::size_t field, std::size_t from, std::size_t to) {
-  return sizeof(Header) + align8(field + from + to);
-}
-
-std::size_t EntityLog::append(std::string_view field, std::optional<std::string_view> from, std::string_view to,
-                              std::int64_t at) {
+void EntityLog::append(std::string_view field, std::optional<std::string_view> from, std::string_view to,
+                       std::int64_t at) {
   Header h{static_cast<std::uint32_t>(field.size()), from ? static_cast<std::uint32_t>(from->size()) : kNoFrom,
            static_cast<std::uint32_t>(to.size()), 0, at};
   const std::size_t body = field.size() + (from ? from->size() : 0) + to.size();
@@ -24,7 +20,6 @@ std::size_t EntityLog::append(std::string_view field, std::optional<std::string_
   buf_.append(to);
   buf_.append(align8(body) - body, '\0');
   ++count_;
-  return sizeof(Header) + align8(body);
 }
 
 EntityLog::View EntityLog::view(std::size_t offset) const {
@@ -44,10 +39,9 @@ EntityLog::View EntityLog::view(std::size_t offset) const {
   return v;
 }
 
-std::size_t EntityLog::drop_oldest() {
-  if (count_ == 0) return 0;
-  const std::size_t size = view(head_).size;
-  head_ += size;
+void EntityLog::drop_oldest() {
+  if (count_ == 0) return;
+  head_ += view(head_).size;
   --count_;
   // Compact once the dropped prefix is as long as what is kept: amortised
   // O(1) per row, and the buffer's capacity stays for the next appends.
@@ -62,7 +56,6 @@ std::size_t EntityLog::drop_oldest() {
     head_ = 0;
     if (buf_.capacity() > 2 * buf_.size() + 256) buf_.shrink_to_fit();
   }
-  return size;
 }
 
 void EntityLog::clear() {

@@ -22,10 +22,8 @@ struct TransitionRow {
 
 class EntityLog {
  public:
-  // Both return the bytes the row takes (header, texts, padding).
-  std::size_t append(std::string_view field, std::optional<std::string_view> from, std::string_view to,
-                     std::int64_t at);
-  std::size_t drop_oldest();
+  void append(std::string_view field, std::optional<std::string_view> from, std::string_view to, std::int64_t at);
+  void drop_oldest();
   std::size_t rows() const { return count_; }
   bool empty() const { return count_ == 0; }
   // Bytes the buffer holds (capacity).
@@ -41,9 +39,6 @@ class EntityLog {
   std::size_t count_since(std::string_view field, std::int64_t since) const;
   // Newest first; no field = every field; limit 0 = no limit.
   std::vector<TransitionRow> history(std::optional<std::string_view> field, std::size_t limit) const;
-
-  // What a row of these texts takes in the log.
-  static std::size_t row_bytes(std::size_t field, std::size_t from, std::size_t to);
 
  private:
   struct Header {
