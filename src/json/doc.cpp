@@ -855,10 +855,6 @@ void write_transition_text(const Doc& doc, std::uint32_t i, std::string& out) {
 
 // ---------------------------------------------------------------- compare
 
-bool same_key(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && detail::same_padded(a.data(), b.data(), a.size());
-}
-
 namespace {
 // Canonical JSON prints a non-finite number ("1e400" parses to one) as null:
 // it compares as null.
@@ -882,7 +878,7 @@ bool equal(const Doc& a, std::uint32_t ia, const Doc& b, std::uint32_t ib) {
     case Type::Number:
       return x.num == y.num;  // 0 == -0, as both print "0"
     case Type::String:
-      return x.s.b == y.s.b && detail::same_padded(a.str(ia).data(), b.str(ib).data(), x.s.b);
+      return same_key(a.str(ia), b.str(ib));
     case Type::Array: {
       if (x.a != y.a) return false;
       for (std::uint32_t p = ia + 1, q = ib + 1; p < x.s.b; p = a.end(p), q = b.end(q))
@@ -893,10 +889,7 @@ bool equal(const Doc& a, std::uint32_t ia, const Doc& b, std::uint32_t ib) {
       if (x.a != y.a) return false;
       for (std::uint32_t k = 0; k < x.a; ++k) {
         const std::uint32_t p = a.member(ia, k), q = b.member(ib, k);
-        const std::string_view ka = a.str(p), kb = b.str(q);
-        if (ka.size() != kb.size() || !detail::same_padded(ka.data(), kb.data(), ka.size()) ||
-            !equal(a, p + 1, b, q + 1))
-          return false;
+        if (!same_key(a.str(p), b.str(q)) || !equal(a, p + 1, b, q + 1)) return false;
       }
       return true;
     }

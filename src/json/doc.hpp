@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "json/detail.hpp"
 #include "json/value.hpp"
 
 namespace er::json {
@@ -128,7 +129,9 @@ class Doc {
 
 // Two keys (or strings) of documents are byte-equal: eight bytes at a time
 // (documents are padded).
-bool same_key(std::string_view a, std::string_view b);
+inline bool same_key(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && detail::same_padded(a.data(), b.data(), a.size());
+}
 
 // Canonical JSON of node i (sorted keys, no whitespace, JavaScript number
 // and string formatting).
