@@ -148,8 +148,8 @@ class Core {
     return ok_text();
   }
 
-  // TEXTS: what the engine holds: {"stateCacheBytes","transitionLogBytes",
-  // "transitionLogRows","entities"} (JSON).
+  // TEXTS: what the engine holds: {"stateCacheBytes","cachedEntities",
+  // "transitionLogBytes","transitionLogRows","entities"} (JSON).
   std::uint32_t memory() {
     g.text = "{\"stateCacheBytes\":" + std::to_string(engine_->cached_bytes()) +
              ",\"cachedEntities\":" + std::to_string(engine_->cached_entities()) +
