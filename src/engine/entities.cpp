@@ -62,8 +62,8 @@ std::uint32_t EntityTable::get_or_add(std::uint32_t kind, std::string_view id) {
     index = free_.back();
     free_.pop_back();
   } else {
-    index = static_cast<std::uint32_t>(records_.size());
-    records_.emplace_back();
+    index = records_.size();
+    records_.add();
   }
   Entity& e = records_[index];
   e.kind = kind;

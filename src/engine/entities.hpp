@@ -8,7 +8,7 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +42,29 @@ struct Entity {
   static constexpr std::uint32_t kNil = 0xFFFFFFFFu;
 };
 
+// The records, in fixed blocks of 64: storage grows a block at a time, so it
+// stays within what the budgets count for live entities (a vector's doubling
+// left up to half its capacity beyond them: 7 MB at 1,000,000 ids), a record
+// never moves, and an index is a shift and a mask (a std::deque's blocks hold
+// a number of records that is no power of two: a division per access).
+class EntityRecords {
+ public:
+  Entity& operator[](std::uint32_t i) { return blocks_[i >> kShift][i & kMask]; }
+  const Entity& operator[](std::uint32_t i) const { return blocks_[i >> kShift][i & kMask]; }
+  std::uint32_t size() const { return size_; }
+  // A new default record at index size().
+  void add() {
+    if ((size_ & kMask) == 0) blocks_.push_back(std::make_unique<Entity[]>(kMask + 1));
+    ++size_;
+  }
+
+ private:
+  static constexpr unsigned kShift = 6;
+  static constexpr std::uint32_t kMask = (1u << kShift) - 1;
+  std::vector<std::unique_ptr<Entity[]>> blocks_;
+  std::uint32_t size_ = 0;
+};
+
 class EntityTable {
  public:
   static constexpr std::uint32_t kNone = 0xFFFFFFFFu;
@@ -61,11 +84,7 @@ class EntityTable {
   std::uint32_t probe(std::uint32_t kind, std::string_view id, std::uint64_t hash) const;  // slot position
   void grow();
 
-  // A deque, not a vector: it grows a block at a time, so the records'
-  // storage stays within what the budgets count for live entities (a
-  // vector's doubling left up to half its capacity beyond them: 7 MB at
-  // 1,000,000 ids), and a record never moves.
-  std::deque<Entity> records_;
+  EntityRecords records_;
   std::vector<std::uint32_t> free_;
   // Open addressing, linear probing: record index + 1, 0 = empty.
   std::vector<std::uint32_t> slots_;
