@@ -226,21 +226,28 @@ void Engine::log_recharge(std::uint32_t index) {
   e.log_charged = charge;
 }
 
+// A queue entry names its entity's oldest row unless the record was reused
+// since, or retention already dropped that row (stale): a stale entry is
+// consumed here, so the entity's count of them goes down.
+bool Engine::names_oldest_row(const LogEntry& e) {
+  Entity& entity = entities_.at(e.entity);
+  if (!entity.live || entity.generation != e.generation) return false;
+  if (entity.stale_rows != 0) {
+    --entity.stale_rows;
+    return false;
+  }
+  return true;
+}
+
 // Oldest rows first, whatever their entity, until the log fits its budget.
 // The queue's head entry names the entity whose oldest row is the log's
-// oldest (rows of one entity are in time order), unless retention already
-// dropped that row (stale) or the entity record was reused since.
+// oldest (rows of one entity are in time order).
 void Engine::enforce_log_budget() {
   if (options_.log_bytes == 0) return;
   while (log_bytes_ > options_.log_bytes && log_queue_head_ < log_queue_.size()) {
     const LogEntry e = log_queue_[log_queue_head_++];
-    Entity& entity = entities_.at(e.entity);
-    if (!entity.live || entity.generation != e.generation) continue;
-    if (entity.stale_rows != 0) {
-      --entity.stale_rows;
-      continue;
-    }
-    entity.log.drop_oldest();
+    if (!names_oldest_row(e)) continue;
+    entities_.at(e.entity).log.drop_oldest();
     --log_rows_;
     log_recharge(e.entity);
     ++result_.log_evicted;
@@ -263,16 +270,8 @@ void Engine::enforce_log_budget() {
     // rebuild with the live ones, front to back.
     std::vector<LogEntry> live;
     live.reserve(log_rows_);
-    for (std::size_t i = log_queue_head_; i < log_queue_.size(); ++i) {
-      const LogEntry e = log_queue_[i];
-      Entity& entity = entities_.at(e.entity);
-      if (!entity.live || entity.generation != e.generation) continue;
-      if (entity.stale_rows != 0) {
-        --entity.stale_rows;
-        continue;
-      }
-      live.push_back(e);
-    }
+    for (std::size_t i = log_queue_head_; i < log_queue_.size(); ++i)
+      if (names_oldest_row(log_queue_[i])) live.push_back(log_queue_[i]);
     log_queue_.swap(live);
     log_queue_head_ = 0;
   }

@@ -259,6 +259,8 @@ class Engine {
   // Re-counts what the entity's log holds, after rows came or went.
   void log_recharge(std::uint32_t entity);
   void enforce_log_budget();
+  struct LogEntry;
+  bool names_oldest_row(const LogEntry& e);
   Result<void> reserve_memory(std::size_t bytes);
   std::uint32_t next_token();
 
