@@ -446,10 +446,12 @@ Result<const WriteResult*> Engine::write(const WriteContext& ctx, std::span<cons
   // exists is stamped with the batch (an id without one cannot be cached).
   const bool batch = entries.size() > 1;
   if (batch && ++batch_ == 0) ++batch_;  // 0 is "never"
+  prev_entity_.assign(entries.size(), EntityTable::kNone);
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const WriteEntry& e = entries[i];
     if (!batch && e.prev != PrevSource::Cached) continue;
     const std::uint32_t index = entities_.find(ctx.kind, e.id);
+    prev_entity_[i] = index;
     bool moved = false;
     if (batch && index != EntityTable::kNone) {
       moved = entities_.at(index).batch == batch_;
@@ -506,7 +508,7 @@ Result<void> Engine::commit_entry(const Kind& kind, const WriteContext& ctx, con
   DocRef prev;
   std::uint32_t entity = EntityTable::kNone;
   if (e.prev == PrevSource::Cached) {
-    entity = entities_.find(ctx.kind, e.id);  // checked by write()
+    entity = prev_entity_[entry_index];  // found and checked by write()
     prev = DocRef{&entities_.at(entity).state, json::Doc::root()};
   } else if (e.prev == PrevSource::Text) {
     // A batch's check pass parsed it already.

@@ -303,6 +303,9 @@ class Engine {
     bool prev_normalized = false, next_normalized = false;
   };
   std::vector<Parsed> batch_docs_;
+  // Per entry of the current write, its entity as write() found it (for a
+  // cached prev: live until the entry commits; a batch evicts nothing).
+  std::vector<std::uint32_t> prev_entity_;
   void release_batch_docs();
   std::vector<FieldChange> changes_;
   std::vector<std::string_view> names_;
